@@ -1,0 +1,145 @@
+"""The catalog: one row per scan, stored as ``ROOT/catalog/NAME.parquet``.
+
+Columns (``_xyz`` geometry is in SimpleITK's (X, Y, Z) order, mm):
+
+==============  ==========================================================
+scan_id         unique id (LUNA16 series uid, DICOM SeriesInstanceUID, file stem)
+source_uri      the image file (or DICOM folder) it came from
+source_key      the planned source it came from (a DICOM folder can yield several rows)
+fingerprint     listing fingerprint of its files (size + mtime/ETag): reruns skip unchanged
+format          mhd | nifti | nrrd | dicom
+label_uri       segmentation file, if any
+subset          LUNA16 subset number, or null
+status          ok | quarantined
+reason          why it is quarantined; empty when ok
+shape_xyz, spacing_xyz, origin_xyz, direction (9 numbers), hu_min, hu_max
+sha256          hash of the voxel content (see ``readers.content_sha256``)
+revision        0 when first seen; +1 each time the content hash changes
+previous_sha256 the hash before the last change (flags a changed file)
+ingested_at     UTC time the row was (re)read
+==============  ==========================================================
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from genesis_core.io import storage
+
+SCHEMA = pa.schema(
+    [
+        ("scan_id", pa.string()),
+        ("source_uri", pa.string()),
+        ("source_key", pa.string()),
+        ("fingerprint", pa.string()),
+        ("format", pa.string()),
+        ("label_uri", pa.string()),
+        ("subset", pa.int64()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("shape_xyz", pa.list_(pa.int64())),
+        ("spacing_xyz", pa.list_(pa.float64())),
+        ("origin_xyz", pa.list_(pa.float64())),
+        ("direction", pa.list_(pa.float64())),
+        ("hu_min", pa.float64()),
+        ("hu_max", pa.float64()),
+        ("sha256", pa.string()),
+        ("revision", pa.int64()),
+        ("previous_sha256", pa.string()),
+        ("ingested_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+COLUMNS = SCHEMA.names
+OK, QUARANTINED = "ok", "quarantined"
+
+
+def catalog_uri(root: str, name: str) -> str:
+    return storage.join(str(root), "catalog", f"{name}.parquet")
+
+
+def empty() -> pd.DataFrame:
+    return SCHEMA.empty_table().to_pandas()
+
+
+def load(uri: str, storage_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The catalog at ``uri``; an empty frame with the schema when there is none yet."""
+    if not storage.exists(uri, storage_options):
+        return empty()
+    table = pq.read_table(io.BytesIO(storage.read_bytes(uri, storage_options)))
+    return table.to_pandas()
+
+
+def save(df: pd.DataFrame, uri: str, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Write atomically (readers see the old or the new catalog, never half)."""
+    table = pa.Table.from_pandas(df[COLUMNS], schema=SCHEMA, preserve_index=False)
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    storage.write_bytes_atomic(uri, buf.getvalue(), storage_options)
+
+
+def merge(existing: pd.DataFrame, fresh: list[dict], reread_keys: set[str]) -> pd.DataFrame:
+    """Replace the rows of re-read sources with ``fresh`` ones; keep the rest.
+
+    A scan whose content hash changed gets ``revision + 1`` and
+    ``previous_sha256``; exact duplicates are then re-derived over the whole
+    catalog (:func:`mark_duplicates`).
+    """
+    old = {r["scan_id"]: r for r in existing.to_dict("records")}
+    rows = []
+    for row in fresh:
+        prev = old.get(row["scan_id"])
+        row.setdefault("revision", 0)
+        if prev is not None and _present(prev.get("sha256")) and _present(row.get("sha256")):
+            if prev["sha256"] != row["sha256"]:
+                row["revision"] = int(prev["revision"] or 0) + 1
+                row["previous_sha256"] = prev["sha256"]
+            else:
+                row["revision"] = int(prev["revision"] or 0)
+                row["previous_sha256"] = prev.get("previous_sha256")
+        rows.append(row)
+    kept = existing[~existing["source_key"].isin(reread_keys)]
+    fresh_df = pd.DataFrame(rows, columns=COLUMNS) if rows else empty()
+    frames = [f for f in (kept, fresh_df) if len(f)]
+    df = pd.concat(frames, ignore_index=True) if frames else empty()
+    return mark_duplicates(df.sort_values("source_uri", kind="stable").reset_index(drop=True))
+
+
+def _present(v: Any) -> bool:
+    return isinstance(v, str) and v != ""
+
+
+DUPLICATE_PREFIX = "exact duplicate of scan "
+
+
+def mark_duplicates(df: pd.DataFrame) -> pd.DataFrame:
+    """Quarantine every scan whose content equals an earlier one (by source_uri order)."""
+    df = df.copy()
+    was_dup = df["reason"].fillna("").str.startswith(DUPLICATE_PREFIX)
+    df.loc[was_dup, ["status", "reason"]] = [OK, ""]
+    first: dict[str, str] = {}
+    for i, row in df.iterrows():
+        if row["status"] != OK or not _present(row["sha256"]):
+            continue
+        if row["sha256"] in first:
+            df.at[i, "status"] = QUARANTINED
+            df.at[i, "reason"] = DUPLICATE_PREFIX + first[row["sha256"]]
+        else:
+            first[row["sha256"]] = row["scan_id"]
+    return df
+
+
+def summary(df: pd.DataFrame) -> dict[str, Any]:
+    """Counts for reports: scans by status and format, quarantine reasons."""
+    return {
+        "scans": int(len(df)),
+        "ok": int((df["status"] == OK).sum()),
+        "quarantined": int((df["status"] == QUARANTINED).sum()),
+        "by_format": {k: int(v) for k, v in df["format"].value_counts().items()},
+        "changed": int((df["previous_sha256"].fillna("") != "").sum()),
+    }

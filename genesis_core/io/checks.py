@@ -1,0 +1,88 @@
+"""Quality checks that decide whether a readable volume is usable CT.
+
+Each check returns a reason string (empty when fine).  Thresholds live in
+:class:`CheckConfig` so other modalities can relax them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from genesis_core.volume import Volume
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """Limits for catalog admission.
+
+    ``min_extent_xyz`` is the smallest cube the pipeline cuts, in voxels at the
+    default 1 mm target spacing: a scan's physical extent must hold it.  (Native
+    voxel counts are checked later, by the sampler, for ``native`` spacing.)
+    ``ct_min_below`` : CT always contains air; a volume whose minimum is above
+    it (−500 HU by default) has no air and is flagged as not CT (likely MRI).
+    """
+
+    min_extent_xyz: tuple[int, int, int] = (64, 64, 32)
+    max_spacing_mm: float = 20.0
+    ct_min_below: float = -500.0
+    ct_max_above: float = 0.0
+
+
+def check_volume(vol: Volume, cfg: CheckConfig = CheckConfig()) -> str:
+    for check in (_finite, _spacing, _size, _ct_range):
+        reason = check(vol, cfg)
+        if reason:
+            return reason
+    return ""
+
+
+def _finite(vol: Volume, cfg: CheckConfig) -> str:
+    if np.issubdtype(vol.array.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(vol.array)))
+        if bad:
+            return f"{bad} NaN/inf voxels"
+    return ""
+
+
+def _spacing(vol: Volume, cfg: CheckConfig) -> str:
+    sp = np.asarray(vol.spacing, dtype=float)
+    if np.any(sp <= 0) or np.any(sp > cfg.max_spacing_mm) or not np.all(np.isfinite(sp)):
+        return (
+            f"spacing {tuple(round(float(s), 4) for s in sp)} mm outside (0, {cfg.max_spacing_mm}]"
+        )
+    return ""
+
+
+def _size(vol: Volume, cfg: CheckConfig) -> str:
+    shape = np.asarray(vol.shape_xyz)
+    extent = shape * np.asarray(vol.spacing, dtype=float)
+    need = np.asarray(cfg.min_extent_xyz)
+    if np.any(extent < need):
+        return (
+            f"too small for one cube: {tuple(int(s) for s in shape)} voxels, "
+            f"{tuple(round(float(e), 1) for e in extent)} mm; a cube needs "
+            f"{tuple(int(n) for n in need)} voxels at 1 mm"
+        )
+    return ""
+
+
+def _ct_range(vol: Volume, cfg: CheckConfig) -> str:
+    lo, hi = hu_range(vol)
+    if lo > cfg.ct_min_below or hi <= cfg.ct_max_above:
+        return (
+            f"intensity range [{lo:g}, {hi:g}] is not CT (no air below {cfg.ct_min_below:g} HU): "
+            "likely MRI or an unscaled image"
+        )
+    return ""
+
+
+def hu_range(vol: Volume) -> tuple[float, float]:
+    arr = vol.array
+    if np.issubdtype(arr.dtype, np.floating):
+        finite = arr[np.isfinite(arr)]
+        if finite.size == 0:
+            return (float("nan"), float("nan"))
+        return float(finite.min()), float(finite.max())
+    return float(arr.min()), float(arr.max())

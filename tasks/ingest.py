@@ -1,0 +1,74 @@
+"""Prefect tasks for the ingest stage: thin wiring around :mod:`genesis_core.ingest`.
+
+Tasks pass references and small dicts (catalog rows), never voxel arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from genesis_core import catalog, ingest
+from genesis_core.io.annotations import AnnotationError, load_annotations
+from genesis_core.io.layout import Listing, ScanSource, list_source
+from tasks.settings import get_settings
+
+
+@task(name="list-source", cache_policy=NO_CACHE)
+def list_scans(source: str) -> Listing:
+    return list_source(source, get_settings().storage_options())
+
+
+@task(name="plan-ingest", cache_policy=NO_CACHE)
+def plan_ingest(listing: Listing, catalog_uri: str, force: bool = False) -> list[ScanSource]:
+    existing = catalog.load(catalog_uri, get_settings().storage_options())
+    return ingest.plan(listing.scans, existing, force=force)
+
+
+@task(name="read-scan", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def read_scan(src: ScanSource, root: str | None = None) -> list[dict[str, Any]]:
+    s = get_settings(root)
+    return ingest.rows_for_source(src, s.cache_path, s.storage_options())
+
+
+@task(name="commit-catalog", cache_policy=NO_CACHE)
+def commit_catalog(
+    catalog_uri: str, rows: list[dict[str, Any]], reread: list[ScanSource]
+) -> dict[str, Any]:
+    df = ingest.commit(catalog_uri, rows, reread, get_settings().storage_options())
+    quarantined = df[df["status"] == catalog.QUARANTINED]
+    return {
+        "catalog_uri": catalog_uri,
+        **catalog.summary(df),
+        "read": len(reread),
+        "quarantine": [
+            {"scan_id": r.scan_id, "source_uri": r.source_uri, "reason": r.reason}
+            for r in quarantined.itertuples()
+        ],
+    }
+
+
+@task(name="ingest-annotations", cache_policy=NO_CACHE)
+def ingest_annotations(listing: Listing, catalog_uri: str) -> list[dict[str, Any]]:
+    """Validate LUNA16 CSVs against the catalog; save them beside it as parquet."""
+    opts = get_settings().storage_options()
+    scan_ids = set(catalog.load(catalog_uri, opts)["scan_id"])
+    reports = []
+    for kind, uri in (
+        ("annotations", listing.annotations_uri),
+        ("candidates", listing.candidates_uri),
+    ):
+        if uri is None:
+            continue
+        try:
+            df, rep = load_annotations(uri, kind, scan_ids, opts)
+        except AnnotationError as e:
+            reports.append({"kind": kind, "error": str(e)})
+            continue
+        out = catalog_uri.removesuffix(".parquet") + f".{kind}.parquet"
+        catalog.storage.write_bytes_atomic(out, df.to_parquet(index=False), opts)
+        reports.append({**asdict(rep), "uri": out})
+    return reports

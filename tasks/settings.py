@@ -1,0 +1,87 @@
+"""One settings object decides where everything lives (env prefix ``GENESIS_``).
+
+Embedded defaults need nothing running: a data root under the working
+directory, Prefect's ephemeral API, a local Dask cluster, MLflow on SQLite
+under the data root.  A cluster only changes settings, never code:
+
+=============================  =================================================
+GENESIS_ROOT                   data root: local path or ``s3://bucket/prefix``
+GENESIS_CACHE_DIR              local cache for remote scans (default ROOT/cache or ./genesis_data/cache)
+GENESIS_DASK_ADDRESS           attach to this Dask scheduler instead of a LocalCluster
+GENESIS_DASK_WORKERS           LocalCluster size (default: the machine's cores)
+GENESIS_MLFLOW_TRACKING_URI    MLflow tracking URI (``MLFLOW_TRACKING_URI`` wins when set)
+GENESIS_S3_ENDPOINT_URL        S3-compatible endpoint (MinIO, moto, …)
+=============================  =================================================
+
+S3 credentials are read by s3fs/boto from the usual ``AWS_*`` variables or
+profiles; they are never stored in settings, parameters, tags or logs.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from genesis_core.io import storage
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GENESIS_", extra="ignore")
+
+    root: str = "genesis_data"
+    cache_dir: str | None = None
+    dask_address: str | None = None
+    dask_workers: int | None = None
+    mlflow_tracking_uri: str | None = None
+    s3_endpoint_url: str | None = None
+
+    def with_root(self, root: str | None) -> Settings:
+        return self if root is None else self.model_copy(update={"root": str(root)})
+
+    @property
+    def root_uri(self) -> str:
+        return self.root if storage.is_remote(self.root) else str(Path(self.root).absolute())
+
+    @property
+    def cache_path(self) -> Path:
+        if self.cache_dir:
+            return Path(self.cache_dir)
+        base = Path("genesis_data") if storage.is_remote(self.root) else Path(self.root)
+        return base.absolute() / "cache"
+
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec options for ``s3://`` URIs (endpoint only; credentials come from the environment)."""
+        if self.s3_endpoint_url:
+            return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
+        return {}
+
+    def tracking_uri(self) -> str:
+        """``MLFLOW_TRACKING_URI`` if set, else settings, else SQLite under a local root."""
+        env = os.environ.get("MLFLOW_TRACKING_URI")
+        if env:
+            return env
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        base = Path("genesis_data") if storage.is_remote(self.root) else Path(self.root)
+        db = base.absolute() / "mlflow" / "mlflow.db"
+        db.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{db}"
+
+
+@lru_cache(maxsize=1)
+def _env_settings() -> Settings:
+    return Settings()
+
+
+def get_settings(root: str | None = None) -> Settings:
+    """Settings from the environment, optionally with another data root."""
+    return _env_settings().with_root(root)
+
+
+def reset_settings_cache() -> None:
+    """For tests that change ``GENESIS_*`` variables."""
+    _env_settings.cache_clear()

@@ -1,0 +1,47 @@
+"""Shared fixtures.  Environment defaults are set before Prefect is imported anywhere."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# A private Prefect home per test session: no lock contention with other runs.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="genesis-prefect-"))
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+import pytest  # noqa: E402
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The read-only real CT scans; tests using them skip when the folder is absent."""
+    if not REAL.is_dir():
+        pytest.skip(f"real CT scans not found at {REAL} (shared/data/real is outside the repo)")
+    return REAL
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """Prefect's test harness (a temporary API database) for flow-level tests."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture()
+def genesis_root(tmp_path, monkeypatch) -> Path:
+    """A fresh data root, also set as GENESIS_ROOT for code that reads settings."""
+    from tasks.settings import reset_settings_cache
+
+    root = tmp_path / "root"
+    monkeypatch.setenv("GENESIS_ROOT", str(root))
+    reset_settings_cache()
+    yield root
+    reset_settings_cache()
