@@ -45,3 +45,36 @@ def genesis_root(tmp_path, monkeypatch) -> Path:
     reset_settings_cache()
     yield root
     reset_settings_cache()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """A real S3-compatible server (moto) on 127.0.0.1; yields its endpoint URL."""
+    from tests.servers import bin_path, free_port, http_ok, process
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    cmd = [bin_path("moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with process(cmd, log, http_ok(f"{url}/moto-api/"), "moto server"):
+        yield url
+
+
+@pytest.fixture()
+def s3_env(moto_server, monkeypatch):
+    """Point settings and boto at the moto server; returns a helper to make buckets."""
+    import s3fs
+
+    from tasks.settings import reset_settings_cache
+
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing-key-id",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret-key-value",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "GENESIS_S3_ENDPOINT_URL": moto_server,
+    }.items():
+        monkeypatch.setenv(k, v)
+    reset_settings_cache()
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": moto_server})
+    yield fs
+    reset_settings_cache()

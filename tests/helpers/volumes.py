@@ -21,8 +21,13 @@ def ct_like(shape_zyx=(40, 72, 72), seed: int = 0) -> np.ndarray:
     return np.asarray(hu, dtype=np.int16)
 
 
-def volume(shape_zyx=(40, 72, 72), spacing=(1.2, 1.1, 2.0), origin=(-40.0, 12.5, -300.0),
-           direction=(1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0), seed: int = 0) -> Volume:
+def volume(
+    shape_zyx=(40, 72, 72),
+    spacing=(1.2, 1.1, 2.0),
+    origin=(-40.0, 12.5, -300.0),
+    direction=(1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0),
+    seed: int = 0,
+) -> Volume:
     return Volume(ct_like(shape_zyx, seed), spacing, origin, direction)
 
 

@@ -53,12 +53,16 @@ def build_bad_folder(src: Path) -> dict[str, str]:
     expect["nan_vox"] = "2 NaN/inf voxels"
     volumes.write(Volume(volumes.ct_like(seed=8), (25.0, 1.0, 1.0)), src / "coarse.nrrd")
     expect["coarse"] = "spacing (25.0, 1.0, 1.0) mm outside (0, 20.0]"
-    volumes.write(Volume(volumes.ct_like((10, 20, 20), seed=9), (1.0, 1.0, 1.0)), src / "tiny.nii.gz")
+    volumes.write(
+        Volume(volumes.ct_like((10, 20, 20), seed=9), (1.0, 1.0, 1.0)), src / "tiny.nii.gz"
+    )
     expect["tiny"] = "too small for one cube"
     volumes.write(volumes.volume(seed=10), src / "zero_sp.mhd")
     header = (src / "zero_sp.mhd").read_text()
-    lines = [ln if not ln.startswith("ElementSpacing") else "ElementSpacing = 0 1.1 2"
-             for ln in header.splitlines()]
+    lines = [
+        ln if not ln.startswith("ElementSpacing") else "ElementSpacing = 0 1.1 2"
+        for ln in header.splitlines()
+    ]
     (src / "zero_sp.mhd").write_text("\n".join(lines) + "\n")
     expect["zero_sp"] = "spacing"
     mri = np.random.default_rng(0).integers(0, 900, (40, 72, 72)).astype(np.int16)

@@ -48,7 +48,11 @@ def test_luna16_layout(tmp_path: Path) -> None:
     (tmp_path / "annotations.csv").write_text("seriesuid,coordX,coordY,coordZ,diameter_mm\n")
     listing = list_source(str(tmp_path))
     assert listing.layout == "luna16"
-    assert {s.scan_id: s.subset for s in listing.scans} == {"1.2.3.0": 0, "1.2.3.1": 0, "1.2.3.2": 3}
+    assert {s.scan_id: s.subset for s in listing.scans} == {
+        "1.2.3.0": 0,
+        "1.2.3.1": 0,
+        "1.2.3.2": 3,
+    }
     assert all(len(s.files) == 2 and s.files[1].endswith(".raw") for s in listing.scans)
     assert listing.annotations_uri and listing.annotations_uri.endswith("annotations.csv")
 
@@ -58,12 +62,16 @@ def test_lits_layout_pairs_segmentations(tmp_path: Path) -> None:
         vol = volumes.volume(seed=n)
         volumes.write(vol, tmp_path / f"volume-{n}.nii.gz")
         seg = (vol.array > 0).astype(np.uint8)
-        volumes.write(type(vol)(seg, vol.spacing, vol.origin), tmp_path / f"segmentation-{n}.nii.gz")
+        volumes.write(
+            type(vol)(seg, vol.spacing, vol.origin), tmp_path / f"segmentation-{n}.nii.gz"
+        )
     listing = list_source(str(tmp_path))
     assert listing.layout == "lits"
     assert sorted(s.scan_id for s in listing.scans) == ["volume-0", "volume-7"]
-    assert all(s.label_uri.endswith(s.scan_id.replace("volume", "segmentation") + ".nii.gz")
-               for s in listing.scans)
+    assert all(
+        s.label_uri.endswith(s.scan_id.replace("volume", "segmentation") + ".nii.gz")
+        for s in listing.scans
+    )
 
 
 def test_msd_layout(tmp_path: Path) -> None:

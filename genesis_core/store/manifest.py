@@ -1,0 +1,127 @@
+"""Manifests: the commit record of a cube store.
+
+Each commit writes ``manifests/<k>.json`` (the full list of committed scans)
+and then rewrites ``manifests/latest.json`` to point at it.  The pointer is one
+small object replaced atomically, so a reader sees the old or the new set of
+scans, never a mix.  Old manifests stay, giving a history of the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from genesis_core.io import storage
+
+
+class StoreConflict(RuntimeError):
+    """Another writer committed to the store at the same time."""
+
+
+@dataclass(frozen=True)
+class ScanEntry:
+    scan_id: str
+    n_cubes: int
+    source_sha256: str
+    subset: int | None = None
+
+
+@dataclass
+class Manifest:
+    version: int = 0
+    config_hash: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    scans: dict[str, ScanEntry] = field(default_factory=dict)
+    created: str = ""
+
+    @property
+    def n_cubes(self) -> int:
+        return sum(e.n_cubes for e in self.scans.values())
+
+    def to_json(self) -> bytes:
+        d = asdict(self)
+        d["scans"] = {k: asdict(v) for k, v in sorted(self.scans.items())}
+        return json.dumps(d, indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Manifest:
+        d = json.loads(data)
+        d["scans"] = {k: ScanEntry(**v) for k, v in d.get("scans", {}).items()}
+        return cls(**d)
+
+
+def _pointer(store_uri: str) -> str:
+    return storage.join(store_uri, "manifests", "latest.json")
+
+
+def _manifest_uri(store_uri: str, version: int) -> str:
+    return storage.join(store_uri, "manifests", f"{version:06d}.json")
+
+
+def read_latest(store_uri: str, storage_options: Mapping[str, Any] | None = None) -> Manifest:
+    """The committed manifest; an empty one (version 0) for a new store."""
+    ptr = _pointer(store_uri)
+    if not storage.exists(ptr, storage_options):
+        return Manifest()
+    version = json.loads(storage.read_bytes(ptr, storage_options))["version"]
+    return Manifest.from_json(
+        storage.read_bytes(_manifest_uri(store_uri, version), storage_options)
+    )
+
+
+def commit_scans(
+    store_uri: str,
+    entries: list[ScanEntry],
+    config: dict[str, Any],
+    config_hash: str,
+    storage_options: Mapping[str, Any] | None = None,
+    replace: bool = False,
+) -> Manifest:
+    """Add (or with ``replace``, set) the committed scans; write the manifest then the pointer.
+
+    The new manifest version is created exclusively (``x`` mode locally), so two
+    concurrent commits cannot both win: the loser gets :class:`StoreConflict`.
+    """
+    base = read_latest(store_uri, storage_options)
+    if base.version and base.config_hash != config_hash and not replace:
+        raise StoreConflict(
+            f"store {store_uri} was built with config {base.config_hash[:12]}, "
+            f"not {config_hash[:12]}; use another store or force a rebuild"
+        )
+    scans = {} if replace else dict(base.scans)
+    scans.update({e.scan_id: e for e in entries})
+    new = Manifest(
+        version=base.version + 1,
+        config_hash=config_hash,
+        config=config,
+        scans=scans,
+        created=datetime.now(UTC).isoformat(),
+    )
+    _create_exclusive(_manifest_uri(store_uri, new.version), new.to_json(), storage_options)
+    storage.write_bytes_atomic(
+        _pointer(store_uri), json.dumps({"version": new.version}).encode(), storage_options
+    )
+    return new
+
+
+def _create_exclusive(uri: str, data: bytes, storage_options: Mapping[str, Any] | None) -> None:
+    fs, path = storage.filesystem(uri, storage_options)
+    if storage.is_remote(uri):
+        # Object stores: best effort (check then put); deployments also serialise
+        # store writers with a Prefect concurrency limit.
+        if fs.exists(path):
+            raise StoreConflict(f"manifest {uri} already exists: a concurrent commit won")
+        fs.pipe_file(path, data)
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        with open(path, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except FileExistsError as e:
+        raise StoreConflict(f"manifest {uri} already exists: a concurrent commit won") from e

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# README command 2: set up, then lint and run the default test suite (CI runs exactly this).
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m slow` for the slow tier.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
+.venv/bin/ruff check .
+if [ "$#" -eq 0 ]; then set -- -m "not slow"; fi
+exec .venv/bin/python -m pytest -q "$@"
