@@ -6,11 +6,13 @@ shard; chunk-level locking is not needed and no cube can be lost.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import zarr
+import zarr.errors
 from zarr.codecs import BloscCodec
 
 COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
@@ -45,7 +47,7 @@ def write_scan(
     n = int(cubes.shape[0])
     if n == 0:
         return 0
-    root = open_root(store_uri, storage_options)
+    root = _open_parents(store_uri, storage_options)
     arr = root.create_array(
         scan_path(scan_id),
         shape=cubes.shape,
@@ -59,3 +61,17 @@ def write_scan(
     )
     arr[...] = cubes
     return n
+
+
+def _open_parents(store_uri: str, storage_options: Mapping[str, Any] | None):
+    """Open the root with ``scans/`` present, tolerating workers racing to create it."""
+    for attempt in range(5):
+        try:
+            root = open_root(store_uri, storage_options)
+            root.require_group("scans")
+            return root
+        except (zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError, FileExistsError):
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")

