@@ -173,3 +173,44 @@ def content_sha256(vol: Volume) -> str:
     h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
     h.update(memoryview(arr).cast("B"))
     return h.hexdigest()
+
+
+def files_of(
+    source_uri: str, fmt: str, storage_options: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The files to fetch for a catalogued scan (a .mhd's data file, a DICOM folder's slices)."""
+    if fmt == "dicom":
+        fs, path = storage.filesystem(source_uri.split("#", 1)[0], storage_options)
+        return [storage.to_uri(fs, p) for p in sorted(fs.find(path)) if not p.endswith("/")]
+    if fmt == "mhd":
+        from genesis_core.io.mhd import data_file_name, parse_header
+
+        text = storage.read_bytes(source_uri, storage_options).decode(errors="replace")
+        name = data_file_name(parse_header(text))
+        if name:
+            return [source_uri, storage.join(source_uri.rsplit("/", 1)[0], name)]
+    return [source_uri]
+
+
+def read_catalogued(
+    source_uri: str,
+    fmt: str,
+    cache_dir: Path,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Volume:
+    """Read a scan the catalog accepted; raises :class:`ScanReadError` naming the file."""
+    files = files_of(source_uri, fmt, storage_options)
+    paths = storage.local_group(files, cache_dir, source_uri, storage_options)
+    if fmt != "dicom":
+        return read_image(paths[0])
+    sid = source_uri.split("#", 1)[1] if "#" in source_uri else None
+    folder = str(paths[0].parent)
+    series = sid or (sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder) or [None])[0]
+    if series is None:
+        raise ScanReadError(f"{source_uri}: no DICOM series found")
+    result = _read_series(
+        series, source_uri, list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, series))
+    )
+    if result.volume is None:
+        raise ScanReadError(result.reason)
+    return result.volume

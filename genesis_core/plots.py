@@ -1,0 +1,48 @@
+"""Pictures a person can check: cube montages (three orthogonal mid-slices per cube)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def mid_slices(cube: np.ndarray) -> list[np.ndarray]:
+    """Axial (Z), coronal (Y) and sagittal (X) mid-slices of a (D, H, W) cube."""
+    d, h, w = cube.shape
+    return [cube[d // 2], cube[:, h // 2, :], cube[:, :, w // 2]]
+
+
+def cube_montage(
+    cubes: Sequence[np.ndarray],
+    titles: Sequence[str],
+    path: Path,
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+) -> Path:
+    """Save one row per cube, three columns (axial, coronal, sagittal), grey scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(cubes)
+    fig, axes = plt.subplots(n, 3, figsize=(7.5, 2.4 * n), squeeze=False)
+    for row, (cube, title) in enumerate(zip(cubes, titles, strict=True)):
+        for col, (sl, name) in enumerate(
+            zip(mid_slices(cube), ("axial", "coronal", "sagittal"), strict=True)
+        ):
+            ax = axes[row][col]
+            ax.imshow(sl, cmap="gray", vmin=vmin, vmax=vmax, origin="lower" if col else "upper")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(title, fontsize=7)
+            if row == 0:
+                ax.set_title(name, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

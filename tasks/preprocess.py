@@ -1,0 +1,121 @@
+"""Prefect tasks for preprocessing: plan (catalog minus manifest), fan out on Dask, commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distributed import as_completed
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from genesis_core import catalog
+from genesis_core.io import storage
+from genesis_core.preprocess import PreprocessConfig, preprocess_scan
+from genesis_core.store import ScanEntry, commit_scans, read_latest
+from tasks.dask_cluster import dask_client
+from tasks.progress import progress_bar
+from tasks.settings import get_settings
+
+ROW_FIELDS = ("scan_id", "source_uri", "format", "sha256", "subset")
+
+
+@task(name="plan-preprocess", cache_policy=NO_CACHE)
+def plan_preprocess(
+    catalog_uri: str, store_uri: str, config: dict, force: bool = False
+) -> list[dict]:
+    """``ok`` scans of the catalog that the store's manifest lacks (or all, with ``force``).
+
+    A scan whose content hash changed since it was committed is redone.
+    """
+    opts = get_settings().storage_options()
+    df = catalog.load(catalog_uri, opts)
+    if df.empty:
+        raise FileNotFoundError(f"no catalog at {catalog_uri}: run `genesis ingest` first")
+    ok = df[df["status"] == catalog.OK]
+    done = {} if force else read_latest(store_uri, opts).scans
+    rows = []
+    for r in ok[list(ROW_FIELDS)].to_dict("records"):
+        entry = done.get(r["scan_id"])
+        if entry is None or entry.source_sha256 != r["sha256"]:
+            r["subset"] = (
+                None if r["subset"] is None or r["subset"] != r["subset"] else int(r["subset"])
+            )
+            rows.append(r)
+    return rows
+
+
+@task(name="preprocess-scans-on-dask", cache_policy=NO_CACHE)
+def process_scans(
+    rows: list[dict], config: dict, store_uri: str, scheduler: str | None, workers: int | None
+) -> list[dict[str, Any]]:
+    """Run :func:`preprocess_scan` for every row on Dask; small dicts come back."""
+    if not rows:
+        return []
+    s = get_settings()
+    cfg = PreprocessConfig.from_dict(config)
+    results = []
+    with dask_client(scheduler or s.dask_address, workers or s.dask_workers) as client:
+        futures = client.map(
+            preprocess_scan,
+            rows,
+            config=cfg,
+            store_uri=store_uri,
+            cache_dir=str(s.cache_path),
+            storage_options=s.storage_options(),
+            pure=False,
+            key=[f"preprocess-{r['scan_id']}" for r in rows],
+        )
+        with progress_bar("preprocess", total=len(rows)) as advance:
+            for fut in as_completed(futures):
+                r = fut.result()
+                results.append(r)
+                advance(info=f"{r['scan_id'][-20:]} {r['n_cubes']} cubes {r['seconds']:.1f}s")
+    return results
+
+
+@task(name="commit-store", cache_policy=NO_CACHE)
+def commit_store(
+    store_uri: str, catalog_uri: str, results: list[dict], config: dict, force: bool = False
+) -> dict[str, Any]:
+    """Commit the manifest with every finished scan; quarantine failed ones in the catalog."""
+    opts = get_settings().storage_options()
+    cfg = PreprocessConfig.from_dict(config)
+    good = [r for r in results if r["status"] in ("ok", "empty")]
+    entries = [ScanEntry(r["scan_id"], r["n_cubes"], r["source_sha256"], r["subset"]) for r in good]
+    manifest = read_latest(store_uri, opts)
+    if entries or force or manifest.version == 0:
+        manifest = commit_scans(store_uri, entries, cfg.to_dict(), cfg.hash(), opts, replace=force)
+    failed = [r for r in results if r["status"] == "failed"]
+    if failed:
+        _quarantine(catalog_uri, failed, opts)
+    return {
+        "store_uri": store_uri,
+        "manifest_version": manifest.version,
+        "scans_in_store": len(manifest.scans),
+        "cubes_in_store": manifest.n_cubes,
+        "done": len(good),
+        "failed": [{"scan_id": r["scan_id"], "reason": r["reason"]} for r in failed],
+        "empty": [
+            {"scan_id": r["scan_id"], "reason": r["reason"]}
+            for r in results
+            if r["status"] == "empty"
+        ],
+        "cubes_written": sum(r["n_cubes"] for r in good),
+        "store_bytes": _size(store_uri, opts),
+        "scan_seconds": sum(r.get("seconds", 0) for r in results),
+        "peak_rss_mb": max((r.get("peak_rss_mb", 0) for r in results), default=0),
+    }
+
+
+def _quarantine(catalog_uri: str, failed: list[dict], opts: dict) -> None:
+    df = catalog.load(catalog_uri, opts)
+    reasons = {r["scan_id"]: f"preprocess failed: {r['reason']}" for r in failed}
+    hit = df["scan_id"].isin(reasons)
+    df.loc[hit, "status"] = catalog.QUARANTINED
+    df.loc[hit, "reason"] = df.loc[hit, "scan_id"].map(reasons)
+    catalog.save(df, catalog_uri, opts)
+
+
+def _size(uri: str, opts: dict) -> int:
+    fs, path = storage.filesystem(uri, opts)
+    return int(fs.du(path)) if fs.exists(path) else 0
