@@ -78,3 +78,53 @@ def s3_env(moto_server, monkeypatch):
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": moto_server})
     yield fs
     reset_settings_cache()
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler(tmp_path_factory):
+    """A real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1."""
+    import socket
+
+    from tests.servers import bin_path, free_port, process, wait_until
+
+    port = free_port()
+    addr = f"tcp://127.0.0.1:{port}"
+    logs = tmp_path_factory.mktemp("dask")
+
+    def listening() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+
+    sched = [
+        bin_path("dask"),
+        "scheduler",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-dashboard",
+    ]
+    worker = [
+        bin_path("dask"),
+        "worker",
+        addr,
+        "--nthreads",
+        "1",
+        "--nworkers",
+        "1",
+        "--host",
+        "127.0.0.1",
+        "--no-dashboard",
+        "--memory-limit",
+        "4GB",
+    ]
+    with process(sched, logs / "scheduler.log", listening, "dask scheduler"):
+        with (
+            process(worker, logs / "w1.log", lambda: True, "dask worker 1") as w1,
+            process(worker, logs / "w2.log", lambda: True, "dask worker 2") as w2,
+        ):
+            from distributed import Client
+
+            with Client(addr, timeout="30s") as c:
+                wait_until(lambda: len(c.scheduler_info()["workers"]) >= 2, 60, "2 dask workers")
+            yield {"address": addr, "workers": [w1, w2], "logs": logs}

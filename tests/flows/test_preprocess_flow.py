@@ -1,0 +1,122 @@
+"""The preprocess flow: Dask fan-out, manifest commit, idempotent reruns, failures recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genesis_core import catalog
+from genesis_core.preprocess import preprocess_scan
+from genesis_core.store import CubeStore
+from genesis_core.synth import write_luna16
+
+PARAMS = dict(spacing="1", cube="32,32,16", cubes_per_scan=6, seed=3, workers=2)
+
+
+@pytest.fixture(scope="module")
+def luna_source(tmp_path_factory) -> Path:
+    src = tmp_path_factory.mktemp("luna") / "src"
+    write_luna16(src, scans=5, seed=11, size_xyz=(256, 256, 112))
+    return src
+
+
+@pytest.fixture()
+def ingested(prefect_harness, genesis_root, luna_source):
+    from flows.ingest import ingest_flow
+
+    report = ingest_flow(source=str(luna_source), dataset="luna")
+    assert report["ok"] == 5
+    return report
+
+
+def test_preprocess_commits_and_rerun_is_a_noop(ingested, genesis_root) -> None:
+    from flows.preprocess import preprocess_flow
+
+    first = preprocess_flow(dataset="luna", **PARAMS)
+    assert first["done"] == 5 and not first["failed"]
+    store = CubeStore(first["store_uri"])
+    assert len(store) == first["cubes_in_store"] == first["cubes_written"] > 0
+    assert store.cube_shape == (16, 32, 32)
+    assert first["store_bytes"] > 0
+
+    again = preprocess_flow(dataset="luna", **PARAMS)
+    assert again["planned"] == 0 and again["manifest_version"] == first["manifest_version"]
+
+    forced = preprocess_flow(dataset="luna", force=True, **PARAMS)
+    assert forced["planned"] == 5 and forced["manifest_version"] == first["manifest_version"] + 1
+    again_store = CubeStore(forced["store_uri"])
+    assert np.array_equal(again_store.read(range(len(again_store))), store.read(range(len(store))))
+
+
+def test_same_cubes_as_a_plain_sequential_run(ingested, genesis_root, tmp_path) -> None:
+    from flows.preprocess import build_config, preprocess_flow
+
+    report = preprocess_flow(dataset="luna", **PARAMS)
+    cfg = build_config(PARAMS["spacing"], PARAMS["cube"], PARAMS["cubes_per_scan"], PARAMS["seed"])
+    df = catalog.load(catalog.catalog_uri(str(genesis_root), "luna"))
+    seq_uri = str(tmp_path / "seq.zarr")
+    for row in df.to_dict("records"):
+        out = preprocess_scan(row, cfg, seq_uri, str(tmp_path / "cache"))
+        assert out["status"] == "ok", out
+    par = CubeStore(report["store_uri"])
+    for sid in par.scan_ids:
+        mine = par._array(sid)[...]
+        import zarr
+
+        theirs = zarr.open_group(seq_uri, mode="r")[f"scans/{sid}/cubes"][...]
+        assert np.array_equal(mine, theirs), sid
+
+
+def test_different_seed_gives_different_cubes(ingested, genesis_root, tmp_path) -> None:
+    from flows.preprocess import preprocess_flow
+
+    a = preprocess_flow(dataset="luna", store=str(tmp_path / "a.zarr"), **PARAMS)
+    b = preprocess_flow(dataset="luna", store=str(tmp_path / "b.zarr"), **{**PARAMS, "seed": 4})
+    sa, sb = CubeStore(a["store_uri"]), CubeStore(b["store_uri"])
+    assert sa.provenance(0)["origin_zyx"] != sb.provenance(0)["origin_zyx"]
+
+
+def test_scan_failing_late_is_quarantined_and_others_finish(
+    ingested, genesis_root, luna_source, tmp_path
+) -> None:
+    import shutil
+
+    from flows.preprocess import preprocess_flow
+
+    src = tmp_path / "copy"
+    shutil.copytree(luna_source, src)
+    from flows.ingest import ingest_flow
+
+    ingest_flow(source=str(src), dataset="copy")
+    victim = sorted(src.rglob("*.raw"))[0]
+    victim.write_bytes(victim.read_bytes()[:1000])  # corrupted after ingest
+    report = preprocess_flow(dataset="copy", **PARAMS)
+    assert report["done"] == 4 and len(report["failed"]) == 1
+    assert (
+        victim.stem in report["failed"][0]["reason"]
+        and "truncated" in report["failed"][0]["reason"]
+    )
+    df = catalog.load(catalog.catalog_uri(str(genesis_root), "copy")).set_index("scan_id")
+    assert df.loc[victim.stem, "status"] == "quarantined"
+    assert df.loc[victim.stem, "reason"].startswith("preprocess failed:")
+    assert preprocess_flow(dataset="copy", **PARAMS)["planned"] == 0
+
+
+@pytest.mark.integration
+def test_attached_to_a_real_dask_scheduler_matches_local(
+    ingested, dask_scheduler, tmp_path
+) -> None:
+    from flows.preprocess import preprocess_flow
+
+    local = preprocess_flow(dataset="luna", store=str(tmp_path / "local.zarr"), **PARAMS)
+    remote = preprocess_flow(
+        dataset="luna",
+        store=str(tmp_path / "remote.zarr"),
+        scheduler=dask_scheduler["address"],
+        **PARAMS,
+    )
+    a, b = CubeStore(local["store_uri"]), CubeStore(remote["store_uri"])
+    assert a.scan_ids == b.scan_ids and len(a) == len(b)
+    assert np.array_equal(a.read(range(len(a))), b.read(range(len(b))))
