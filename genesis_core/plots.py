@@ -46,3 +46,55 @@ def cube_montage(
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def restoration_montage(
+    inputs: np.ndarray, targets: np.ndarray, outputs: np.ndarray, path: Path, title: str = ""
+) -> Path:
+    """Rows = cubes; columns = input / target / output axial mid-slices ((n, D, H, W) arrays)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(inputs)
+    fig, axes = plt.subplots(n, 3, figsize=(6, 2.1 * n), squeeze=False)
+    for row in range(n):
+        for col, (arr, name) in enumerate(
+            zip((inputs, targets, outputs), ("input", "target", "output"), strict=True)
+        ):
+            ax = axes[row][col]
+            ax.imshow(arr[row][arr.shape[1] // 2], cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(name, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def loss_plot(history: list[dict], path: Path) -> Path:
+    """Train and validation loss against step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(steps, [h.get("train_loss") for h in history], label="train")
+    ax.plot(steps, [h.get("val_loss") for h in history], label="validation (fixed corruptions)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("MSE")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

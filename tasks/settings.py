@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         return self.root if storage.is_remote(self.root) else str(Path(self.root).absolute())
 
     @property
+    def local_root(self) -> Path:
+        """A local folder for checkpoints and caches (the root itself unless it is remote)."""
+        return (
+            Path("genesis_data") if storage.is_remote(self.root) else Path(self.root)
+        ).absolute()
+
+    @property
     def cache_path(self) -> Path:
         if self.cache_dir:
             return Path(self.cache_dir)

@@ -52,6 +52,9 @@ class UNet3DConfig:
     width: float = 1.0
     bn_always_batch_stats: bool = False
     output_activation: str = "sigmoid"
+    # Running-statistics momentum of every BatchNorm (torch's default 0.1).  Short runs
+    # (the ``tiny`` profile) raise it so eval-mode statistics catch up with the weights.
+    bn_momentum: float = 0.1
 
     def channels(self, reference: int) -> int:
         """Channel count for a layer that has ``reference`` channels at width 1."""
@@ -181,6 +184,9 @@ class UNet3D(nn.Module):
         self.up_tr128 = UpTransition(ch(256), ch(128), ch(128), bs)
         self.up_tr64 = UpTransition(ch(128), ch(64), ch(64), bs)
         self.out_tr = OutputTransition(ch(64), config.out_channels, config.output_activation)
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm3d):
+                m.momentum = config.bn_momentum
 
     @property
     def encoder_channels(self) -> int:

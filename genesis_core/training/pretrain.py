@@ -70,3 +70,34 @@ def train(
     task = pretrain_task(corrupt, config.val_seed)
     loop = TrainingLoop(model, train_reader, val_reader, task, config, sink, checkpoint_dir)
     return loop.run(resume=resume)
+
+
+@torch.no_grad()
+def validation_loss(
+    model: nn.Module, val_reader: CubeReader, corrupt: Corrupt, config: PretrainConfig
+) -> float:
+    """Mean MSE of ``model`` on the fixed validation pairs that :func:`train` scores.
+
+    Same batches, same per-batch generators (``val_seed``), so the number is
+    comparable with a run's ``val_loss`` — used to decide whether a new model
+    beats the current champion on today's validation set.
+    """
+    from genesis_core.training.device import autocast, resolve_device, to_device
+    from genesis_core.training.loader import BatchLoader
+
+    device = resolve_device(config.device)
+    task = pretrain_task(corrupt, config.val_seed)
+    loader = BatchLoader(val_reader, config.batch_size, shuffle=False, drop_last=False, prefetch=2)
+    was_training = model.training
+    model.to(device).eval()
+    total, count = 0.0, 0
+    try:
+        for index, batch in enumerate(loader.one_pass()):
+            inputs, targets = task.val_pair(to_device(batch, device), index)
+            with autocast(device, config.bf16):
+                outputs = model(inputs)
+            total += float(mse_loss(outputs.float(), targets)) * len(inputs)
+            count += len(inputs)
+    finally:
+        model.train(was_training)
+    return total / max(count, 1)

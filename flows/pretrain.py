@@ -1,0 +1,95 @@
+"""The pre-train flow: a cube store → a trained, tracked, registered 3D U-Net."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger, runtime
+
+from genesis_core.io import storage
+from genesis_core.store import read_latest
+from genesis_core.transforms import TransformConfig, ablation_switches
+from tasks.pretrain import register_model, train_model
+from tasks.settings import get_settings
+from tasks.tracking import code_version, redact_uri, sha256_json
+
+
+def run_key(store_uri: str, manifest_version: int, params: dict[str, Any]) -> str:
+    """Deterministic run folder name: same store version and parameters → same run."""
+    blob = json.dumps({"store": store_uri, "manifest": manifest_version, **params}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@flow(name="pretrain", log_prints=True)
+def pretrain_flow(
+    store: str | None = None,
+    dataset: str | None = None,
+    root: str | None = None,
+    profile: Literal["tiny", "paper"] = "tiny",
+    steps: int | None = None,
+    transforms: str = "all",
+    mode: Literal["fixed", "faithful"] = "fixed",
+    seed: int = 0,
+    device: str = "auto",
+    resume: bool = False,
+    experiment: str = "genesis-pretrain",
+    model_name: str = "genesis-unet3d",
+    warm_start: str | None = None,
+    catalog_sha256: str | None = None,
+) -> dict[str, Any]:
+    """Pre-train on ``store`` (default ``ROOT/stores/DATASET.zarr``) and register the model.
+
+    ``transforms`` picks the ablation ("all", "I&II", "III&IV", …); ``warm_start``
+    is a model URI (e.g. ``models:/genesis-unet3d@champion``) to continue from.
+    A finished run with the same store version and parameters is not retrained.
+    """
+    settings = get_settings(root)
+    if store is None:
+        if dataset is None:
+            raise ValueError("give --store or --dataset")
+        from flows.preprocess import store_uri_for
+
+        store = store_uri_for(settings.root_uri, dataset)
+    manifest = read_latest(store, settings.storage_options())
+    tcfg = TransformConfig(**ablation_switches(transforms), mode=mode)
+    tdict = tcfg.model_dump() if hasattr(tcfg, "model_dump") else dict(tcfg.__dict__)
+    params = {
+        "profile": profile,
+        "steps": steps,
+        "transforms": tdict,
+        "seed": seed,
+        "warm": warm_start,
+    }
+    run_dir = settings.local_root / "runs" / "pretrain" / run_key(store, manifest.version, params)
+    result = train_model(
+        store, profile, steps, tdict, seed, device, resume, experiment, str(run_dir), warm_start
+    )
+    tags = {
+        "catalog_sha256": catalog_sha256 or "",
+        "cube_store_uri": redact_uri(store),
+        "manifest_version": str(manifest.version),
+        "manifest_sha256": sha256_json({k: v.__dict__ for k, v in manifest.scans.items()}),
+        "transform_config": json.dumps(tdict, sort_keys=True),
+        "profile": profile,
+        "code_version": code_version(),
+        "prefect_flow_run_id": str(runtime.flow_run.id or ""),
+        "warm_start": warm_start or "",
+    }
+    reg = register_model(result, store, tdict, model_name, tags)
+    out = {**result, **reg, "store_uri": store, "run_dir": str(run_dir)}
+    get_run_logger().info(
+        "registered %s v%s (val loss %.5f, champion: v%s)",
+        model_name,
+        reg["version"],
+        reg["val_loss"],
+        reg["champion_version"],
+    )
+    return out
+
+
+def store_exists(uri: str) -> bool:
+    return storage.exists(
+        storage.join(uri, "manifests", "latest.json"), get_settings().storage_options()
+    )

@@ -1,0 +1,168 @@
+"""One target-task scan: read → resample → build samples → write (uncommitted) → report.
+
+:func:`build_target_scan` mirrors :func:`genesis_core.preprocess.preprocess_scan`: a
+plain function Dask workers run directly, returning a small dict and never raising
+for a bad scan.  :func:`commit_targets` then lists the good scans in a manifest.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genesis_core.cubes.rng import rng_for
+from genesis_core.io import storage
+from genesis_core.io.readers import ScanReadError, read_catalogued, read_image
+from genesis_core.store.manifest import Manifest, ScanEntry, commit_scans
+from genesis_core.targets.arrays import TargetArrays
+from genesis_core.targets.config import TargetConfig
+from genesis_core.targets.lcs import lcs_arrays
+from genesis_core.targets.ncc import ncc_arrays
+from genesis_core.targets.ncs import ncs_arrays
+from genesis_core.targets.writer import write_target_scan
+from genesis_core.volume import Volume
+
+WORLD_COLUMNS = ["coordX", "coordY", "coordZ"]
+
+
+def rows_for_scan(
+    table: pd.DataFrame | None, scan_id: str, column: str = "seriesuid"
+) -> pd.DataFrame | None:
+    """The rows of a LUNA16 CSV (candidates/annotations) that belong to ``scan_id``."""
+    if table is None:
+        return None
+    return table.loc[table[column].astype(str) == scan_id]
+
+
+def _present(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _subset(v: Any) -> int | None:
+    return int(v) if _present(v) else None
+
+
+def _columns(table: pd.DataFrame | None, extra: str) -> tuple[np.ndarray, np.ndarray]:
+    """World centres (m, 3) mm and the ``extra`` column (m,) of a CSV slice; empty for None."""
+    if table is None or len(table) == 0:
+        return np.empty((0, 3)), np.empty(0)
+    missing = [c for c in [*WORLD_COLUMNS, extra] if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks columns {missing}")
+    return table[WORLD_COLUMNS].to_numpy(np.float64), table[extra].to_numpy()
+
+
+def target_arrays(
+    config: TargetConfig,
+    image: Volume,
+    label: Volume | None,
+    table: pd.DataFrame | None,
+    rng: np.random.Generator,
+) -> TargetArrays:
+    """Dispatch to the task's builder (arrays in, arrays out)."""
+    if config.task == "lcs":
+        if label is None:
+            raise ScanReadError("no label map (label_uri) for a segmentation scan")
+        return lcs_arrays(image, label, config, rng)
+    if config.task == "ncc":
+        points, classes = _columns(table, "class")
+        return ncc_arrays(image, points, classes.astype(np.int64), config, rng)
+    centers, diameters = _columns(table, "diameter_mm")
+    return ncs_arrays(image, centers, diameters.astype(np.float64), config, rng)
+
+
+def _read_label(row: Mapping[str, Any], cache_dir: Path, storage_options) -> Volume | None:
+    uri = row.get("label_uri")
+    if not _present(uri) or not uri:
+        return None
+    return read_image(storage.local_group([uri], cache_dir, uri, storage_options)[0])
+
+
+def _report(row: Mapping[str, Any], config: TargetConfig) -> dict[str, Any]:
+    return {
+        "scan_id": row["scan_id"],
+        "task": config.task,
+        "subset": _subset(row.get("subset")),
+        "n_cubes": 0,
+        "n_positive": 0,
+        "source_sha256": row.get("sha256") or "",
+        "status": "ok",
+        "reason": "",
+    }
+
+
+def build_target_scan(
+    task: str,
+    row: Mapping[str, Any],
+    table: pd.DataFrame | None,
+    config: TargetConfig,
+    store_uri: str,
+    cache_dir: str | Path,
+    storage_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build and write one catalogued scan's samples; report, never raise for a bad scan.
+
+    ``row``: a catalog row (scan_id, source_uri, format, label_uri, sha256, subset);
+    ``table``: this scan's candidates (ncc) or annotations (ncs) rows, world mm.
+    Returns ``status`` ok / empty (nothing to write) / failed with ``reason``, and
+    ``n_cubes`` (``n_positive``: positives for ncc, foreground cubes for segmentation).
+    """
+    if task != config.task:
+        raise ValueError(f"task {task!r} does not match config.task {config.task!r}")
+    t0 = time.perf_counter()
+    out = _report(row, config)
+    try:
+        cache = Path(cache_dir)
+        image = read_catalogued(row["source_uri"], row["format"], cache, storage_options)
+        label = _read_label(row, cache, storage_options) if task == "lcs" else None
+        arrays = target_arrays(config, image, label, table, rng_for(config.seed, row["scan_id"]))
+        attrs = {
+            **arrays.attrs(config.cube_zyx),
+            "task": task,
+            "config_hash": config.hash(),
+            "source_sha256": out["source_sha256"],
+        }
+        out["n_cubes"] = write_target_scan(
+            store_uri, row["scan_id"], arrays, attrs, storage_options
+        )
+        out["n_positive"] = _positives(arrays)
+        if not out["n_cubes"]:
+            out.update(status="empty", reason=f"no {task} samples for this scan")
+    except Exception as e:  # noqa: BLE001 - any failure of one scan is recorded, never fatal
+        out.update(
+            status="failed",
+            reason=f"{row['scan_id']} ({row.get('source_uri')}): {type(e).__name__}: {e}",
+        )
+    out["seconds"] = round(time.perf_counter() - t0, 3)
+    return out
+
+
+def _positives(arrays: TargetArrays) -> int:
+    if arrays.labels is not None:
+        return int(np.count_nonzero(arrays.labels))
+    if arrays.masks is not None and len(arrays):
+        return int(np.count_nonzero(arrays.masks.reshape(len(arrays), -1).any(axis=1)))
+    return 0
+
+
+def commit_targets(
+    store_uri: str,
+    results: Sequence[Mapping[str, Any]],
+    config: TargetConfig,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Manifest:
+    """Commit every ``ok`` result with samples (one manifest, written last)."""
+    entries = [
+        ScanEntry(
+            r["scan_id"], int(r["n_cubes"]), r.get("source_sha256") or "", _subset(r.get("subset"))
+        )
+        for r in results
+        if r.get("status") == "ok" and int(r.get("n_cubes", 0)) > 0
+    ]
+    return commit_scans(store_uri, entries, config.to_dict(), config.hash(), storage_options)

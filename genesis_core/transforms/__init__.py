@@ -1,0 +1,28 @@
+"""The Models Genesis corruptions (SPEC §2): batched torch for training, NumPy reference.
+
+* :func:`make_pairs` ``(cubes (N, C, D, H, W), generator, config) -> (inputs, targets)``,
+  vectorised over the batch on its device; :func:`make_validation_pairs` for fixed,
+  seed-determined validation corruptions.
+* :class:`TransformConfig`: rates, ``mode`` ("faithful" / "fixed") and ablation switches
+  (``TransformConfig.ablation("I&II")``).
+* :func:`reference_pair` / :func:`reference_pairs`: the sample-by-sample NumPy reference,
+  baseline of ``benchmarks/transforms.py`` and parity oracle.
+
+Modules, one concept each: ``config``, ``geometry`` (size rules shared by both
+implementations), ``reference``, and for torch ``plan`` (all random decisions of a batch),
+``flip``, ``blocks`` + ``shuffle``, ``intensity``, ``painting``, ``pipeline``.
+Imports need only torch and NumPy (pydantic is optional, see :mod:`.config`).
+"""
+
+from genesis_core.transforms.config import TransformConfig, ablation_switches
+from genesis_core.transforms.pipeline import make_pairs, make_validation_pairs
+from genesis_core.transforms.reference import reference_pair, reference_pairs
+
+__all__ = [
+    "TransformConfig",
+    "ablation_switches",
+    "make_pairs",
+    "make_validation_pairs",
+    "reference_pair",
+    "reference_pairs",
+]

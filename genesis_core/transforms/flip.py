@@ -1,0 +1,64 @@
+"""Batched random flips (SPEC §2), applied to inputs and targets alike.
+
+Batches are ``(N, C, D, H, W)``.  Each sample draws up to 3 flips, each while
+U < ``flip_rate``, with the axis uniform among three candidates: faithful mode uses the
+reference's (C, X, Y) = batch dims (1, 4, 3), so Z never flips and the channel "flip" is a
+no-op for one channel (it reverses the channels of a multi-channel cube, as the reference
+does); fixed mode uses (D, H, W) = dims (2, 3, 4).  Only the parity per
+candidate matters for the result, so each sample is flipped at most once per axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from genesis_core.transforms.config import TransformConfig
+from genesis_core.transforms.geometry import MAX_FLIPS
+from genesis_core.transforms.sampling import continuing, uniform
+
+FAITHFUL_FLIP_DIMS = (1, 4, 3)
+FIXED_FLIP_DIMS = (2, 3, 4)
+
+
+@dataclass(frozen=True)
+class FlipPlan:
+    """Per-sample flips: ``counts`` (N,) in 0..3, ``parity`` (N, 3) bool over ``dims``."""
+
+    dims: tuple[int, int, int]
+    counts: Tensor
+    parity: Tensor
+
+
+def draw_flips(
+    n: int, generator: torch.Generator, device: torch.device, config: TransformConfig
+) -> FlipPlan:
+    """Sample the flips of ``n`` samples."""
+    dims = FAITHFUL_FLIP_DIMS if config.mode == "faithful" else FIXED_FLIP_DIMS
+    u = uniform((n, MAX_FLIPS, 2), generator, device)
+    active = continuing(u[..., 0] < config.flip_rate)
+    choice = (u[..., 1] * len(dims)).long().clamp_(max=len(dims) - 1)
+    hits = torch.nn.functional.one_hot(choice, len(dims)) * active[..., None]
+    return FlipPlan(dims=dims, counts=active.sum(dim=1), parity=hits.sum(dim=1) % 2 == 1)
+
+
+def apply_flips(batch: Tensor, plan: FlipPlan, out: Tensor | None = None) -> Tensor:
+    """``batch`` with each sample flipped as ``plan`` says, written to ``out`` (default: new).
+
+    Samples are grouped by their set of flipped dims (≤ 8 groups), so each is copied once.
+    """
+    out = torch.empty_like(batch) if out is None else out
+    weights = torch.tensor([1, 2, 4], device=plan.parity.device)
+    pattern = (plan.parity.long() * weights).sum(dim=1)
+    for code in pattern.unique().tolist():
+        # a flip along a length-1 dim (the channel of a 1-channel cube) changes nothing
+        dims = [d for k, d in enumerate(plan.dims) if code >> k & 1 and batch.shape[d] > 1]
+        index = (pattern == code).nonzero().flatten()
+        if index.numel() == batch.shape[0]:
+            out.copy_(batch.flip(dims) if dims else batch)
+        else:
+            chosen = batch.index_select(0, index)
+            out.index_copy_(0, index, chosen.flip(dims) if dims else chosen)
+    return out

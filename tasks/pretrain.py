@@ -1,0 +1,234 @@
+"""Prefect tasks for pre-training: train (resumable, tracked), then log and register the model.
+
+Training writes ``result.json`` into its run folder when it finishes, so a
+rerun after a failed registration registers the checkpoint without retraining.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import torch
+from mlflow.models.signature import ModelSignature
+from mlflow.tracking import MlflowClient
+from mlflow.types.schema import Schema, TensorSpec
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from genesis_core.models import UNet3D, UNet3DConfig
+from genesis_core.plots import loss_plot, restoration_montage
+from genesis_core.store import CubeStore
+from genesis_core.training import load_checkpoint, train
+from genesis_core.training.pretrain import validation_loss
+from genesis_core.training.profiles import profile
+from genesis_core.transforms import TransformConfig, make_pairs, make_validation_pairs
+from tasks.settings import get_settings
+from tasks.tracking import (
+    CANDIDATE,
+    CHAMPION,
+    MlflowSink,
+    alias_version,
+    ensure_experiment,
+    use_tracking,
+    version_for_run,
+)
+
+SIGNATURE = ModelSignature(
+    inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, -1, -1, -1), "cubes")]),
+    outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, -1, -1, -1), "restored")]),
+)
+
+
+def corruption(transform_cfg: dict):
+    cfg = TransformConfig(**transform_cfg)
+    return lambda cubes, generator: make_pairs(cubes, generator, cfg)
+
+
+def train_val_readers(store_uri: str) -> tuple[CubeStore, CubeStore]:
+    store = CubeStore(store_uri, get_settings().storage_options())
+    if len(store) == 0:
+        raise ValueError(
+            f"cube store {store_uri} has no committed cubes: run `genesis preprocess` first"
+        )
+    sp = store.split()
+    val = sp["val"] if len(sp["val"]) else sp["test"]
+    if len(sp["train"]) == 0 or len(val) == 0:
+        raise ValueError(
+            f"{store_uri}: need scans in both train and validation splits, got "
+            f"{ {k: len(v.scan_ids) for k, v in sp.items()} }"
+        )
+    return sp["train"], val
+
+
+def load_weights(model: torch.nn.Module, checkpoint: Path) -> None:
+    model.load_state_dict(load_checkpoint(checkpoint)["model"])
+
+
+@task(name="pretrain-model", cache_policy=NO_CACHE)
+def train_model(
+    store_uri: str,
+    profile_name: str,
+    steps: int | None,
+    transform_cfg: dict,
+    seed: int,
+    device: str,
+    resume: bool,
+    experiment: str,
+    run_dir: str,
+    warm_start: str | None = None,
+) -> dict[str, Any]:
+    """Train (or finish training) and return a small result dict; never re-trains a finished run."""
+    run_path = Path(run_dir)
+    done = run_path / "result.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    s = get_settings()
+    use_tracking(s)
+    exp_id = ensure_experiment(experiment, s)
+    train_r, val_r = train_val_readers(store_uri)
+    prof = profile(profile_name, steps, device, seed)
+    model = UNet3D(prof.model)
+    if warm_start:
+        model.load_state_dict(
+            mlflow.pytorch.load_model(warm_start, map_location="cpu").state_dict()
+        )
+    corrupt = corruption(transform_cfg)
+    run_id_file = run_path / "mlflow_run_id"
+    run_id = run_id_file.read_text().strip() if (resume and run_id_file.exists()) else None
+    run_path.mkdir(parents=True, exist_ok=True)
+    with mlflow.start_run(run_id=run_id, experiment_id=exp_id, log_system_metrics=True) as run:
+        run_id_file.write_text(run.info.run_id)
+        sink = MlflowSink(run.info.run_id)
+        if run_id is None:
+            sink.log_params(
+                {
+                    "profile": profile_name,
+                    "store_uri": store_uri,
+                    "model": prof.model.__dict__,
+                    "loop": prof.loop.to_dict(),
+                    "transforms": transform_cfg,
+                    "train_cubes": len(train_r),
+                    "val_cubes": len(val_r),
+                    "warm_start": warm_start,
+                }
+            )
+            _montage(
+                model, val_r, transform_cfg, run_path / "restoration_start.png", "before training"
+            )
+        result = train(
+            model, train_r, val_r, corrupt, prof.loop, sink, run_path / "checkpoints", resume=resume
+        )
+        if result.best_checkpoint_path:
+            load_weights(model, result.best_checkpoint_path)
+        _log_run_artifacts(model, val_r, transform_cfg, result, run_path, prof)
+    out = {
+        "run_id": run.info.run_id,
+        "best_val_loss": result.best_val_loss,
+        "steps": result.steps,
+        "stop_reason": result.stop_reason,
+        "checkpoint": str(result.best_checkpoint_path or result.checkpoint_path),
+        "model_config": prof.model.__dict__,
+        "loop": prof.loop.to_dict(),
+        "first_val_loss": result.history[0]["val_loss"] if result.history else None,
+    }
+    done.write_text(json.dumps(out, indent=1))
+    return out
+
+
+@torch.no_grad()
+def _montage(model, val_reader, transform_cfg: dict, path: Path, title: str) -> None:
+    cubes = torch.from_numpy(val_reader.read(range(min(4, len(val_reader)))))[:, None]
+    inputs, targets = make_validation_pairs(cubes, 1234, TransformConfig(**transform_cfg))
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    outputs = model(inputs.to(device)).cpu()
+    model.train(was)
+    restoration_montage(
+        inputs[:, 0].numpy(), targets[:, 0].numpy(), outputs[:, 0].numpy(), path, title
+    )
+    mlflow.log_artifact(str(path), "montages")
+
+
+def _log_run_artifacts(model, val_r, transform_cfg, result, run_path: Path, prof) -> None:
+    from safetensors.torch import save_file
+
+    _montage(
+        model,
+        val_r,
+        transform_cfg,
+        run_path / "restoration_end.png",
+        "after training (best weights)",
+    )
+    if result.history:
+        mlflow.log_artifact(str(loss_plot(result.history, run_path / "loss.png")), "plots")
+    cfg = {"model": prof.model.__dict__, "loop": prof.loop.to_dict(), "transforms": transform_cfg}
+    (run_path / "config.json").write_text(json.dumps(cfg, indent=1))
+    mlflow.log_artifact(str(run_path / "config.json"))
+    weights = run_path / "model.safetensors"
+    save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(weights))
+    mlflow.log_artifact(str(weights), "weights")
+    if result.history:
+        first, last = result.history[0], result.history[-1]
+        mlflow.log_metrics(
+            {"final_val_loss": last["val_loss"], "first_val_loss": first["val_loss"]}
+        )
+
+
+@task(name="register-model", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3)
+def register_model(
+    result: dict[str, Any],
+    store_uri: str,
+    transform_cfg: dict,
+    model_name: str,
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    """Log the model to its run, register a version, alias it ``candidate``;
+    move ``champion`` only if it beats the current champion on the fixed validation set."""
+    use_tracking(get_settings())
+    client = MlflowClient()
+    model = UNet3D(UNet3DConfig(**result["model_config"]))
+    load_weights(model, Path(result["checkpoint"]))
+    model.eval()
+    mv = version_for_run(model_name, result["run_id"])
+    if mv is None:
+        with mlflow.start_run(run_id=result["run_id"]):
+            info = mlflow.pytorch.log_model(
+                model,
+                name="model",
+                serialization_format="pickle",
+                signature=SIGNATURE,
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "genesis-pipeline"],
+            )
+        mv = mlflow.register_model(info.model_uri, model_name, tags=tags)
+    client.set_registered_model_alias(model_name, CANDIDATE, mv.version)
+    _, val_r = train_val_readers(store_uri)
+    from genesis_core.training import PretrainConfig
+
+    loop = PretrainConfig.from_dict(result["loop"])
+    corrupt = corruption(transform_cfg)
+    new_loss = validation_loss(model, val_r, corrupt, loop)
+    champ = alias_version(model_name, CHAMPION)
+    champ_loss = None
+    if champ is not None and champ.version != mv.version:
+        champ_model = mlflow.pytorch.load_model(
+            f"models:/{model_name}@{CHAMPION}", map_location="cpu"
+        )
+        champ_loss = validation_loss(champ_model, val_r, corrupt, loop)
+    promoted = champ is None or champ.version == mv.version or new_loss < champ_loss
+    client.set_model_version_tag(model_name, mv.version, "val_loss", f"{new_loss:.6g}")
+    if promoted:
+        client.set_registered_model_alias(model_name, CHAMPION, mv.version)
+    return {
+        "model_name": model_name,
+        "version": int(mv.version),
+        "val_loss": new_loss,
+        "champion_val_loss": champ_loss,
+        "promoted": promoted,
+        "champion_version": int(mv.version) if promoted else int(champ.version),
+        "run_id": result["run_id"],
+    }

@@ -1,0 +1,142 @@
+"""MLflow: the tracking sink the core's training loop reports to, experiments, the registry.
+
+Never logs credentials: URIs are redacted of user-info before they become tags,
+and settings carry no secrets in the first place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from tasks.settings import Settings
+
+CANDIDATE, CHAMPION = "candidate", "champion"
+
+
+class MlflowSink:
+    """``genesis_core.training.MetricsSink`` writing to the active MLflow run.
+
+    A tracking outage must not kill hours of training: failures are warned
+    about once and the loop goes on (the checkpoint still holds everything).
+    """
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.client = MlflowClient()
+        self._warned = False
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        try:
+            from mlflow.entities import Metric
+
+            now = mlflow.utils.time.get_current_time_millis()
+            batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if v == v]
+            self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
+        except Exception as e:  # noqa: BLE001
+            self._warn(e)
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        try:
+            self.client.log_batch(
+                self.run_id, params=[_param(k, v) for k, v in flat(params).items()]
+            )
+        except Exception as e:  # noqa: BLE001
+            self._warn(e)
+
+    def _warn(self, e: Exception) -> None:
+        if not self._warned:
+            warnings.warn(f"MLflow logging failed, training continues: {e}", stacklevel=3)
+            self._warned = True
+
+
+def _param(k: str, v: Any):
+    from mlflow.entities import Param
+
+    return Param(k, str(v)[:6000])
+
+
+def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flat(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
+
+
+_USERINFO = re.compile(r"^([a-z0-9+.-]+://)[^/@]*@", re.IGNORECASE)
+
+
+def redact_uri(uri: str) -> str:
+    """Drop ``user:secret@`` from a URI before it is logged anywhere."""
+    return _USERINFO.sub(r"\1", uri)
+
+
+def use_tracking(settings: Settings) -> str:
+    uri = settings.tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def ensure_experiment(name: str, settings: Settings) -> str:
+    """Experiment id; a new one keeps artifacts under the data root when tracking is embedded."""
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if settings.tracking_uri().startswith("sqlite:"):
+        location = (
+            Path(settings.tracking_uri().removeprefix("sqlite:///")).parent / "artifacts"
+        ).as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def code_version() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
+        if out.returncode == 0:
+            return out.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    from genesis_core import __version__
+
+    return __version__
+
+
+def sha256_json(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def version_for_run(name: str, run_id: str):
+    """The registered version created from ``run_id`` already, if any (idempotent registration)."""
+    client = MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    except mlflow.exceptions.MlflowException:
+        return None
+    return versions[0] if versions else None
+
+
+def alias_version(name: str, alias: str):
+    try:
+        return MlflowClient().get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
