@@ -323,8 +323,6 @@ def _run_pretrain(**kw: Any) -> dict[str, Any]:
 
 
 def print_pretrain(r: dict[str, Any]) -> None:
-    from tasks.settings import get_settings
-
     t = Table(title=f"pre-trained {r['model_name']} v{r['version']}")
     for c in ("steps", "first val loss", "best val loss", "champion", "promoted", "MLflow run"):
         t.add_column(c)
@@ -338,7 +336,7 @@ def print_pretrain(r: dict[str, Any]) -> None:
         r["run_id"],
     )
     console.print(t)
-    uri = get_settings().tracking_uri()
+    uri = r["tracking_uri"]
     console.print(
         f"browse it: mlflow ui --backend-store-uri {uri}   (then open http://127.0.0.1:5000)"
     )

@@ -78,7 +78,13 @@ def pretrain_flow(
         "warm_start": warm_start or "",
     }
     reg = register_model(result, store, tdict, model_name, tags)
-    out = {**result, **reg, "store_uri": store, "run_dir": str(run_dir)}
+    out = {
+        **result,
+        **reg,
+        "store_uri": store,
+        "run_dir": str(run_dir),
+        "tracking_uri": settings.tracking_uri(),
+    }
     get_run_logger().info(
         "registered %s v%s (val loss %.5f, champion: v%s)",
         model_name,

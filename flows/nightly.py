@@ -1,0 +1,129 @@
+"""The nightly flow: new scans → appended cubes → warm-started pre-training → registry.
+
+ingest (new/changed files only) → preprocess only the new scans into the
+existing store → pre-train from the current ``champion`` (or from scratch) →
+register a ``candidate``, promote to ``champion`` only if better on the fixed
+validation set → a Markdown report as a Prefect artifact.  With no new scans it
+stops early and says so.  One nightly at a time per store (a concurrency limit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from flows.ingest import ingest_flow
+from flows.preprocess import preprocess_flow, store_uri_for
+from flows.pretrain import pretrain_flow
+from genesis_core import catalog
+from genesis_core.io import storage
+from tasks.locks import store_lock
+from tasks.settings import get_settings
+from tasks.tracking import CHAMPION, alias_version, use_tracking
+
+
+@flow(name="nightly", log_prints=True)
+def nightly_flow(
+    sources: list[str],
+    dataset: str = "nightly",
+    root: str | None = None,
+    store: str | None = None,
+    profile: Literal["tiny", "paper"] = "tiny",
+    steps: int | None = None,
+    full_retrain: bool = False,
+    model_name: str = "genesis-unet3d",
+    experiment: str = "genesis-nightly",
+    spacing: str = "1,1,1",
+    cube: str = "64,64,32",
+    cubes_per_scan: int = 32,
+    seed: int = 0,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    lock_timeout_seconds: float = 3600,
+    pretrain_deployment: str | None = None,
+) -> dict[str, Any]:
+    """``pretrain_deployment`` (e.g. ``pretrain/pretrain``) sends the GPU stage to that
+    deployment's work pool and waits for it; unset, pre-training runs in this flow."""
+    t0 = time.perf_counter()
+    settings = get_settings(root)
+    store_uri = store or store_uri_for(settings.root_uri, dataset)
+    with store_lock(store_uri, lock_timeout_seconds):
+        ingests = [ingest_flow(source=s, dataset=dataset, root=root) for s in sources]
+        pre = preprocess_flow(
+            dataset=dataset, root=root, store=store_uri, spacing=spacing, cube=cube,
+            cubes_per_scan=cubes_per_scan, seed=seed, workers=workers, scheduler=scheduler,
+        )  # fmt: skip
+        use_tracking(settings)
+        champion = alias_version(model_name, CHAMPION)
+        report: dict[str, Any] = {"ingest": ingests, "preprocess": pre, "trained": False}
+        if pre["planned"] == 0 and champion is not None and not full_retrain:
+            report["message"] = "no new scans: nothing to train"
+        else:
+            warm = (
+                None if (full_retrain or champion is None) else f"models:/{model_name}@{CHAMPION}"
+            )
+            params = dict(
+                store=store_uri, root=root, profile=profile, steps=steps, seed=seed, experiment=experiment,
+                model_name=model_name, warm_start=warm, catalog_sha256=_catalog_sha(settings, dataset),
+            )  # fmt: skip
+            report["pretrain"] = _pretrain(params, pretrain_deployment)
+            report["trained"] = True
+    report["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    create_markdown_artifact(
+        markdown=render(report, model_name),
+        key="nightly-report",
+        description=f"nightly pre-training on {dataset}",
+    )
+    get_run_logger().info(
+        report.get("message") or f"trained model v{report['pretrain']['version']}"
+    )
+    return report
+
+
+def _pretrain(params: dict[str, Any], deployment: str | None) -> dict[str, Any]:
+    if deployment is None:
+        return pretrain_flow(**params)
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(deployment, parameters=params, timeout=None)
+    if not run.state.is_completed():
+        raise RuntimeError(
+            f"pre-training deployment {deployment} ended {run.state.type.value}: {run.state.message}"
+        )
+    return run.state.result()
+
+
+def _catalog_sha(settings, dataset: str) -> str:
+    uri = catalog.catalog_uri(settings.root_uri, dataset)
+    return hashlib.sha256(storage.read_bytes(uri, settings.storage_options())).hexdigest()
+
+
+def render(r: dict[str, Any], model_name: str) -> str:
+    added = sum(i["read"] for i in r["ingest"])
+    quarantined = sum(i["quarantined"] for i in r["ingest"])
+    pre = r["preprocess"]
+    lines = [
+        "# Genesis nightly", "",
+        "| scans read | quarantined (catalog) | scans preprocessed | cubes appended | cubes in store |",
+        "|---|---|---|---|---|",
+        f"| {added} | {quarantined} | {pre['done']} | {pre['cubes_written']} | {pre['cubes_in_store']} |", "",
+    ]  # fmt: skip
+    if not r["trained"]:
+        lines.append(f"**{r['message']}** (store manifest v{pre['manifest_version']}).")
+        return "\n".join(lines)
+    p = r["pretrain"]
+    before = p.get("champion_val_loss")
+    lines += [
+        f"Model **{model_name} v{p['version']}** (alias `candidate`); champion is now "
+        f"**v{p['champion_version']}** ({'promoted' if p['promoted'] else 'kept'}).", "",
+        "| validation loss before (champion) | after (new model) |", "|---|---|",
+        f"| {before if before is None else f'{before:.5f}'} | {p['val_loss']:.5f} |", "",
+        f"- MLflow run: `{p['run_id']}` at `{p['tracking_uri']}`",
+        f"- Model version: `models:/{model_name}/{p['version']}`",
+        f"- Cube store: `{p['store_uri']}`",
+    ]  # fmt: skip
+    return "\n".join(lines)
