@@ -343,6 +343,136 @@ def print_pretrain(r: dict[str, Any]) -> None:
     console.print(f"load it:   mlflow.pytorch.load_model('models:/{r['model_name']}@champion')")
 
 
+@app.command()
+def targets(
+    dataset: Annotated[str, typer.Option("--dataset", help="catalog name")],
+    task: Annotated[
+        str, typer.Option(help="ncc (candidate cubes), lcs (liver pairs), ncs (nodule spheres)")
+    ],
+    root: RootOpt = None,
+    store: Annotated[
+        str | None, typer.Option(help="target store URI (default ROOT/targets/DATASET-TASK.zarr)")
+    ] = None,
+    spacing: Annotated[str, typer.Option(help="X,Y,Z mm, one value, or 'native'")] = "1,1,1",
+    cube: Annotated[str, typer.Option(help="cube size X,Y,Z voxels")] = "64,64,32",
+    samples_per_scan: Annotated[int, typer.Option(help="segmentation samples per scan")] = 32,
+    include_tumour: Annotated[bool, typer.Option(help="lcs: label 2 counts as foreground")] = False,
+    workers: Annotated[int | None, typer.Option(help="local Dask workers")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address")] = None,
+    force: Annotated[bool, typer.Option(help="rebuild every scan")] = False,
+) -> None:
+    """Build a target-task dataset (fine-tuning samples) from a catalog, in parallel on Dask."""
+    from flows.targets import targets_flow
+
+    r = targets_flow(
+        dataset=dataset,
+        task=task,
+        root=root,
+        store=store,
+        spacing=spacing,
+        cube=cube,
+        samples_per_scan=samples_per_scan,
+        include_tumour=include_tumour,
+        workers=workers,
+        scheduler=scheduler,
+        force=force,
+    )
+    _print_targets(r)
+
+
+def _print_targets(r: dict[str, Any]) -> None:
+    console.print(
+        f"{r['task']} targets: {r['done']} scans built, {len(r['failed'])} failed, {len(r['empty'])} empty; "
+        f"{r['samples_in_store']} samples in {r['scans_in_store']} scans → {r['store_uri']}"
+    )
+    for f in r["failed"]:
+        console.print(f"[red]failed[/] {f['scan_id']}: {f['reason']}")
+
+
+@app.command()
+def finetune(
+    task: Annotated[str, typer.Option(help="ncc, lcs or ncs")],
+    init: Annotated[
+        str, typer.Option(help="scratch, genesis, models:/NAME@ALIAS or file:PATH")
+    ] = "genesis",
+    dataset: Annotated[str | None, typer.Option(help="dataset whose target store to use")] = None,
+    store: Annotated[str | None, typer.Option(help="target store URI")] = None,
+    root: RootOpt = None,
+    fraction: Annotated[float, typer.Option(help="fraction of training scans")] = 1.0,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    profile: Annotated[str, typer.Option(help="tiny or paper")] = "tiny",
+    steps: Annotated[int | None, typer.Option(help="optimizer steps")] = None,
+) -> None:
+    """Fine-tune one model on a target task and register it as genesis-TASK."""
+    from flows.evaluate import finetune_flow
+
+    r = finetune_flow(
+        task=task,
+        init=init,
+        dataset=dataset,
+        store=store,
+        root=root,
+        fraction=fraction,
+        seed=seed,
+        profile=profile,
+        steps=steps,
+    )
+    scores = {k: round(float(r[k]), 4) for k in ("auc", "dice", "iou", "mean_iou_paper") if k in r}
+    console.print(
+        f"{task} fine-tuned from {init}: test {scores}; registered {r['model_name']} v{r['versions'][-1]}"
+    )
+
+
+@app.command()
+def evaluate(
+    task: Annotated[str, typer.Option(help="ncc, lcs or ncs")],
+    dataset: Annotated[str | None, typer.Option(help="dataset whose target store to use")] = None,
+    store: Annotated[str | None, typer.Option(help="target store URI")] = None,
+    root: RootOpt = None,
+    inits: Annotated[str, typer.Option(help="comma-separated inits")] = "scratch,genesis",
+    seeds: Annotated[int, typer.Option(help="seeds per cell")] = 3,
+    label_fractions: Annotated[
+        str, typer.Option(help="comma-separated fractions")
+    ] = "0.1,0.25,0.5,1.0",
+    profile: Annotated[str, typer.Option(help="tiny or paper")] = "tiny",
+    steps: Annotated[int | None, typer.Option(help="optimizer steps per fit")] = None,
+) -> None:
+    """Scratch vs Genesis (or any inits) over label fractions and seeds, with t-tests."""
+    print_evaluate(
+        _run_evaluate(
+            task=task,
+            dataset=dataset,
+            store=store,
+            root=root,
+            inits=inits,
+            seeds=seeds,
+            label_fractions=label_fractions,
+            profile=profile,
+            steps=steps,
+        )
+    )
+
+
+def _run_evaluate(**kw: Any) -> dict[str, Any]:
+    from flows.evaluate import evaluate_flow
+
+    try:
+        return evaluate_flow(**kw)
+    except (FileNotFoundError, ValueError) as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+
+
+def print_evaluate(r: dict[str, Any]) -> None:
+    console.print(r["markdown"])
+    console.print(f"table, CSV and learning curve: {r['out_dir']}")
+    if r.get("champion_version"):
+        console.print(
+            f"registered genesis-{r['task']} versions {r['versions']}; champion v{r['champion_version']} "
+            f"({r['champion_init']})"
+        )
+
+
 REAL_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from distributed import as_completed
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -12,8 +11,7 @@ from genesis_core import catalog
 from genesis_core.io import storage
 from genesis_core.preprocess import PreprocessConfig, preprocess_scan
 from genesis_core.store import ScanEntry, commit_scans, read_latest
-from tasks.dask_cluster import dask_client
-from tasks.progress import progress_bar
+from tasks.fanout import run_per_scan
 from tasks.settings import get_settings
 
 ROW_FIELDS = ("scan_id", "source_uri", "format", "sha256", "subset")
@@ -49,28 +47,11 @@ def process_scans(
     rows: list[dict], config: dict, store_uri: str, scheduler: str | None, workers: int | None
 ) -> list[dict[str, Any]]:
     """Run :func:`preprocess_scan` for every row on Dask; small dicts come back."""
-    if not rows:
-        return []
     s = get_settings()
-    cfg = PreprocessConfig.from_dict(config)
-    results = []
-    with dask_client(scheduler or s.dask_address, workers or s.dask_workers) as client:
-        futures = client.map(
-            preprocess_scan,
-            rows,
-            config=cfg,
-            store_uri=store_uri,
-            cache_dir=str(s.cache_path),
-            storage_options=s.storage_options(),
-            pure=False,
-            key=[f"preprocess-{r['scan_id']}" for r in rows],
-        )
-        with progress_bar("preprocess", total=len(rows)) as advance:
-            for fut in as_completed(futures):
-                r = fut.result()
-                results.append(r)
-                advance(info=f"{r['scan_id'][-20:]} {r['n_cubes']} cubes {r['seconds']:.1f}s")
-    return results
+    return run_per_scan(
+        preprocess_scan, rows, "preprocess", scheduler, workers, config=PreprocessConfig.from_dict(config),
+        store_uri=store_uri, cache_dir=str(s.cache_path), storage_options=s.storage_options(),
+    )  # fmt: skip
 
 
 @task(name="commit-store", cache_policy=NO_CACHE)

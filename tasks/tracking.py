@@ -84,6 +84,10 @@ def redact_uri(uri: str) -> str:
 
 
 def use_tracking(settings: Settings) -> str:
+    import logging
+
+    # We log models with pickle on purpose (torch.export fixes shapes); the warning is noise.
+    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
     uri = settings.tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

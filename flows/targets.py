@@ -1,0 +1,50 @@
+"""The targets flow: catalogued labelled scans → a target-task store for fine-tuning."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from prefect import flow
+
+from flows.preprocess import parse_spacing
+from genesis_core import catalog
+from genesis_core.io import storage
+from genesis_core.targets import TargetConfig
+from tasks.settings import get_settings
+from tasks.targets import build_targets, commit_target_store, plan_targets
+
+
+def target_store_uri(root_uri: str, dataset: str, task: str) -> str:
+    return storage.join(root_uri, "targets", f"{dataset}-{task}.zarr")
+
+
+@flow(name="targets", log_prints=True)
+def targets_flow(
+    dataset: str,
+    task: Literal["ncc", "lcs", "ncs"],
+    root: str | None = None,
+    store: str | None = None,
+    spacing: str = "1,1,1",
+    cube: str = "64,64,32",
+    samples_per_scan: int = 32,
+    foreground_ratio: float = 0.5,
+    include_tumour: bool = False,
+    seed: int = 0,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Build ``ncc`` (candidate cubes), ``lcs`` (liver image/mask pairs) or ``ncs``
+    (nodule sphere masks) samples for every new ``ok`` scan, in parallel on Dask."""
+    settings = get_settings(root)
+    cube_xyz = tuple(int(c) for c in cube.split(","))
+    cfg = TargetConfig(
+        task=task, spacing_xyz=parse_spacing(spacing), cube_xyz=cube_xyz, n=samples_per_scan,
+        foreground_ratio=foreground_ratio, labels=(1, 2) if include_tumour else (1,), seed=seed,
+    )  # fmt: skip
+    catalog_uri = catalog.catalog_uri(settings.root_uri, dataset)
+    store_uri = store or target_store_uri(settings.root_uri, dataset, task)
+    rows = plan_targets(catalog_uri, store_uri, task, force)
+    results = build_targets(rows, cfg.to_dict(), store_uri, scheduler, workers)
+    report = commit_target_store(store_uri, results, cfg.to_dict())
+    return {**report, "planned": len(rows), "dataset": dataset, "task": task}

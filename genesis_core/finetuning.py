@@ -1,0 +1,168 @@
+"""Fine-tuning on a target task: model + initialisation, loss, one fit, test scores.
+
+Tasks (SPEC §4): ``ncc`` classification (encoder → pool → 1024 → 1, BCE, ROC-AUC);
+``lcs``/``ncs`` segmentation (whole U-Net, sigmoid, 1 − soft Dice; Dice, IoU and the
+paper's mean IoU).  Initialisations are a state dict (pre-trained U-Net, released
+reference weights, any checkpoint) or ``None`` for scratch.  Class imbalance in
+``ncc`` is handled by weighting positives with ``n_negative / n_positive`` of the
+training fraction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genesis_core import metrics
+from genesis_core.models import UNet3D, UNet3DClassifier, UNet3DConfig, load_reference_weights
+from genesis_core.training import FinetuneConfig, finetune, soft_dice_loss
+from genesis_core.training.device import resolve_device
+
+SEGMENTATION = ("lcs", "ncs")
+
+
+@dataclass(frozen=True)
+class FinetuneProfile:
+    name: str
+    width: float
+    loop: FinetuneConfig
+
+
+def finetune_profile(
+    name: str, task: str, steps: int | None, seed: int, device: str = "auto"
+) -> FinetuneProfile:
+    """``tiny`` (CPU minutes) or ``paper`` (SPEC §4: Adam 1e-3, 1e-2 for liver)."""
+    lr = 1e-2 if task == "lcs" else 1e-3
+    if name == "tiny":
+        loop = FinetuneConfig(
+            batch_size=8, max_steps=steps or 40, max_epochs=None, lr=lr, val_every_steps=10,
+            checkpoint_every_steps=10, log_every_steps=5, patience=None, device=device, seed=seed,
+        )  # fmt: skip
+        return FinetuneProfile("tiny", 0.125, loop)
+    if name == "paper":
+        return FinetuneProfile(
+            "paper", 1.0, FinetuneConfig(lr=lr, max_steps=steps, device=device, seed=seed)
+        )
+    raise ValueError(f"unknown profile {name!r}: use 'tiny' or 'paper'")
+
+
+def build_model(
+    task: str, width: float, init_state: dict[str, Tensor] | None
+) -> tuple[nn.Module, dict]:
+    """The task's network, initialised from ``init_state`` where names match; returns a load report."""
+    cfg = UNet3DConfig(width=width, bn_momentum=0.5 if width < 1 else 0.1)
+    model: nn.Module = UNet3DClassifier(cfg) if task == "ncc" else UNet3D(cfg)
+    if init_state is None:
+        return model, {"init": "scratch"}
+    report = load_reference_weights(model, {"state_dict": init_state})
+    return model, {
+        "init": "weights",
+        "missing": len(report.missing),
+        "unexpected": len(report.unexpected),
+    }
+
+
+def loss_for(task: str, pos_weight: float = 1.0):
+    if task in SEGMENTATION:
+        return soft_dice_loss
+    weight = torch.tensor(float(pos_weight))
+
+    def weighted_bce(logits: Tensor, targets: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(
+            logits, targets, pos_weight=weight.to(logits.device)
+        )
+
+    return weighted_bce
+
+
+def positive_weight(labels: np.ndarray) -> float:
+    pos = int((labels > 0).sum())
+    return float((len(labels) - pos) / pos) if pos else 1.0
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, reader: Any, batch_size: int = 8, device: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and targets for every sample of ``reader`` (classification: (n,), masks: (n, D, H, W))."""
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    probs, truth = [], []
+    for start in range(0, len(reader), batch_size):
+        x, y = reader.read(range(start, min(start + batch_size, len(reader))))
+        out = model(torch.from_numpy(x)[:, None].to(dev)).float().cpu()
+        probs.append(torch.sigmoid(out).squeeze(-1).numpy() if out.ndim == 2 else out[:, 0].numpy())
+        truth.append(y)
+    return np.concatenate(probs), np.concatenate(truth)
+
+
+def score(task: str, probs: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    if task == "ncc":
+        return {"auc": metrics.roc_auc(probs, truth, on_single_class="nan")}
+    return {
+        "dice": metrics.dice(probs, truth),
+        "iou": metrics.iou(probs, truth),
+        "mean_iou_paper": metrics.mean_iou_paper(probs, truth),
+    }
+
+
+PRIMARY_METRIC = {"ncc": "auc", "lcs": "iou", "ncs": "iou"}
+
+
+def fit(
+    task: str,
+    train_reader: Any,
+    val_reader: Any,
+    test_reader: Any,
+    init_state: dict | None,
+    profile: FinetuneProfile,
+    checkpoint_dir: Path | None = None,
+    sink: Any = None,
+    resume: bool = False,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Fine-tune one model and score it on the test split; returns (model, result dict)."""
+    torch.manual_seed(profile.loop.seed)  # head/decoder initialisation is part of the seed
+    model, report = build_model(task, profile.width, init_state)
+    pw = positive_weight(train_reader.labels()) if task == "ncc" else 1.0
+    res = finetune(
+        model,
+        train_reader,
+        val_reader,
+        loss_for(task, pw),
+        profile.loop,
+        sink,
+        checkpoint_dir,
+        resume,
+    )
+    probs, truth = predict(model, test_reader, profile.loop.batch_size, profile.loop.device)
+    out = {
+        "best_val_loss": res.best_val_loss,
+        "steps": res.steps,
+        "stop_reason": res.stop_reason,
+        "pos_weight": pw,
+        **report,
+        **score(task, probs, truth),
+    }
+    return model, out
+
+
+class WithProbabilities(nn.Module):
+    """Serving wrapper: cubes (N, 1, D, H, W) in [0, 1] → probabilities.
+
+    Classification: (N,) probability of the positive class; segmentation: the
+    U-Net's sigmoid masks (N, 1, D, H, W).
+    """
+
+    def __init__(self, model: nn.Module, task: str) -> None:
+        super().__init__()
+        self.model, self.task = model, task
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.model(x)
+        return torch.sigmoid(out).squeeze(-1) if self.task == "ncc" else out

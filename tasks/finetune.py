@@ -1,0 +1,196 @@
+"""Prefect tasks for fine-tuning: resolve an initialisation, fit one model, register it.
+
+Every fit writes ``result.json`` into a folder keyed by its inputs, so an
+interrupted evaluation resumes without redoing completed fits.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import torch
+from mlflow.models.signature import ModelSignature
+from mlflow.tracking import MlflowClient
+from mlflow.types.schema import Schema, TensorSpec
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from genesis_core.evaluation import nested_fractions
+from genesis_core.finetuning import WithProbabilities, build_model, finetune_profile, fit
+from genesis_core.models import read_state_dict
+from genesis_core.targets import TargetStore
+from genesis_core.training import load_checkpoint
+from tasks.settings import get_settings
+from tasks.tracking import CHAMPION, MlflowSink, ensure_experiment, use_tracking
+
+GENESIS_DEFAULT = "models:/genesis-unet3d@champion"
+
+
+def resolve_init(init: str) -> dict[str, torch.Tensor] | None:
+    """``scratch`` → None; ``genesis`` → the registered champion; ``models:/…``; ``file:PATH``."""
+    if init == "scratch":
+        return None
+    if init == "genesis":
+        init = GENESIS_DEFAULT
+    if init.startswith("file:"):
+        return read_state_dict(init.removeprefix("file:"))
+    if init.startswith(("models:/", "runs:/")):
+        use_tracking(get_settings())
+        return mlflow.pytorch.load_model(init, map_location="cpu").state_dict()
+    raise ValueError(
+        f"unknown init {init!r}: use scratch, genesis, models:/NAME@ALIAS or file:PATH"
+    )
+
+
+def readers(store_uri: str, fraction: float, fractions: list[float]):
+    store = TargetStore(store_uri, get_settings().storage_options())
+    sp = store.split()
+    if not (len(sp["train"]) and len(sp["val"]) and len(sp["test"])):
+        raise ValueError(
+            f"{store_uri}: need train, validation and test scans, got "
+            f"{ {k: len(v.scan_ids) for k, v in sp.items()} }"
+        )
+    subsets = nested_fractions(sp["train"].scan_ids, sorted(set(fractions) | {fraction}), seed=0)
+    return sp["train"].subset(subsets[fraction]), sp["val"], sp["test"]
+
+
+@task(name="finetune-fit", cache_policy=NO_CACHE)
+def fit_one(
+    task_name: str,
+    store_uri: str,
+    init: str,
+    fraction: float,
+    fractions: list[float],
+    seed: int,
+    profile: str,
+    steps: int | None,
+    run_dir: str,
+    experiment: str,
+    parent_run_id: str | None = None,
+) -> dict[str, Any]:
+    """One fit (init × fraction × seed) scored on the test split; skipped if already done."""
+    path = Path(run_dir)
+    if (path / "result.json").exists():
+        return json.loads((path / "result.json").read_text())
+    use_tracking(get_settings())
+    exp_id = ensure_experiment(experiment, get_settings())
+    train_r, val_r, test_r = readers(store_uri, fraction, fractions)
+    prof = finetune_profile(profile, task_name, steps, seed)
+    active = mlflow.active_run()
+    nested = active is not None
+    tags = {"mlflow.parentRunId": parent_run_id} if (parent_run_id and not nested) else {}
+    with mlflow.start_run(
+        experiment_id=exp_id, run_name=f"{init}-f{fraction}-s{seed}", tags=tags, nested=nested
+    ) as run:
+        sink = MlflowSink(run.info.run_id)
+        sink.log_params(
+            {
+                "task": task_name,
+                "init": init,
+                "fraction": fraction,
+                "seed": seed,
+                "profile": profile,
+                "train_scans": len(train_r.scan_ids),
+                "train_samples": len(train_r),
+                "loop": prof.loop.to_dict(),
+            }
+        )
+        _, result = fit(
+            task_name, train_r, val_r, test_r, resolve_init(init), prof, path / "checkpoints", sink
+        )
+        mlflow.log_metrics(
+            {
+                f"test_{k}": float(v)
+                for k, v in result.items()
+                if k in ("auc", "dice", "iou", "mean_iou_paper")
+            }
+        )
+    result.update(
+        task=task_name,
+        init=init,
+        fraction=fraction,
+        seed=seed,
+        run_id=run.info.run_id,
+        checkpoint=str(path / "checkpoints" / "best.pt"),
+        width=prof.width,
+        train_scans=len(train_r.scan_ids),
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "result.json").write_text(json.dumps(result, indent=1, default=float))
+    return result
+
+
+def _signature(task_name: str) -> ModelSignature:
+    out_shape = (-1,) if task_name == "ncc" else (-1, 1, -1, -1, -1)
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, -1, -1, -1), "cubes")]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), out_shape, "probabilities")]),
+    )
+
+
+@task(name="register-finetuned", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3)
+def register_fits(
+    fits: list[dict], model_name: str, metric: str, tags: dict[str, str]
+) -> dict[str, Any]:
+    """Register every fit as a version; ``champion`` → best test ``metric`` among full-label fits."""
+    use_tracking(get_settings())
+    client = MlflowClient()
+    versions = []
+    for r in fits:
+        existing = (
+            client.search_model_versions(f"name='{model_name}' and run_id='{r['run_id']}'")
+            if _model_exists(client, model_name)
+            else []
+        )
+        if existing:
+            versions.append((r, existing[0]))
+            continue
+        model, _ = build_model(r["task"], r["width"], None)
+        model.load_state_dict(load_checkpoint(Path(r["checkpoint"]))["model"])
+        serving = WithProbabilities(model.eval(), r["task"]).eval()
+        with mlflow.start_run(run_id=r["run_id"]):
+            info = mlflow.pytorch.log_model(
+                serving,
+                name="model",
+                serialization_format="pickle",
+                signature=_signature(r["task"]),
+                pip_requirements=["genesis-pipeline"],
+            )
+        fit_tags = {
+            **tags,
+            "init": r["init"],
+            "fraction": str(r["fraction"]),
+            "seed": str(r["seed"]),
+            **{
+                f"test_{k}": f"{r[k]:.6g}"
+                for k in ("auc", "dice", "iou", "mean_iou_paper")
+                if k in r
+            },
+        }
+        versions.append((r, mlflow.register_model(info.model_uri, model_name, tags=fit_tags)))
+    full = [
+        (r, v)
+        for r, v in versions
+        if r["fraction"] == max(f["fraction"] for f in fits) and r.get(metric) == r.get(metric)
+    ]
+    best = max(full, key=lambda rv: rv[0][metric]) if full else None
+    if best:
+        client.set_registered_model_alias(model_name, CHAMPION, best[1].version)
+    return {
+        "model_name": model_name,
+        "versions": [int(v.version) for _, v in versions],
+        "champion_version": int(best[1].version) if best else None,
+        "champion_init": best[0]["init"] if best else None,
+    }
+
+
+def _model_exists(client: MlflowClient, name: str) -> bool:
+    try:
+        client.get_registered_model(name)
+        return True
+    except mlflow.exceptions.MlflowException:
+        return False

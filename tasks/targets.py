@@ -1,0 +1,102 @@
+"""Prefect tasks for target-task datasets (ncc, lcs, ncs): plan, fan out on Dask, commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from genesis_core import catalog
+from genesis_core.io import storage
+from genesis_core.store import read_latest
+from genesis_core.targets import TargetConfig, build_target_scan, commit_targets, rows_for_scan
+from tasks.fanout import run_per_scan
+from tasks.settings import get_settings
+
+TABLE_FOR_TASK = {"ncc": "candidates", "ncs": "annotations", "lcs": None}
+ROW_FIELDS = ("scan_id", "source_uri", "format", "label_uri", "sha256", "subset")
+
+
+def _table(catalog_uri: str, task_name: str, opts: dict) -> pd.DataFrame | None:
+    kind = TABLE_FOR_TASK[task_name]
+    if kind is None:
+        return None
+    uri = catalog_uri.removesuffix(".parquet") + f".{kind}.parquet"
+    if not storage.exists(uri, opts):
+        raise FileNotFoundError(
+            f"task {task_name} needs {kind}.csv; {uri} is missing (ingest a LUNA16 dataset)"
+        )
+    import io
+
+    return pd.read_parquet(io.BytesIO(storage.read_bytes(uri, opts)))
+
+
+@task(name="plan-targets", cache_policy=NO_CACHE)
+def plan_targets(
+    catalog_uri: str, store_uri: str, task_name: str, force: bool = False
+) -> list[dict]:
+    """``ok`` scans (with a label for lcs) not yet committed; each carries its CSV rows."""
+    opts = get_settings().storage_options()
+    df = catalog.load(catalog_uri, opts)
+    if df.empty:
+        raise FileNotFoundError(f"no catalog at {catalog_uri}: run `genesis ingest` first")
+    ok = df[df["status"] == catalog.OK]
+    if task_name == "lcs":
+        ok = ok[ok["label_uri"].fillna("") != ""]
+    table = _table(catalog_uri, task_name, opts)
+    done = {} if force else read_latest(store_uri, opts).scans
+    rows = []
+    for r in ok[list(ROW_FIELDS)].to_dict("records"):
+        entry = done.get(r["scan_id"])
+        if entry is not None and entry.source_sha256 == r["sha256"]:
+            continue
+        r["subset"] = (
+            None if r["subset"] is None or r["subset"] != r["subset"] else int(r["subset"])
+        )
+        r["table"] = None if table is None else rows_for_scan(table, r["scan_id"])
+        rows.append(r)
+    return rows
+
+
+def _build(row: dict, **kw: Any) -> dict[str, Any]:
+    table = row.pop("table", None)
+    return build_target_scan(kw.pop("task_name"), row, table, **kw)
+
+
+@task(name="build-targets-on-dask", cache_policy=NO_CACHE)
+def build_targets(
+    rows: list[dict], config: dict, store_uri: str, scheduler: str | None, workers: int | None
+):
+    s = get_settings()
+    cfg = TargetConfig.from_dict(config)
+    return run_per_scan(
+        _build, rows, f"targets-{cfg.task}", scheduler, workers, task_name=cfg.task, config=cfg,
+        store_uri=store_uri, cache_dir=str(s.cache_path), storage_options=s.storage_options(),
+    )  # fmt: skip
+
+
+@task(name="commit-targets", cache_policy=NO_CACHE)
+def commit_target_store(store_uri: str, results: list[dict], config: dict) -> dict[str, Any]:
+    manifest = commit_targets(
+        store_uri, results, TargetConfig.from_dict(config), get_settings().storage_options()
+    )
+    return {
+        "store_uri": store_uri,
+        "manifest_version": manifest.version,
+        "scans_in_store": len(manifest.scans),
+        "samples_in_store": manifest.n_cubes,
+        "done": sum(r["status"] == "ok" for r in results),
+        "failed": [
+            {"scan_id": r["scan_id"], "reason": r["reason"]}
+            for r in results
+            if r["status"] == "failed"
+        ],
+        "empty": [
+            {"scan_id": r["scan_id"], "reason": r["reason"]}
+            for r in results
+            if r["status"] == "empty"
+        ],
+        "positives_written": sum(int(r.get("n_positive", 0)) for r in results),
+    }
