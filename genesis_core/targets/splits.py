@@ -2,7 +2,8 @@
 
 * LUNA16 scans (a ``subset`` is known): subsets 0–4 train, 5–6 val, 7–9 test (SPEC §1, §4).
 * LiTS (every id is ``volume-N`` with 0 ≤ N ≤ 129): volumes 0–99 train, 100–114 val,
-  115–129 test, as in the paper.
+  115–129 test, as in the paper — but only when that leaves every split non-empty (a
+  subset of LiTS such as volumes 0–19 would otherwise have no validation or test scans).
 * Anything else: a stable hash of the scan id (see :func:`genesis_core.store.reader.split_scans`).
 """
 
@@ -31,7 +32,7 @@ def lits_split(scan_ids: list[str]) -> dict[str, list[str]] | None:
     for sid in sorted(numbers, key=numbers.get):  # type: ignore[arg-type]
         name = next(k for k, r in LITS_SPLIT.items() if numbers[sid] in r)
         out[name].append(sid)
-    return out
+    return out if all(out.values()) else None
 
 
 def split_target_scans(
