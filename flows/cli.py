@@ -100,11 +100,7 @@ def _run_ingest(source: str, dataset: str | None, root: str | None, force: bool)
     if not storage.is_remote(source) and not Path(source).is_dir():
         console.print(f"[red]error:[/] SOURCE {source} is not a folder")
         raise typer.Exit(2)
-    try:
-        return ingest_flow(source=source, dataset=dataset, root=root, force=force)
-    except (FileNotFoundError, NotADirectoryError, PermissionError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from e
+    return _run(ingest_flow, source=source, dataset=dataset, root=root, force=force)
 
 
 def print_ingest(report: dict[str, Any]) -> None:
@@ -175,23 +171,11 @@ def _run_preprocess(
 ):
     from flows.preprocess import preprocess_flow
 
-    try:
-        return preprocess_flow(
-            dataset=dataset,
-            root=root,
-            store=store,
-            spacing=spacing,
-            cube=cube,
-            cubes_per_scan=cubes_per_scan,
-            seed=seed,
-            acceptance=acceptance,
-            workers=workers,
-            scheduler=scheduler,
-            force=force,
-        )
-    except (FileNotFoundError, ValueError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from e
+    return _run(
+        preprocess_flow, dataset=dataset, root=root, store=store, spacing=spacing, cube=cube,
+        cubes_per_scan=cubes_per_scan, seed=seed, acceptance=acceptance, workers=workers,
+        scheduler=scheduler, force=force,
+    )  # fmt: skip
 
 
 def print_preprocess(r: dict[str, Any]) -> None:
@@ -315,9 +299,14 @@ def pretrain(
 def _run_pretrain(**kw: Any) -> dict[str, Any]:
     from flows.pretrain import pretrain_flow
 
+    return _run(pretrain_flow, **kw)
+
+
+def _run(flow_fn: Any, **kw: Any) -> dict[str, Any]:
+    """Run a flow; a problem with the user's input becomes a clear message and exit code 2."""
     try:
-        return pretrain_flow(**kw)
-    except (FileNotFoundError, ValueError) as e:
+        return flow_fn(**kw)
+    except (FileNotFoundError, NotADirectoryError, PermissionError, ValueError) as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
 
@@ -456,11 +445,7 @@ def evaluate(
 def _run_evaluate(**kw: Any) -> dict[str, Any]:
     from flows.evaluate import evaluate_flow
 
-    try:
-        return evaluate_flow(**kw)
-    except (FileNotFoundError, ValueError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from e
+    return _run(evaluate_flow, **kw)
 
 
 def print_evaluate(r: dict[str, Any]) -> None:

@@ -6,8 +6,6 @@ import itertools
 from collections.abc import Sequence
 
 import numpy as np
-import pytest
-import torch
 
 FULL = (32, 64, 64)  # (D, H, W) of a 64×64×32 cube
 SMALL = (16, 20, 24)  # smallest-ish shape that still paints (≥ 14 per axis)
@@ -36,12 +34,3 @@ def ramp(shape: Sequence[int]) -> np.ndarray:
     """A float32 cube in [0, 1] with all voxels distinct (so any flip is detectable)."""
     n = int(np.prod(shape))
     return (np.arange(n, dtype=np.float64) / n).astype(np.float32).reshape(shape)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tests run on small machines: keep torch to one thread and restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -1,4 +1,4 @@
-"""One intra-op thread for these tests: tiny 3D convs gain nothing from more, and on a
+"""One intra-op torch thread for the core tests: tiny 3D convs gain nothing from more, and on a
 busy 2-core machine OpenMP threads spinning against other processes cost 5× the time."""
 
 from __future__ import annotations
