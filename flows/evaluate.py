@@ -139,7 +139,7 @@ def evaluate_flow(
         rows = summarize([{**r, "metric": r[metric]} for r in fits])
         table_md = to_markdown(rows, metric_name=metric)
         to_csv(rows, out_dir / "table.csv")
-        (out_dir / "table.md").write_text(table_md)
+        (out_dir / "table.md").write_text(table_md, encoding="utf-8")
         learning_curve_plot(rows, out_dir / "learning_curve.png", metric)
         for name in ("table.csv", "table.md", "learning_curve.png"):
             mlflow.log_artifact(str(out_dir / name))

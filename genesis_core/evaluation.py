@@ -186,7 +186,7 @@ def to_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     for r in rows:
         columns += [k for k in r if k not in columns]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
+    with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)

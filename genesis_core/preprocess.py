@@ -133,5 +133,21 @@ def preprocess_scan(
             status="failed", reason=f"{scan_id} ({row['source_uri']}): {type(e).__name__}: {e}"
         )
     out["seconds"] = round(time.perf_counter() - t0, 3)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["peak_rss_mb"] = peak_rss_mb()
     return out
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (``VmHWM``).
+
+    ``ru_maxrss`` is not used: Linux copies a forking parent's peak into the
+    child's, so a worker forked from a big process would report the parent's.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# UTF-8 whatever the machine's locale (CI runs with none): tables and docs carry ±, →, ×.
+export PYTHONUTF8=1 LANG=C.UTF-8 LC_ALL=C.UTF-8
 export PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
 .venv/bin/ruff check .
 if [ "$#" -eq 0 ]; then set -- -m "not slow"; fi

@@ -117,7 +117,7 @@ def _world(volume: Volume, index_xyz) -> list[float]:
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: list[list]) -> None:
-    with path.open("w", newline="") as f:
+    with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         writer.writerows(rows)
