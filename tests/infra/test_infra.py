@@ -1,0 +1,370 @@
+"""Static checks of infra/: parsing, the Compose stack, the images and the lock.
+
+No container engine or cluster is needed (CI has neither).  The Compose Specification JSON
+schema is not available offline, so the Compose checks are structural.  Kubernetes
+manifests: test_k8s.py; prefect.yaml: test_deployments.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from tests.infra import helpers as h
+
+STATEFUL = {"postgres", "minio", "prefect-server", "mlflow", "dask-scheduler"}
+REQUIRED_SETTINGS = {
+    "GENESIS_ROOT": "s3://genesis/root",
+    "GENESIS_S3_ENDPOINT_URL": "http://minio:9000",
+    "GENESIS_DASK_ADDRESS": "tcp://dask-scheduler:8786",
+    "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+    "PREFECT_API_URL": "http://prefect-server:4200/api",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+}
+
+
+def pyproject_pins() -> dict[str, str]:
+    deps = tomllib.loads((h.ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "dependencies"
+    ]
+    return {
+        re.split(r"\[", name)[0].lower(): version for name, version in (d.split("==") for d in deps)
+    }
+
+
+def settings_env() -> dict[str, str]:
+    return {k: str(v) for k, v in h.compose()["x-genesis-settings"].items()}
+
+
+# --- every file parses ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in h.INFRA.rglob("*") if p.suffix in {".yaml", ".yml", ".json"}),
+    ids=lambda p: str(p.relative_to(h.INFRA)),
+)
+def test_every_yaml_and_json_file_parses(path) -> None:
+    if path.suffix == ".json":
+        assert json.loads(path.read_text(encoding="utf-8"))
+    else:
+        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+        assert docs and all(isinstance(d, dict) for d in docs)
+
+
+# --- Compose ----------------------------------------------------------------------------
+
+
+def test_compose_services_have_an_image_or_a_build_that_exists() -> None:
+    for name, svc in h.services().items():
+        assert "image" in svc or "build" in svc, name
+        if "build" in svc:
+            context = (h.COMPOSE.parent / svc["build"]["context"]).resolve()
+            assert context == h.ROOT, f"{name}: build context must be the repository root"
+            assert (context / svc["build"]["dockerfile"]).is_file(), name
+
+
+def test_compose_images_are_pinned_and_match_their_dockerfile() -> None:
+    for name, svc in h.services().items():
+        image = svc["image"]
+        assert ":" in image and not image.endswith(":latest"), f"{name}: {image}"
+        if "build" in svc:
+            flavour = svc["build"]["dockerfile"].rsplit(".", 1)[-1]
+            assert image.split(":")[0] == f"genesis-{flavour}", f"{name}: {image}"
+
+
+def test_compose_depends_on_targets_exist() -> None:
+    names = set(h.services())
+    conditions = {"service_started", "service_healthy", "service_completed_successfully"}
+    for name, svc in h.services().items():
+        deps = svc.get("depends_on") or {}
+        for target, spec in (
+            deps.items() if isinstance(deps, dict) else dict.fromkeys(deps, {}).items()
+        ):
+            assert target in names, f"{name} depends on unknown {target}"
+            cond = (spec or {}).get("condition", "service_started")
+            assert cond in conditions, f"{name} -> {target}: {cond}"
+            if cond == "service_healthy":
+                assert "healthcheck" in h.services()[target], f"{target} has no healthcheck"
+
+
+def test_compose_variables_are_exactly_those_of_env_example() -> None:
+    used = h.compose_vars(h.COMPOSE.read_text(encoding="utf-8"))
+    defined = set(h.env_example())
+    assert used - defined == set(), (
+        f"used in compose.yaml but not in .env.example: {used - defined}"
+    )
+    assert defined - used == set(), f"in .env.example but unused: {defined - used}"
+
+
+def test_env_example_holds_placeholders_only() -> None:
+    for key, value in h.env_example().items():
+        assert value.startswith("change-me"), f"{key} must be a change-me placeholder"
+
+
+def test_compose_credentials_come_from_env_file() -> None:
+    for name, svc in h.services().items():
+        for key, value in h.env_of(svc).items():
+            if h.SECRETISH.search(key):
+                assert re.fullmatch(r"\$\{\w+(:[?-][^}]*)?\}", value), f"{name}.{key} is inline"
+        for word in h.command_of(svc) + list(h.env_of(svc).values()):
+            assert not h.URL_CREDENTIALS.search(word), f"{name}: literal credentials in {word!r}"
+
+
+def test_compose_host_ports_are_unique() -> None:
+    seen: dict[str, str] = {}
+    for name, svc in h.services().items():
+        for port in svc.get("ports") or []:
+            parts = str(port).split(":")
+            assert len(parts) >= 2, f"{name}: publish {port} explicitly"
+            host = ":".join(parts[:-1])
+            assert host not in seen, f"{name} and {seen[host]} both publish {host}"
+            seen[host] = name
+
+
+def test_compose_stateful_services_have_healthchecks_and_named_volumes() -> None:
+    svcs = h.services()
+    declared = set(h.compose().get("volumes") or {})
+    for name in STATEFUL:
+        test = svcs[name].get("healthcheck", {}).get("test")
+        assert test and test[0] in {"CMD", "CMD-SHELL"}, name
+    for name, svc in svcs.items():
+        for vol in svc.get("volumes") or []:
+            source = str(vol).split(":")[0]
+            if not source.startswith((".", "/")):
+                assert source in declared, f"{name}: volume {source} not declared"
+    for name in ("postgres", "minio"):
+        assert any(str(v).split(":")[0] in declared for v in svcs[name]["volumes"]), name
+
+
+def test_compose_gpu_worker_reserves_an_nvidia_gpu() -> None:
+    gpu = [
+        n
+        for n, s in h.services().items()
+        if "genesis-gpu" in h.command_of(s) and "cuda" in s["image"]
+    ]
+    assert gpu, "no CUDA worker polls the genesis-gpu pool"
+    for name in gpu:
+        devices = h.services()[name]["deploy"]["resources"]["reservations"]["devices"]
+        assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices), name
+
+
+def test_compose_workers_poll_every_pool_of_prefect_yaml() -> None:
+    pools = {
+        d["work_pool"]["name"]
+        for d in yaml.safe_load(h.PREFECT_YAML.read_text(encoding="utf-8"))["deployments"]
+    }
+    polled = set()
+    for svc in h.services().values():
+        cmd = h.command_of(svc)
+        if cmd[:3] == ["prefect", "worker", "start"]:
+            assert cmd[cmd.index("--type") + 1] == "process"
+            polled.add(cmd[cmd.index("--pool") + 1])
+    assert polled == pools
+
+
+def test_compose_settings_point_at_services_of_the_stack() -> None:
+    env = settings_env()
+    for key, value in REQUIRED_SETTINGS.items():
+        assert env.get(key) == value, key
+    for key in (
+        "GENESIS_S3_ENDPOINT_URL",
+        "GENESIS_DASK_ADDRESS",
+        "MLFLOW_TRACKING_URI",
+        "PREFECT_API_URL",
+    ):
+        assert urlparse(env[key]).hostname in h.services(), key
+    for name in ("dask-worker", "prefect-worker-cpu", "prefect-worker-gpu"):
+        svc_env = h.env_of(h.services()[name])
+        assert {k: svc_env.get(k) for k in env} == env, name
+        assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(svc_env), name
+
+
+def test_compose_prefect_server_runs_on_postgres() -> None:
+    svc = h.services()["prefect-server"]
+    assert h.command_of(svc)[:3] == ["prefect", "server", "start"]
+    assert "0.0.0.0" in h.command_of(svc)
+    url = urlparse(
+        re.sub(r"\$\{[^}]*\}", "x", h.env_of(svc)["PREFECT_API_DATABASE_CONNECTION_URL"])
+    )
+    assert (url.scheme, url.hostname, url.path) == ("postgresql+asyncpg", "postgres", "/prefect")
+
+
+def test_compose_mlflow_proxies_artifacts_for_its_clients() -> None:
+    svc = h.services()["mlflow"]
+    h.mlflow_server_checks(h.command_of(svc), h.env_of(svc), settings_env()["MLFLOW_TRACKING_URI"])
+    assert {"AWS_ACCESS_KEY_ID", "MLFLOW_S3_ENDPOINT_URL"} <= set(h.env_of(svc))
+
+
+def test_compose_and_kubernetes_share_the_same_settings() -> None:
+    cm = next(
+        d
+        for d in h.applied_docs()
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "genesis-settings"
+    )
+    assert cm["data"] == settings_env()
+
+
+def test_compose_and_kubernetes_share_init_scripts() -> None:
+    init = h.INFRA / "compose" / "postgres" / "init-databases.sh"
+    assert os.access(init, os.X_OK), "the Postgres entrypoint runs only executable *.sh"
+    cms = {d["metadata"]["name"]: d["data"] for d in h.applied_docs() if d["kind"] == "ConfigMap"}
+    assert cms["postgres-init"]["10-init-databases.sh"] == init.read_text(encoding="utf-8")
+    for name, text in cms["minio-setup"].items():
+        assert (h.INFRA / "compose" / "minio" / name).read_text(encoding="utf-8") == text, name
+
+
+# --- settings names ---------------------------------------------------------------------
+
+
+DOCKERFILES = sorted(p for p in h.DOCKER.glob("Dockerfile.*") if p.suffix != ".dockerignore")
+
+
+def env_names_everywhere() -> set[str]:
+    names = set(settings_env())
+    for svc in h.services().values():
+        names |= set(h.env_of(svc))
+    for _, node in h.walk(h.k8s_docs()):
+        if isinstance(node, dict) and "name" in node and ("value" in node or "valueFrom" in node):
+            names.add(node["name"])
+    for doc in h.k8s_docs():
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "genesis-settings":
+            names |= set(doc["data"])
+    for _, node in h.walk(h.pool_templates()):
+        if isinstance(node, dict) and "name" in node and "valueFrom" in node:
+            names.add(node["name"])
+    for path in DOCKERFILES:
+        for word, rest in h.dockerfile_instructions(path):
+            if word == "ENV":
+                names |= set(re.findall(r"(\w+)=", rest))
+    return names
+
+
+def test_genesis_variables_are_settings_or_deploy_placeholders() -> None:
+    from tasks.settings import Settings
+
+    known = {f"GENESIS_{f.upper()}" for f in Settings.model_fields}
+    known |= set(re.findall(r"\{\{\s*\$(\w+)\s*\}\}", h.PREFECT_YAML.read_text(encoding="utf-8")))
+    used = {n for n in env_names_everywhere() if n.startswith("GENESIS_")}
+    assert used - known == set(), f"unknown GENESIS_* variables (typo?): {used - known}"
+
+
+def test_prefect_variables_are_real_prefect_settings() -> None:
+    from prefect.settings import Settings
+    from prefect.settings.legacy import _get_valid_setting_names
+
+    valid = _get_valid_setting_names(Settings)
+    # read by prefect-kubernetes itself (os.environ), not a Settings field
+    valid |= {"PREFECT_KUBERNETES_CLUSTER_UID"}
+    used = {n for n in env_names_everywhere() if n.startswith("PREFECT_")}
+    assert used - valid == set(), f"not Prefect settings: {used - valid}"
+
+
+def test_mlflow_variables_are_real_mlflow_variables() -> None:
+    import mlflow.environment_variables as mev
+
+    valid = {v.name for v in vars(mev).values() if hasattr(v, "name") and hasattr(v, "get")}
+    valid |= {"MLFLOW_TRACKING_URI"}
+    used = {n for n in env_names_everywhere() if n.startswith("MLFLOW_")}
+    assert used - valid == set(), f"not MLflow variables: {used - valid}"
+
+
+# --- images and the lock ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfile_base_images_are_pinned_by_tag(path) -> None:
+    froms = h.dockerfile_froms(path)
+    assert froms
+    for image in froms:
+        assert "$" not in image, f"unresolved ARG in FROM {image}"
+        name, _, tag = image.rpartition(":")
+        assert name and tag and "/" not in tag and tag != "latest", image
+        assert re.search(r"\d", tag), f"{image}: tag without a version"
+
+
+@pytest.mark.parametrize("flavour", ["cpu", "cuda"])
+def test_pipeline_images_pin_torch_and_set_the_environment(flavour) -> None:
+    path = h.DOCKER / f"Dockerfile.{flavour}"
+    ins = h.dockerfile_instructions(path)
+    runs = " ".join(rest for word, rest in ins if word == "RUN")
+    torch_pin = pyproject_pins()["torch"]
+    assert torch_pin == "2.13.0"
+    installs = re.findall(r"pip install ([^&]*)", runs)
+    torch_args = [
+        a.strip('"') for i in installs for a in i.split() if a.strip('"').startswith("torch")
+    ]
+    assert torch_args == [f"torch=={torch_pin}"], torch_args
+    if flavour == "cpu":
+        assert "--index-url https://download.pytorch.org/whl/cpu" in runs
+    assert "requirements.lock" in runs
+    env = " ".join(rest for word, rest in ins if word == "ENV")
+    for setting in (
+        "GENESIS_PROJECT_DIR=/opt/genesis",
+        "PREFECT_SERVER_ANALYTICS_ENABLED=false",
+        "DO_NOT_TRACK=1",
+    ):
+        assert setting in env, setting
+    assert ("WORKDIR", "/opt/genesis") in ins
+    copies = [rest.split()[0] for word, rest in ins if word == "COPY"]
+    assert {"genesis_core", "tasks", "flows", "pyproject.toml"} <= set(copies)
+    assert "prefect.yaml" in " ".join(rest for word, rest in ins if word == "COPY")
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_images_run_as_a_non_root_user(path) -> None:
+    users = [rest for word, rest in h.dockerfile_instructions(path) if word == "USER"]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerignore_sends_every_copy_source_and_nothing_local(path) -> None:
+    ignore = path.with_name(path.name + ".dockerignore")
+    assert ignore.is_file(), f"{ignore.name} missing (the build context is the repo root)"
+    patterns = h.dockerignore(ignore)
+    for word, rest in h.dockerfile_instructions(path):
+        if word == "COPY" and not rest.startswith("--from"):
+            for src in rest.split()[:-1]:
+                assert (h.ROOT / src).exists(), src
+                assert h.dockerignore_allows(patterns, src), f"{src} is excluded"
+    for local in (".venv/bin/python", "genesis_data/x", ".git/HEAD", "tests/conftest.py"):
+        assert not h.dockerignore_allows(patterns, local), local
+
+
+def lock() -> dict[str, str]:
+    pins = {}
+    for line in (h.DOCKER / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, sep, version = line.partition("==")
+            assert sep and re.fullmatch(r"[\w.]+", version), f"not pinned: {line}"
+            pins[name] = version
+    return pins
+
+
+def test_lock_pins_the_pyproject_dependencies_at_the_same_versions() -> None:
+    pins = lock()
+    for name, version in pyproject_pins().items():
+        canonical = re.sub(r"[-_.]+", "-", name)
+        assert pins.get(canonical) == version, (
+            f"{name}: pyproject {version}, lock {pins.get(canonical)}"
+        )
+
+
+def test_server_images_run_the_client_versions() -> None:
+    pins = pyproject_pins()
+    images = {s["image"] for s in h.services().values()}
+    images |= {c["image"] for _, spec in h.all_pod_specs() for c in h.containers(spec)}
+    prefect = {i for i in images if i.startswith("prefecthq/prefect:")}
+    assert prefect and all(i.split(":")[1].startswith(pins["prefect"] + "-") for i in prefect)
+    mlflow_run = " ".join(
+        r for w, r in h.dockerfile_instructions(h.DOCKER / "Dockerfile.mlflow") if w == "RUN"
+    )
+    assert f'"mlflow=={pins["mlflow"]}"' in mlflow_run
+    assert h.services()["mlflow"]["image"].endswith(":" + pins["mlflow"])

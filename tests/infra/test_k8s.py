@@ -1,0 +1,313 @@
+"""Static checks of the Kubernetes manifests (infra/k8s) and the work-pool job templates."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from tests.infra import helpers as h
+
+POOLS = ("genesis-cpu", "genesis-gpu")
+
+
+def by_kind(kind: str, docs: list[dict] | None = None) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in (docs or h.applied_docs()) if d["kind"] == kind}
+
+
+def settings() -> dict[str, str]:
+    return by_kind("ConfigMap")["genesis-settings"]["data"]
+
+
+# --- documents ---------------------------------------------------------------------------
+
+
+def test_every_document_has_api_version_kind_and_name() -> None:
+    for doc in h.k8s_docs(include_example=True):
+        assert doc.get("apiVersion") and doc.get("kind"), doc
+        assert doc.get("metadata", {}).get("name"), doc
+
+
+def test_kustomization_lists_existing_files_and_no_secrets() -> None:
+    listed = h.kustomization()["resources"]
+    for name in listed:
+        assert (h.K8S / name).is_file(), name
+    assert "secret.example.yaml" not in listed
+    top = {p.name for p in h.k8s_files(include_optional=False)} - {"secret.example.yaml"}
+    assert top == set(listed), f"manifests missing from the kustomization: {top - set(listed)}"
+    assert "Secret" not in {d["kind"] for d in h.applied_docs()}
+    assert h.kustomization()["namespace"] == "genesis"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+def test_kustomize_builds() -> None:
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(h.K8S)],
+        capture_output=True,
+        encoding="utf-8",
+        timeout=60,
+        check=True,
+    ).stdout
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    assert len(docs) == len(h.applied_docs())
+    for doc in docs:
+        assert doc["kind"] != "Secret"
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "genesis", doc["metadata"]["name"]
+
+
+def test_workload_selectors_match_template_labels() -> None:
+    services = by_kind("Service", h.k8s_docs())
+    for doc in h.k8s_docs():
+        if doc["kind"] in {"Deployment", "StatefulSet"}:
+            selector = doc["spec"]["selector"]["matchLabels"]
+            labels = doc["spec"]["template"]["metadata"]["labels"]
+            assert selector and selector.items() <= labels.items(), doc["metadata"]["name"]
+        if doc["kind"] == "StatefulSet":
+            assert doc["spec"]["serviceName"] in services, doc["metadata"]["name"]
+
+
+def test_services_select_pods_and_named_ports() -> None:
+    docs = h.k8s_docs()
+    pods = [
+        (d["spec"]["template"]["metadata"]["labels"], d["spec"]["template"]["spec"])
+        for d in docs
+        if d["kind"] in {"Deployment", "StatefulSet"}
+    ]
+    for name, svc in by_kind("Service", docs).items():
+        matches = [
+            spec for labels, spec in pods if svc["spec"]["selector"].items() <= labels.items()
+        ]
+        assert matches, f"Service {name} selects no pods"
+        port_names = {
+            p.get("name")
+            for spec in matches
+            for c in spec["containers"]
+            for p in c.get("ports", [])
+        }
+        for port in svc["spec"]["ports"]:
+            target = port.get("targetPort", port["port"])
+            assert isinstance(target, int) or target in port_names, f"{name}: {target}"
+
+
+@pytest.mark.parametrize("label_spec", list(h.all_pod_specs()), ids=lambda x: x[0])
+def test_containers_have_image_and_resources(label_spec) -> None:
+    label, spec = label_spec
+    for c in h.containers(spec):
+        assert c.get("image"), f"{label}/{c['name']}: no image"
+        assert not str(c["image"]).endswith(":latest"), label
+        res = c.get("resources") or {}
+        assert res.get("requests") and res.get("limits", {}).get("memory"), f"{label}/{c['name']}"
+
+
+# --- secrets -----------------------------------------------------------------------------
+
+
+def test_every_secret_reference_is_documented() -> None:
+    refs = h.secret_refs(h.k8s_docs()) | h.secret_refs(h.pool_templates())
+    assert refs
+    readme = h.README.read_text(encoding="utf-8")
+    for name, key in refs:
+        row = next((ln for ln in readme.splitlines() if ln.strip().startswith(f"| `{name}` |")), "")
+        assert f"`{key}`" in row, f"Secret {name} key {key} is not in the README's Secrets table"
+        assert f"create secret generic {name}" in readme, f"no kubectl command creates {name}"
+        assert f"--from-literal={key}=" in readme, f"{name}: key {key} missing from the command"
+    example = h.k8s_docs_of(h.K8S / "secret.example.yaml")
+    assert {(d["metadata"]["name"], k) for d in example for k in d["stringData"]} == refs
+
+
+def test_no_secret_values_in_manifests() -> None:
+    for path in h.k8s_files():
+        if path.name == "secret.example.yaml":
+            for doc in h.k8s_docs_of(path):
+                assert set(doc["stringData"].values()) == {"CHANGE-ME"}
+            continue
+        for doc in h.k8s_docs_of(path):
+            assert doc["kind"] != "Secret", path.name
+            check_env_has_no_inline_secrets(doc, path.name)
+    for pool, template in h.pool_templates().items():
+        check_env_has_no_inline_secrets(template, pool)
+
+
+def check_env_has_no_inline_secrets(tree, where: str) -> None:
+    for path, node in h.walk(tree):
+        if isinstance(node, dict) and isinstance(node.get("name"), str) and "value" in node:
+            assert not h.SECRETISH.search(node["name"]), (
+                f"{where}: {node['name']} has an inline value"
+            )
+        if isinstance(node, str):
+            assert not h.URL_CREDENTIALS.search(node), f"{where}: credentials in {path}"
+        if isinstance(node, dict) and "secretKeyRef" in node:
+            assert set(node["secretKeyRef"]) == {"name", "key"}, f"{where}: {path}"
+
+
+# --- references between objects ---------------------------------------------------------
+
+
+def test_config_maps_and_service_accounts_referenced_exist() -> None:
+    config_maps, accounts = by_kind("ConfigMap"), by_kind("ServiceAccount")
+    trees = [*h.k8s_docs(), *h.pool_templates().values()]
+    for _, node in h.walk(trees):
+        if isinstance(node, dict):
+            for key in ("configMapRef", "configMapKeyRef", "configMap"):
+                if isinstance(node.get(key), dict):
+                    assert node[key]["name"] in config_maps, node[key]["name"]
+            if (
+                isinstance(node.get("serviceAccountName"), str)
+                and "{{" not in node["serviceAccountName"]
+            ):
+                assert node["serviceAccountName"] in accounts
+    for template in h.pool_templates().values():
+        assert template["variables"]["properties"]["service_account_name"]["default"] in accounts
+
+
+def test_settings_point_at_services_of_the_cluster() -> None:
+    env = settings()
+    services = set(by_kind("Service")) | {"dask-scheduler"}  # created by the Dask operator
+    for key in (
+        "GENESIS_S3_ENDPOINT_URL",
+        "GENESIS_DASK_ADDRESS",
+        "MLFLOW_TRACKING_URI",
+        "PREFECT_API_URL",
+    ):
+        assert urlparse(env[key]).hostname in services, key
+    cluster = by_kind("DaskCluster")
+    assert f"{next(iter(cluster))}-scheduler" == urlparse(env["GENESIS_DASK_ADDRESS"]).hostname
+    plain = by_kind("Service", list(h.k8s_docs_of(h.K8S / "optional" / "dask-deployments.yaml")))
+    assert urlparse(env["GENESIS_DASK_ADDRESS"]).hostname in plain
+
+
+def test_dask_cluster_is_an_operator_resource_with_dashboard() -> None:
+    (cluster,) = by_kind("DaskCluster").values()
+    assert cluster["apiVersion"] == "kubernetes.dask.org/v1"
+    ports = {p["port"] for p in cluster["spec"]["scheduler"]["service"]["ports"]}
+    assert ports == {8786, 8787}
+    worker = cluster["spec"]["worker"]["spec"]["containers"][0]
+    assert worker["args"][:2] == ["dask", "worker"]
+    assert {"name": "genesis-settings"} in [e["configMapRef"] for e in worker["envFrom"]]
+    assert ("genesis-s3", "secret-access-key") in h.secret_refs(worker)
+
+
+def test_prefect_server_runs_on_postgres() -> None:
+    (c,) = by_kind("Deployment")["prefect-server"]["spec"]["template"]["spec"]["containers"]
+    assert c["command"][:3] == ["prefect", "server", "start"] and "0.0.0.0" in c["command"]
+    env = {e["name"]: e for e in c["env"]}
+    url = env["PREFECT_API_DATABASE_CONNECTION_URL"]["value"]
+    assert re.fullmatch(
+        r"postgresql\+asyncpg://prefect:\$\(POSTGRES_PREFECT_PASSWORD\)@postgres:5432/prefect", url
+    )
+    names = [e["name"] for e in c["env"]]
+    assert names.index("POSTGRES_PREFECT_PASSWORD") < names.index(
+        "PREFECT_API_DATABASE_CONNECTION_URL"
+    )
+
+
+def test_mlflow_proxies_artifacts_for_its_clients() -> None:
+    (c,) = by_kind("Deployment")["mlflow"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value", "") for e in c["env"]}
+    h.mlflow_server_checks(c["args"], env, settings()["MLFLOW_TRACKING_URI"])
+    refs = {n for n, _ in h.secret_refs(c)}
+    assert refs == {"genesis-postgres", "genesis-mlflow-s3"}
+
+
+# --- Prefect workers and work pools ------------------------------------------------------
+
+
+def test_workers_use_kubernetes_pools_with_rbac_to_create_jobs() -> None:
+    workers = {
+        name: d for name, d in by_kind("Deployment").items() if name.startswith("prefect-worker")
+    }
+    pools = set()
+    for name, dep in workers.items():
+        spec = dep["spec"]["template"]["spec"]
+        args = spec["containers"][0]["args"]
+        assert args[:3] == ["prefect", "worker", "start"]
+        assert args[args.index("--type") + 1] == "kubernetes", name
+        assert spec["containers"][0]["image"].endswith("-kubernetes"), name
+        pools.add(args[args.index("--pool") + 1])
+        account = spec["serviceAccountName"]
+        binding = next(
+            b
+            for b in by_kind("RoleBinding").values()
+            if {"kind": "ServiceAccount", "name": account} in b["subjects"]
+        )
+        rules = by_kind("Role")[binding["roleRef"]["name"]]["rules"]
+        grants = {
+            (g, r, v)
+            for rule in rules
+            for g in rule["apiGroups"]
+            for r in rule["resources"]
+            for v in rule["verbs"]
+        }
+        for need in [("batch", "jobs", "create"), ("batch", "jobs", "watch"), ("batch", "jobs", "delete"),
+                     ("", "pods", "list"), ("", "pods", "watch"), ("", "pods/log", "get")]:  # fmt: skip
+            assert need in grants, f"{name}: missing {need}"
+    deployments = yaml.safe_load(h.PREFECT_YAML.read_text(encoding="utf-8"))["deployments"]
+    assert pools == {d["work_pool"]["name"] for d in deployments} == set(POOLS)
+    assert set(h.pool_templates()) == set(POOLS)
+
+
+def prefect_default_template() -> dict:
+    import prefect
+
+    views = Path(prefect.__file__).parent / "server/api/collections_data/views"
+    meta = json.loads((views / "aggregate-worker-metadata.json").read_text(encoding="utf-8"))
+    return meta["prefect-kubernetes"]["kubernetes"]["default_base_job_configuration"]
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_work_pool_template_passes_prefect_validation(pool) -> None:
+    from prefect.server.schemas.actions import WorkPoolCreate
+
+    template = h.pool_template(pool)
+    WorkPoolCreate(name=pool, type="kubernetes", base_job_template=template)
+    broken = copy.deepcopy(template)
+    del broken["variables"]["properties"]["image"]
+    with pytest.raises(ValueError, match="image"):
+        WorkPoolCreate(name=pool, type="kubernetes", base_job_template=broken)
+    default = prefect_default_template()
+    assert set(template["job_configuration"]) == set(default["job_configuration"])
+    assert set(template["variables"]["properties"]) == set(default["variables"]["properties"])
+
+
+def rendered_job(pool: str) -> dict:
+    """The Job a worker would submit with the template's defaults (Prefect's own templating)."""
+    from prefect.utilities.templating import apply_values
+
+    template = h.pool_template(pool)
+    props = template["variables"]["properties"]
+    defaults = {k: v["default"] for k, v in props.items() if "default" in v}
+    return apply_values(template["job_configuration"], defaults)["job_manifest"]
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_work_pool_jobs_get_image_settings_and_credentials(pool) -> None:
+    job = rendered_job(pool)
+    assert job["apiVersion"] == "batch/v1" and job["kind"] == "Job"
+    assert job["metadata"]["namespace"] == "genesis"
+    pod = job["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["name"] == "prefect-job"  # the worker streams logs from this container name
+    flavour = "cuda" if pool == "genesis-gpu" else "cpu"
+    assert c["image"].split(":")[0].endswith(f"genesis-{flavour}"), c["image"]
+    assert {"configMapRef": {"name": "genesis-settings"}} in c["envFrom"]
+    assert {n for n, _ in h.secret_refs(c)} == {"genesis-s3"}
+    assert isinstance(c["env"], list), "a fixed env list; Prefect prepends its own variables"
+    assert pod["restartPolicy"] == "Never"
+    assert "/opt/genesis/genesis_data" in {m["mountPath"] for m in c["volumeMounts"]}
+    assert c["resources"]["requests"]["memory"] and c["resources"]["limits"]["memory"]
+
+
+def test_gpu_pool_requests_one_nvidia_gpu_and_cpu_pool_none() -> None:
+    gpu = rendered_job("genesis-gpu")["spec"]["template"]["spec"]
+    assert str(gpu["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]) == "1"
+    assert any(t["key"] == "nvidia.com/gpu" for t in gpu["tolerations"])
+    cpu = rendered_job("genesis-cpu")["spec"]["template"]["spec"]
+    assert "nvidia.com/gpu" not in json.dumps(cpu)
