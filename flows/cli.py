@@ -491,10 +491,19 @@ def demo(
     print_preprocess(pre)
     inspect(pre["store_uri"], out=root_dir / "demo-cubes.png", n=6, seed=0)
     console.rule("4. pre-train (tiny profile) and register in MLflow")
-    os.environ.setdefault("GENESIS_ROOT", str(root_dir))
     print_pretrain(
         _run_pretrain(store=pre["store_uri"], root=str(root_dir), profile="tiny", steps=60)
     )
+    console.rule("5. fine-tune: scratch vs Genesis on nodule candidates (ncc), tiny")
+    from flows.targets import targets_flow
+
+    _print_targets(
+        _run(targets_flow, dataset="demo-luna16", task="ncc", root=str(root_dir), cube="32,32,16")
+    )
+    print_evaluate(
+        _run_evaluate(task="ncc", dataset="demo-luna16", root=str(root_dir), seeds=2,
+                      label_fractions="0.5,1.0", steps=10)
+    )  # fmt: skip
     console.rule("done")
     console.print(f"everything is under {root_dir}")
 

@@ -22,7 +22,7 @@ from genesis_core.evaluation import learning_curve_plot, summarize, to_csv, to_m
 from genesis_core.finetuning import PRIMARY_METRIC
 from genesis_core.store import read_latest
 from tasks.finetune import fit_one, register_fits
-from tasks.settings import get_settings
+from tasks.settings import get_settings, root_scoped
 from tasks.tracking import ensure_experiment, use_tracking
 
 Task = Literal["ncc", "lcs", "ncs"]
@@ -44,6 +44,7 @@ def _store(settings, task: str, dataset: str | None, store: str | None) -> str:
 
 
 @flow(name="finetune", log_prints=True)
+@root_scoped
 def finetune_flow(
     task: Task,
     init: str = "genesis",
@@ -83,6 +84,7 @@ def finetune_flow(
 
 
 @flow(name="evaluate", log_prints=True)
+@root_scoped
 def evaluate_flow(
     task: Task,
     dataset: str | None = None,

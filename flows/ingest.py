@@ -12,7 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from genesis_core import catalog
 from tasks.ingest import commit_catalog, ingest_annotations, list_scans, plan_ingest, read_scan
 from tasks.progress import progress_bar
-from tasks.settings import get_settings
+from tasks.settings import get_settings, root_scoped
 
 
 def dataset_name(source: str) -> str:
@@ -20,6 +20,7 @@ def dataset_name(source: str) -> str:
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
+@root_scoped
 def ingest_flow(
     source: str, dataset: str | None = None, root: str | None = None, force: bool = False
 ) -> dict[str, Any]:

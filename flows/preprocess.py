@@ -13,7 +13,7 @@ from genesis_core.cubes.sampling import SamplingConfig
 from genesis_core.io import storage
 from genesis_core.preprocess import PreprocessConfig
 from tasks.preprocess import commit_store, plan_preprocess, process_scans
-from tasks.settings import get_settings
+from tasks.settings import get_settings, root_scoped
 
 
 def store_uri_for(root_uri: str, dataset: str) -> str:
@@ -53,6 +53,7 @@ def build_config(
 
 
 @flow(name="preprocess", log_prints=True)
+@root_scoped
 def preprocess_flow(
     dataset: str,
     root: str | None = None,

@@ -12,7 +12,7 @@ from genesis_core.io import storage
 from genesis_core.store import read_latest
 from genesis_core.transforms import TransformConfig, ablation_switches
 from tasks.pretrain import register_model, train_model
-from tasks.settings import get_settings
+from tasks.settings import get_settings, root_scoped
 from tasks.tracking import code_version, redact_uri, sha256_json
 
 
@@ -23,6 +23,7 @@ def run_key(store_uri: str, manifest_version: int, params: dict[str, Any]) -> st
 
 
 @flow(name="pretrain", log_prints=True)
+@root_scoped
 def pretrain_flow(
     store: str | None = None,
     dataset: str | None = None,

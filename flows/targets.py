@@ -10,7 +10,7 @@ from flows.preprocess import parse_spacing
 from genesis_core import catalog
 from genesis_core.io import storage
 from genesis_core.targets import TargetConfig
-from tasks.settings import get_settings
+from tasks.settings import get_settings, root_scoped
 from tasks.targets import build_targets, commit_target_store, plan_targets
 
 
@@ -19,6 +19,7 @@ def target_store_uri(root_uri: str, dataset: str, task: str) -> str:
 
 
 @flow(name="targets", log_prints=True)
+@root_scoped
 def targets_flow(
     dataset: str,
     task: Literal["ncc", "lcs", "ncs"],

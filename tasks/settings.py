@@ -19,14 +19,20 @@ profiles; they are never stored in settings, parameters, tags or logs.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from genesis_core.io import storage
+
+T = TypeVar("T")
 
 
 class Settings(BaseSettings):
@@ -84,11 +90,44 @@ def _env_settings() -> Settings:
     return Settings()
 
 
+_root_override: str | None = None
+
+
 def get_settings(root: str | None = None) -> Settings:
-    """Settings from the environment, optionally with another data root."""
-    return _env_settings().with_root(root)
+    """Settings from the environment, with the data root a running flow was given (if any)."""
+    return _env_settings().with_root(root or _root_override)
+
+
+@contextmanager
+def using_root(root: str | None) -> Iterator[None]:
+    """Make ``root`` the data root for every task of the flow run inside this block.
+
+    Flows take ``root`` as a parameter; tasks read settings themselves, so the
+    flow sets it here (process-wide, restored afterwards) rather than threading
+    it through every task signature.
+    """
+    global _root_override
+    previous = _root_override
+    _root_override = str(root) if root is not None else previous
+    try:
+        yield
+    finally:
+        _root_override = previous
 
 
 def reset_settings_cache() -> None:
     """For tests that change ``GENESIS_*`` variables."""
     _env_settings.cache_clear()
+
+
+def root_scoped(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorate a flow function taking ``root``: its tasks see that root (see :func:`using_root`)."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        root = sig.bind_partial(*args, **kwargs).arguments.get("root")
+        with using_root(root):
+            return fn(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,29 @@
+"""A flow's ``root`` parameter reaches the settings its tasks read (also in task threads)."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from tasks.settings import get_settings, root_scoped
+
+
+@task
+def where() -> tuple[str, str]:
+    s = get_settings()
+    return s.root, s.tracking_uri()
+
+
+@flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+@root_scoped
+def scoped(root: str | None = None) -> list[tuple[str, str]]:
+    return [where(), where.submit().result()]
+
+
+def test_tasks_use_the_flow_root(prefect_harness, genesis_root, tmp_path) -> None:
+    other = tmp_path / "other"
+    for got_root, tracking in scoped(root=str(other)):
+        assert got_root == str(other)
+        assert tracking == f"sqlite:///{other}/mlflow/mlflow.db"
+    assert get_settings().root == str(genesis_root), "the override ends with the flow"
+    assert "root" in scoped.parameters.properties
