@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -130,4 +131,14 @@ def root_scoped(fn: Callable[..., T]) -> Callable[..., T]:
         with using_root(root):
             return fn(*args, **kwargs)
 
+    # Prefect builds the parameter model from the signature; resolve the (string)
+    # annotations against the flow's own module, not this one.
+    hints = typing.get_type_hints(fn)
+    params = [
+        p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()
+    ]
+    wrapper.__signature__ = sig.replace(  # type: ignore[attr-defined]
+        parameters=params, return_annotation=hints.get("return", sig.return_annotation)
+    )
+    wrapper.__annotations__ = hints
     return wrapper

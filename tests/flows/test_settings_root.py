@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -16,13 +18,13 @@ def where() -> tuple[str, str]:
 
 @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
 @root_scoped
-def scoped(root: str | None = None) -> list[tuple[str, str]]:
+def scoped(root: str | None = None, mode: Literal["a", "b"] = "a") -> list[tuple[str, str]]:
     return [where(), where.submit().result()]
 
 
 def test_tasks_use_the_flow_root(prefect_harness, genesis_root, tmp_path) -> None:
     other = tmp_path / "other"
-    for got_root, tracking in scoped(root=str(other)):
+    for got_root, tracking in scoped(root=str(other), mode="b"):
         assert got_root == str(other)
         assert tracking == f"sqlite:///{other}/mlflow/mlflow.db"
     assert get_settings().root == str(genesis_root), "the override ends with the flow"
