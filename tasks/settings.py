@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from genesis_core.io import storage
@@ -43,7 +43,12 @@ class Settings(BaseSettings):
     cache_dir: str | None = None
     dask_address: str | None = None
     dask_workers: int | None = None
-    mlflow_tracking_uri: str | None = None
+    # ``MLFLOW_TRACKING_URI`` wins over ``GENESIS_MLFLOW_TRACKING_URI``.  Read once when the
+    # settings load: ``mlflow.set_tracking_uri`` later writes that variable itself.
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "GENESIS_MLFLOW_TRACKING_URI"),
+    )
     s3_endpoint_url: str | None = None
 
     def with_root(self, root: str | None) -> Settings:
@@ -75,9 +80,6 @@ class Settings(BaseSettings):
 
     def tracking_uri(self) -> str:
         """``MLFLOW_TRACKING_URI`` if set, else settings, else SQLite under a local root."""
-        env = os.environ.get("MLFLOW_TRACKING_URI")
-        if env:
-            return env
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
         base = Path("genesis_data") if storage.is_remote(self.root) else Path(self.root)

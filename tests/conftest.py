@@ -42,6 +42,8 @@ def genesis_root(tmp_path, monkeypatch) -> Path:
 
     root = tmp_path / "root"
     monkeypatch.setenv("GENESIS_ROOT", str(root))
+    # mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI; do not inherit another test's.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     reset_settings_cache()
     yield root
     reset_settings_cache()
