@@ -97,7 +97,7 @@ def evaluate_flow(
     steps: int | None = None,
     experiment: str = "genesis-evaluate",
     model_name: str | None = None,
-    register: bool = True,
+    register_models: bool = True,
 ) -> dict[str, Any]:
     settings = get_settings(root)
     uri = _store(settings, task, dataset, store)
@@ -155,7 +155,7 @@ def evaluate_flow(
     )
     reg = (
         register_fits(fits, model_name or f"genesis-{task}", metric, {"target_store_uri": uri})
-        if register
+        if register_models
         else {}
     )
     get_run_logger().info("\n%s", table_md)
