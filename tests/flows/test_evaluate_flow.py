@@ -57,8 +57,10 @@ def test_evaluate_registers_and_resumes(ncc_dataset, genesis_root, tmp_path, mon
         f["train_scans"] for f in full if f["seed"] == 0
     )
 
-    mlflow.set_tracking_uri(f"sqlite:///{genesis_root}/mlflow/mlflow.db")
-    client = MlflowClient()
+    uri = f"sqlite:///{genesis_root}/mlflow/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     versions = client.search_model_versions("name='genesis-ncc-test'")
     assert len(versions) == 8
     champ = client.get_model_version_by_alias("genesis-ncc-test", "champion")

@@ -49,8 +49,10 @@ def source(luna_scans, tmp_path) -> Path:
 def tracking(genesis_root, monkeypatch) -> MlflowClient:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("GENESIS_MLFLOW_TRACKING_URI", raising=False)
-    mlflow.set_tracking_uri(f"sqlite:///{genesis_root}/mlflow/mlflow.db")
-    return MlflowClient()
+    uri = f"sqlite:///{genesis_root}/mlflow/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # else a registry URI left by an earlier test is used
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def add_scan(src: Path, tmp: Path, seed: int) -> str:

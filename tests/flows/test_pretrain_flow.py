@@ -33,7 +33,7 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
     )
     assert first["tracking_uri"] == tracking
     mlflow.set_tracking_uri(tracking)
-    client = MlflowClient()
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
     assert first["version"] == 1 and first["promoted"]
     assert first["best_val_loss"] < first["first_val_loss"], "validation loss must decrease"
 
