@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger, runtime
 
-from genesis_core.io import storage
 from genesis_core.store import read_latest
 from genesis_core.transforms import TransformConfig, ablation_switches
 from tasks.pretrain import register_model, train_model
@@ -94,9 +93,3 @@ def pretrain_flow(
         reg["champion_version"],
     )
     return out
-
-
-def store_exists(uri: str) -> bool:
-    return storage.exists(
-        storage.join(uri, "manifests", "latest.json"), get_settings().storage_options()
-    )

@@ -143,3 +143,23 @@ def summary(df: pd.DataFrame) -> dict[str, Any]:
         "by_format": {k: int(v) for k, v in df["format"].value_counts().items()},
         "changed": int((df["previous_sha256"].fillna("") != "").sum()),
     }
+
+
+def pending(
+    ok: pd.DataFrame, committed: dict[str, Any], fields: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Rows of ``ok`` scans a store still lacks: not committed, or committed from other content.
+
+    ``committed`` maps scan id → a manifest entry with ``source_sha256``.  Rows come
+    back as plain dicts of ``fields`` (small enough to send to workers), ``subset``
+    as int or None.
+    """
+    rows = []
+    for r in ok[list(fields)].to_dict("records"):
+        entry = committed.get(r["scan_id"])
+        if entry is not None and entry.source_sha256 == r["sha256"]:
+            continue
+        sub = r.get("subset")
+        r["subset"] = None if sub is None or sub != sub else int(sub)
+        rows.append(r)
+    return rows

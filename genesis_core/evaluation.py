@@ -197,10 +197,9 @@ def learning_curve_plot(
     rows: Sequence[Mapping[str, Any]], path: str | Path, metric_name: str = "metric"
 ) -> Path:
     """Save metric vs label fraction, one line per init with ±std error bars (PNG, Agg)."""
-    import matplotlib
+    from genesis_core.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for init in sorted({r["init"] for r in rows}):

@@ -8,6 +8,16 @@ from pathlib import Path
 import numpy as np
 
 
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display on workers), imported lazily."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def mid_slices(cube: np.ndarray) -> list[np.ndarray]:
     """Axial (Z), coronal (Y) and sagittal (X) mid-slices of a (D, H, W) cube."""
     d, h, w = cube.shape
@@ -22,10 +32,7 @@ def cube_montage(
     vmax: float = 1.0,
 ) -> Path:
     """Save one row per cube, three columns (axial, coronal, sagittal), grey scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n = len(cubes)
     fig, axes = plt.subplots(n, 3, figsize=(7.5, 2.4 * n), squeeze=False)
@@ -52,10 +59,7 @@ def restoration_montage(
     inputs: np.ndarray, targets: np.ndarray, outputs: np.ndarray, path: Path, title: str = ""
 ) -> Path:
     """Rows = cubes; columns = input / target / output axial mid-slices ((n, D, H, W) arrays)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n = len(inputs)
     fig, axes = plt.subplots(n, 3, figsize=(6, 2.1 * n), squeeze=False)
@@ -80,10 +84,7 @@ def restoration_montage(
 
 def loss_plot(history: list[dict], path: Path) -> Path:
     """Train and validation loss against step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     steps = [h["step"] for h in history]
     fig, ax = plt.subplots(figsize=(5, 3.2))

@@ -31,15 +31,7 @@ def plan_preprocess(
         raise FileNotFoundError(f"no catalog at {catalog_uri}: run `genesis ingest` first")
     ok = df[df["status"] == catalog.OK]
     done = {} if force else read_latest(store_uri, opts).scans
-    rows = []
-    for r in ok[list(ROW_FIELDS)].to_dict("records"):
-        entry = done.get(r["scan_id"])
-        if entry is None or entry.source_sha256 != r["sha256"]:
-            r["subset"] = (
-                None if r["subset"] is None or r["subset"] != r["subset"] else int(r["subset"])
-            )
-            rows.append(r)
-    return rows
+    return catalog.pending(ok, done, ROW_FIELDS)
 
 
 @task(name="preprocess-scans-on-dask", cache_policy=NO_CACHE)

@@ -47,16 +47,9 @@ def plan_targets(
         ok = ok[ok["label_uri"].fillna("") != ""]
     table = _table(catalog_uri, task_name, opts)
     done = {} if force else read_latest(store_uri, opts).scans
-    rows = []
-    for r in ok[list(ROW_FIELDS)].to_dict("records"):
-        entry = done.get(r["scan_id"])
-        if entry is not None and entry.source_sha256 == r["sha256"]:
-            continue
-        r["subset"] = (
-            None if r["subset"] is None or r["subset"] != r["subset"] else int(r["subset"])
-        )
+    rows = catalog.pending(ok, done, ROW_FIELDS)
+    for r in rows:
         r["table"] = None if table is None else rows_for_scan(table, r["scan_id"])
-        rows.append(r)
     return rows
 
 
