@@ -88,8 +88,15 @@ def measure(args: argparse.Namespace) -> dict:
         rounds["torch_cpu_1thread"].append(rate(cpu, args.seconds / args.rounds))
     result = {name: statistics.median(values) for name, values in rounds.items()}
     if args.device == "cuda":
-        gpu_data = torch.rand((args.gpu_batch, *CUBE), device="cuda")
-        result["torch_gpu"] = rate(torch_run(gpu_data, config, seed=3), args.seconds)
+        for batch in (int(b) for b in args.gpu_batches.split(",")):
+            try:
+                gpu_data = torch.rand((batch, *CUBE), device="cuda")
+                run = torch_run(gpu_data, config, seed=3)
+                result[f"torch_gpu_batch{batch}"] = rate(run, args.seconds)
+            except torch.cuda.OutOfMemoryError:
+                print(f"GPU batch {batch}: out of memory, skipped", flush=True)
+            gpu_data = run = None
+            torch.cuda.empty_cache()
     return result
 
 
@@ -105,7 +112,6 @@ def machine(args: argparse.Namespace) -> dict:
     }
     if args.device == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
-        info["gpu_batch"] = args.gpu_batch
     return info
 
 
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=12.0, help="per implementation")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=32, help="torch CPU batch")
-    parser.add_argument("--gpu-batch", type=int, default=1024)
+    parser.add_argument("--gpu-batches", default="256,1024,2048", help="GPU batch sizes")
     parser.add_argument("--mode", choices=["faithful", "fixed"], default="faithful")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)

@@ -43,7 +43,8 @@ class LoopConfig:
     device: str = "auto"
     bf16: bool = True
     channels_last: bool = True
-    compile: bool = False
+    compile: bool | str = False
+    cudnn_benchmark: bool = True
     prefetch_batches: int = 3
     drop_last: bool = True
     restore_best: bool = False

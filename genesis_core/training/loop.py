@@ -76,11 +76,9 @@ class _Meter:
     def flush(self) -> dict[str, float]:
         if not self.steps:
             return {}
+        loss = float(self.loss_sum)  # waits for the device, so the time below covers its work
         seconds = max(time.perf_counter() - self.t0, 1e-9)
-        out = {
-            "train_loss": float(self.loss_sum) / self.steps,
-            "cubes_per_s": self.samples / seconds,
-        }
+        out = {"train_loss": loss / self.steps, "cubes_per_s": self.samples / seconds}
         self.restart()
         return out
 
@@ -101,8 +99,13 @@ class TrainingLoop:
         self.config, self.task, self.sink = config, task, sink or NullSink()
         self.device = resolve_device(config.device)
         self.fmt = memory_format(self.device, config.channels_last)
+        if self.device.type == "cuda":  # fixed cube shapes: let cuDNN pick the fastest kernels
+            torch.backends.cudnn.benchmark = config.cudnn_benchmark
         self.model = model.to(self.device, memory_format=self.fmt)
-        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.forward = self.model
+        if config.compile:  # True, or a torch.compile mode such as "max-autotune"
+            mode = config.compile if isinstance(config.compile, str) else None
+            self.forward = torch.compile(self.model, mode=mode)
         self.train_loader, self.val_loader = self._loaders(train_reader, val_reader)
         bpe = self.train_loader.batches_per_epoch
         self.optimizer = build_optimizer(self.model, config)

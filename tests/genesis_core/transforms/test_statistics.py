@@ -17,7 +17,10 @@ from genesis_core.transforms.shuffle import local_shuffle
 from tests.genesis_core.transforms.conftest import FULL
 
 MODES = ["faithful", "fixed"]
-CPU = torch.device("cpu")
+
+
+def gen(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def only(mode: str, **switches: bool) -> TransformConfig:
@@ -33,18 +36,18 @@ def fractions(values: torch.Tensor, n: int) -> list[float]:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_flip_count_distribution(mode: str) -> None:
-    plan = draw_flips(20_000, torch.Generator().manual_seed(0), CPU, TransformConfig(mode=mode))
+def test_flip_count_distribution(mode: str, device: torch.device) -> None:
+    plan = draw_flips(20_000, gen(device, 0), device, TransformConfig(mode=mode))
     assert fractions(plan.counts, 4) == pytest.approx([0.6, 0.24, 0.096, 0.064], abs=0.012)
     assert plan.dims == ((1, 4, 3) if mode == "faithful" else (2, 3, 4))  # faithful: no Z (2)
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_decision_marginals(mode: str) -> None:
+def test_decision_marginals(mode: str, device: torch.device) -> None:
     """Painting 0.72 / 0.18 / 0.10, in-painting ≈4.3 boxes, P(input == target) ≈ 0.005."""
     config = TransformConfig(mode=mode, shuffle_blocks=0, bezier_table_size=2)
     n = 40_000
-    plan = draw_plan((n, 1, 16, 16, 16), torch.Generator().manual_seed(1), config, CPU)
+    plan = draw_plan((n, 1, 16, 16, 16), gen(device, 1), config, device)
     inpaint, outpaint = plan.paint.inpaint, plan.paint.outpaint
     shares = [float(outpaint.double().mean()), float(inpaint.double().mean())]
     assert shares == pytest.approx([0.72, 0.18], abs=0.01)
@@ -59,9 +62,9 @@ def test_decision_marginals(mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_outpainting_keeps_about_a_third(mode: str) -> None:
-    g = torch.Generator().manual_seed(2)
-    cubes = torch.rand((128, 1, *FULL), generator=g)
+def test_outpainting_keeps_about_a_third(mode: str, device: torch.device) -> None:
+    g = gen(device, 2)
+    cubes = torch.rand((128, 1, *FULL), generator=g, device=device)
     x, y = make_pairs(cubes, g, only(mode, use_outpaint=True))
     kept = (x == y).double().mean(dim=(1, 2, 3, 4))
     assert float(kept.mean()) == pytest.approx(0.32, abs=0.02)
@@ -69,9 +72,9 @@ def test_outpainting_keeps_about_a_third(mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_inpainting_masks_about_six_percent(mode: str) -> None:
-    g = torch.Generator().manual_seed(3)
-    cubes = torch.rand((128, 1, *FULL), generator=g)
+def test_inpainting_masks_about_six_percent(mode: str, device: torch.device) -> None:
+    g = gen(device, 3)
+    cubes = torch.rand((128, 1, *FULL), generator=g, device=device)
     x, y = make_pairs(cubes, g, only(mode, use_inpaint=True))
     masked = (x != y).double().mean(dim=(1, 2, 3, 4))
     assert float(masked.mean()) == pytest.approx(0.056, abs=0.005)
@@ -79,28 +82,29 @@ def test_inpainting_masks_about_six_percent(mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_shuffling_changes_79_percent_of_noise(mode: str) -> None:
-    g = torch.Generator().manual_seed(4)
-    cubes = torch.rand((8, 1, *FULL), generator=g)
+def test_shuffling_changes_79_percent_of_noise(mode: str, device: torch.device) -> None:
+    g = gen(device, 4)
+    cubes = torch.rand((8, 1, *FULL), generator=g, device=device)
     changed = (local_shuffle(cubes, g, TransformConfig(mode=mode)) != cubes).double().mean()
     assert float(changed) == pytest.approx(0.79, abs=0.015)
 
 
-def test_shuffling_only_moves_values_locally() -> None:
+def test_shuffling_only_moves_values_locally(device: torch.device) -> None:
     """Every output value comes from the same cube, at most one block side away."""
-    g = torch.Generator().manual_seed(5)
+    g = gen(device, 5)
     n = 32 * 64 * 64
-    cubes = (torch.arange(n, dtype=torch.float64) / n).view(1, 1, *FULL).repeat(2, 1, 1, 1, 1)
+    ramp = torch.arange(n, dtype=torch.float64, device=device) / n
+    cubes = ramp.view(1, 1, *FULL).repeat(2, 1, 1, 1, 1)
     out = local_shuffle(cubes, g, TransformConfig())
-    source = (out * n).round().long().view(2, -1)
+    source = (out * n).round().long().view(2, -1).cpu()
     d, h, w = source // 4096, source // 64 % 64, source % 64
     grid = torch.arange(n).view(1, -1)
     assert int((d - grid // 4096).abs().max()) <= 2
     assert int((h - grid // 64 % 64).abs().max()) <= 5 and int((w - grid % 64).abs().max()) <= 5
 
 
-def test_bezier_curves_monotone_and_half_inverted() -> None:
-    curves = draw_curves(4000, torch.Generator().manual_seed(6), CPU)
+def test_bezier_curves_monotone_and_half_inverted(device: torch.device) -> None:
+    curves = draw_curves(4000, gen(device, 6), device)
     assert float(curves.inverted.double().mean()) == pytest.approx(0.5, abs=0.03)
     values, _ = curve_tables(curves, 257)
     steps = values.diff(dim=1)
@@ -110,9 +114,9 @@ def test_bezier_curves_monotone_and_half_inverted() -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_intensity_map_is_monotone_per_sample(mode: str) -> None:
-    g = torch.Generator().manual_seed(7)
-    cubes = torch.rand((32, 1, 16, 16, 16), generator=g)
+def test_intensity_map_is_monotone_per_sample(mode: str, device: torch.device) -> None:
+    g = gen(device, 7)
+    cubes = torch.rand((32, 1, 16, 16, 16), generator=g, device=device)
     x, y = make_pairs(cubes, g, only(mode, use_nonlinear=True))
     order = y.view(32, -1).argsort(dim=1)
     mapped = x.view(32, -1).gather(1, order).diff(dim=1)
