@@ -837,10 +837,15 @@ def section(name: str, fn: Callable[[], tuple[list[Row], Any]], report: dict) ->
     return rows
 
 
+SECTIONS = ("picking", "one_scan", "dask", "memory", "store", "flow")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, one repeat (smoke run)")
     ap.add_argument("--no-flow", action="store_true", help="skip the Prefect flow measurement")
+    ap.add_argument("--only", default="", help="comma list of sections to run: "
+                    "picking,one_scan,dask,memory,store,flow (store needs one_scan and dask)")  # fmt: skip
     ap.add_argument("--child", nargs=2, metavar=("MODE", "SPEC"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -855,15 +860,22 @@ def main() -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="genesis-bench-") as d:
         tmp = Path(d)
-        rows += section("picking", lambda: bench_picking(sizes), report)
-        rows += section("one_scan", lambda: bench_one_scan(sizes, tmp), report)
-        rows += section("dask", lambda: bench_parallel(sizes, tmp, not args.quick), report)
-        par = report["sections"]["dask"]
-        par["loop_store"] = str(tmp / "loop0.zarr")
-        rows += section("memory", lambda: bench_memory(sizes, tmp), report)
-        one = report["sections"]["one_scan"]
-        rows += section("store", lambda: store_rows(one, par, bench_real_store(tmp)), report)
-        if not args.no_flow:
+        want = set(args.only.split(",")) if args.only else set(SECTIONS)
+        if args.no_flow:
+            want.discard("flow")
+        if "picking" in want:
+            rows += section("picking", lambda: bench_picking(sizes), report)
+        if "one_scan" in want:
+            rows += section("one_scan", lambda: bench_one_scan(sizes, tmp), report)
+        if "dask" in want:
+            rows += section("dask", lambda: bench_parallel(sizes, tmp, not args.quick), report)
+            report["sections"]["dask"]["loop_store"] = str(tmp / "loop0.zarr")
+        if "memory" in want:
+            rows += section("memory", lambda: bench_memory(sizes, tmp), report)
+        one, par = report["sections"].get("one_scan"), report["sections"].get("dask")
+        if "store" in want and one and par:
+            rows += section("store", lambda: store_rows(one, par, bench_real_store(tmp)), report)
+        if "flow" in want and par:
             rows += section("flow", lambda: bench_flow(tmp, par), report)
     report["rows"] = [{**asdict(r), "ratio": r.ratio} for r in rows]
     report["total_s"] = time.perf_counter() - t0
