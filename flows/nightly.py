@@ -110,12 +110,12 @@ def _registered(model_name: str, flow_run_id: str, store_uri: str) -> dict[str, 
     # A rerun that only re-registered an existing version: that version is the candidate.
     mv = found[0] if found else alias_version(model_name, CANDIDATE)
     champion = alias_version(model_name, CHAMPION)
-    val_loss = mv.tags.get("val_loss")
+    val_loss, champ_loss = mv.tags.get("val_loss"), mv.tags.get("champion_val_loss")
     return {
         "model_name": model_name,
         "version": int(mv.version),
         "val_loss": float(val_loss) if val_loss else float("nan"),
-        "champion_val_loss": None,
+        "champion_val_loss": float(champ_loss) if champ_loss else None,
         "promoted": champion is not None and champion.version == mv.version,
         "champion_version": int(champion.version) if champion else None,
         "run_id": mv.run_id,

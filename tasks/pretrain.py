@@ -221,6 +221,11 @@ def register_model(
         champ_loss = validation_loss(champ_model, val_r, corrupt, loop)
     promoted = champ is None or champ.version == mv.version or new_loss < champ_loss
     client.set_model_version_tag(model_name, mv.version, "val_loss", f"{new_loss:.6g}")
+    if champ_loss is not None:  # the champion it was compared with, on the same pairs
+        client.set_model_version_tag(
+            model_name, mv.version, "champion_val_loss", f"{champ_loss:.6g}"
+        )
+        client.set_model_version_tag(model_name, mv.version, "compared_with", champ.version)
     if promoted:
         client.set_registered_model_alias(model_name, CHAMPION, mv.version)
     return {

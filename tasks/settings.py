@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "GENESIS_MLFLOW_TRACKING_URI"),
     )
     s3_endpoint_url: str | None = None
+    # Local folder for checkpoints, caches and the default MLflow database.  Default: the
+    # root itself when it is local, else ./genesis_data of the working directory.
+    work_dir: str | None = None
 
     def with_root(self, root: str | None) -> Settings:
         return self if root is None else self.model_copy(update={"root": str(root)})
@@ -60,7 +63,10 @@ class Settings(BaseSettings):
 
     @property
     def local_root(self) -> Path:
-        """A local folder for checkpoints and caches (the root itself unless it is remote)."""
+        """A local folder for checkpoints and caches: ``work_dir``, else the root unless it
+        is remote, else ``./genesis_data``."""
+        if self.work_dir:
+            return Path(self.work_dir).absolute()
         return (
             Path("genesis_data") if storage.is_remote(self.root) else Path(self.root)
         ).absolute()
@@ -69,8 +75,7 @@ class Settings(BaseSettings):
     def cache_path(self) -> Path:
         if self.cache_dir:
             return Path(self.cache_dir)
-        base = Path("genesis_data") if storage.is_remote(self.root) else Path(self.root)
-        return base.absolute() / "cache"
+        return self.local_root / "cache"
 
     def storage_options(self) -> dict[str, Any]:
         """fsspec options for ``s3://`` URIs (endpoint only; credentials come from the environment)."""
@@ -82,8 +87,7 @@ class Settings(BaseSettings):
         """``MLFLOW_TRACKING_URI`` if set, else settings, else SQLite under a local root."""
         if self.mlflow_tracking_uri:
             return self.mlflow_tracking_uri
-        base = Path("genesis_data") if storage.is_remote(self.root) else Path(self.root)
-        db = base.absolute() / "mlflow" / "mlflow.db"
+        db = self.local_root / "mlflow" / "mlflow.db"
         db.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{db}"
 

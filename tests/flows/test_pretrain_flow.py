@@ -73,5 +73,8 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
     worse = pretrain_flow(store=store, profile="tiny", steps=1, seed=5, model_name=MODEL)
     assert worse["version"] == 2 and not worse["promoted"]
     assert worse["champion_val_loss"] == pytest.approx(first["val_loss"], rel=1e-4)
+    v2 = client.get_model_version(MODEL, "2")  # the comparison is kept with the version
+    assert float(v2.tags["champion_val_loss"]) == pytest.approx(first["val_loss"], rel=1e-4)
+    assert v2.tags["compared_with"] == "1"
     assert int(client.get_model_version_by_alias(MODEL, "candidate").version) == 2
     assert int(client.get_model_version_by_alias(MODEL, "champion").version) == 1

@@ -29,3 +29,19 @@ def test_tasks_use_the_flow_root(prefect_harness, genesis_root, tmp_path) -> Non
         assert tracking == f"sqlite:///{other}/mlflow/mlflow.db"
     assert get_settings().root == str(genesis_root), "the override ends with the flow"
     assert "root" in scoped.parameters.properties
+
+
+def test_work_dir_holds_local_state_for_a_remote_root(tmp_path, monkeypatch) -> None:
+    from tasks.settings import Settings
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("GENESIS_MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    remote = Settings(root="s3://bucket/genesis")
+    assert remote.local_root == tmp_path / "genesis_data", "default: ./genesis_data"
+    work = tmp_path / "scratch"
+    monkeypatch.setenv("GENESIS_WORK_DIR", str(work))
+    s = Settings(root="s3://bucket/genesis")
+    assert s.local_root == work and s.cache_path == work / "cache"
+    assert s.tracking_uri() == f"sqlite:///{work}/mlflow/mlflow.db"
+    assert Settings(root=str(tmp_path / "r")).local_root == work, "also for a local root"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import json
 import os
+import re
 import signal
 import threading
 import urllib.parse
@@ -181,8 +182,10 @@ def test_one_new_scan_is_appended_and_warm_started(stack: Stack, tmp_path) -> No
         fs.put_file(str(f), f"{stack.bucket}/scans/subset0/{f.name}")
 
     run = run_nightly(stack)
-    numbers = report_numbers(artifact_markdown(stack, str(run.id)))
+    md = artifact_markdown(stack, str(run.id))
+    numbers = report_numbers(md)
     assert numbers["read"] == 1, "only the new scan is read"
+    assert re.search(r"^\| \d+\.\d+ \| \d+\.\d+ \|$", md, re.M), "champion's loss before, new after"
     assert numbers["preprocessed"] == 1, "only the new scan is preprocessed"
     m = manifest(stack)
     before = stack.state["night1"]
@@ -202,6 +205,7 @@ def test_one_new_scan_is_appended_and_warm_started(stack: Stack, tmp_path) -> No
     assert set(versions) == {"1", "2"}, "a new model version per night with new scans"
     t = tags(versions["2"])
     assert t["warm_start"] == f"models:/{MODEL}@champion" and t["manifest_version"] == "2"
+    assert t["compared_with"] == "1" and float(t["champion_val_loss"]) > 0
     assert alias(stack, MODEL, "candidate")["version"] == "2"
 
 
