@@ -256,7 +256,9 @@ def main() -> None:
         "--batches", default=None, help="pipeline batch sizes (default 32,64 cuda / 8 cpu)"
     )
     ap.add_argument(
-        "--compile", action="store_true", help="also time torch.compile at the best batch"
+        "--compile",
+        default="",
+        help="torch.compile modes to time at the best batch, e.g. default,max-autotune-no-cudagraphs",
     )
     ap.add_argument("--steps", type=int, default=None, help="timed steps (default 40 cuda / 4 cpu)")
     ap.add_argument(
