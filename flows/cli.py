@@ -275,6 +275,9 @@ def pretrain(
     experiment: Annotated[str, typer.Option(help="MLflow experiment")] = "genesis-pretrain",
     model_name: Annotated[str, typer.Option(help="registered model name")] = "genesis-unet3d",
     warm_start: Annotated[str | None, typer.Option(help="model URI to start from")] = None,
+    gpus: Annotated[
+        int, typer.Option(help="data-parallel processes under torchrun (one per GPU)")
+    ] = 1,
 ) -> None:
     """Pre-train the 3D U-Net by restoring corrupted cubes; track in MLflow; register the model."""
     print_pretrain(
@@ -292,6 +295,7 @@ def pretrain(
             experiment=experiment,
             model_name=model_name,
             warm_start=warm_start,
+            gpus=gpus,
         )
     )
 

@@ -38,12 +38,14 @@ def pretrain_flow(
     model_name: str = "genesis-unet3d",
     warm_start: str | None = None,
     catalog_sha256: str | None = None,
+    gpus: int = 1,
 ) -> dict[str, Any]:
     """Pre-train on ``store`` (default ``ROOT/stores/DATASET.zarr``) and register the model.
 
     ``transforms`` picks the ablation ("all", "I&II", "III&IV", …); ``warm_start``
     is a model URI (e.g. ``models:/genesis-unet3d@champion``) to continue from.
     A finished run with the same store version and parameters is not retrained.
+    ``gpus > 1`` trains data-parallel under ``torchrun`` (batch size is per GPU).
     """
     settings = get_settings(root)
     if store is None:
@@ -62,9 +64,21 @@ def pretrain_flow(
         "seed": seed,
         "warm": warm_start,
     }
+    if gpus > 1:  # another training: its own run folder (one-GPU keys stay as they were)
+        params["gpus"] = gpus
     run_dir = settings.local_root / "runs" / "pretrain" / run_key(store, manifest.version, params)
     result = train_model(
-        store, profile, steps, tdict, seed, device, resume, experiment, str(run_dir), warm_start
+        store,
+        profile,
+        steps,
+        tdict,
+        seed,
+        device,
+        resume,
+        experiment,
+        str(run_dir),
+        warm_start,
+        gpus,
     )
     tags = {
         "catalog_sha256": catalog_sha256 or "",

@@ -80,8 +80,12 @@ def train_model(
     experiment: str,
     run_dir: str,
     warm_start: str | None = None,
+    gpus: int = 1,
 ) -> dict[str, Any]:
-    """Train (or finish training) and return a small result dict; never re-trains a finished run."""
+    """Train (or finish training) and return a small result dict; never re-trains a finished run.
+
+    ``gpus > 1`` trains data-parallel in that many ``torchrun`` processes (one per GPU;
+    Gloo processes on a CPU-only machine), see :mod:`tasks.ddp_pretrain`."""
     run_path = Path(run_dir)
     done = run_path / "result.json"
     if done.exists():
@@ -114,14 +118,26 @@ def train_model(
                     "train_cubes": len(train_r),
                     "val_cubes": len(val_r),
                     "warm_start": warm_start,
+                    "gpus": gpus,
                 }
             )
             _montage(
                 model, val_r, transform_cfg, run_path / "restoration_start.png", "before training"
             )
-        result = train(
-            model, train_r, val_r, corrupt, prof.loop, sink, run_path / "checkpoints", resume=resume
-        )
+        ckpt_dir = run_path / "checkpoints"
+        if gpus > 1:
+            from tasks import ddp_pretrain
+
+            spec = {
+                "store_uri": store_uri, "profile": profile_name, "steps": steps,
+                "device": device, "seed": seed, "transforms": transform_cfg,
+                "checkpoint_dir": str(ckpt_dir), "resume": resume, "run_id": run.info.run_id,
+                "tracking_uri": s.tracking_uri(),
+                "init": ddp_pretrain.save_init(model, run_path / "init.pt") if warm_start else None,
+            }  # fmt: skip
+            result = ddp_pretrain.launch(spec, gpus, run_path)
+        else:
+            result = train(model, train_r, val_r, corrupt, prof.loop, sink, ckpt_dir, resume=resume)
         if result.best_checkpoint_path:
             load_weights(model, result.best_checkpoint_path)
         _log_run_artifacts(model, val_r, transform_cfg, result, run_path, prof)

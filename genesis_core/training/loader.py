@@ -48,7 +48,9 @@ class BatchLoader:
     """Batches from a reader (``len()`` + ``read(indices)``), shuffled per epoch.
 
     ``drop_last`` drops an incomplete final batch so every step sees ``batch_size``
-    samples (BatchNorm statistics stay comparable).
+    samples (BatchNorm statistics stay comparable).  ``shard=(rank, world)`` (data-parallel
+    training) cuts the epoch into global batches of ``batch_size × world`` samples and
+    yields this rank's ``batch_size`` of each; positions count global batches.
     """
 
     def __init__(
@@ -61,19 +63,27 @@ class BatchLoader:
         drop_last: bool = True,
         prefetch: int = 3,
         pin_memory: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.rank, self.world = shard
+        if not 0 <= self.rank < self.world:
+            raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard}")
         self.reader, self.batch_size, self.seed = reader, batch_size, seed
         self.shuffle, self.drop_last = shuffle, drop_last
         self.prefetch, self.pin_memory = max(1, prefetch), pin_memory
         if self.batches_per_epoch == 0:
-            raise ValueError(f"{len(reader)} samples give no batch of {batch_size}")
+            raise ValueError(f"{len(reader)} samples give no batch of {self.global_batch}")
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.world
 
     @property
     def batches_per_epoch(self) -> int:
-        n = len(self.reader)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        n, g = len(self.reader), self.global_batch
+        return n // g if self.drop_last else -(-n // g)
 
     def order(self, epoch: int) -> np.ndarray:
         """Sample order of ``epoch`` (the identity if not shuffling)."""
@@ -81,7 +91,8 @@ class BatchLoader:
         return epoch_permutation(n, self.seed, epoch) if self.shuffle else np.arange(n)
 
     def _slice(self, order: np.ndarray, batch: int) -> list[int]:
-        return order[batch * self.batch_size : (batch + 1) * self.batch_size].tolist()
+        first = batch * self.global_batch + self.rank * self.batch_size
+        return order[first : first + self.batch_size].tolist()
 
     def _positions(self, start: DataPosition) -> Iterator[tuple[DataPosition, list[int]]]:
         epoch, batch, last = start.epoch, start.batch, self.batches_per_epoch - 1

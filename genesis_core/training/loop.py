@@ -11,6 +11,8 @@ reader in fixed order, so the same pairs are seen at every validation. The last
 checkpoint (``last.pt``) holds everything needed to continue bit-for-bit on the same
 hardware: weights, optimizer, scheduler, :class:`LoopState` (step, data position,
 early-stopping counters, history) and all RNG states.
+
+Under ``torchrun`` the same loop trains data-parallel: see :mod:`.distributed`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from genesis_core.training import checkpoint as ckpt
+from genesis_core.training import distributed as ddp
 from genesis_core.training.config import LoopConfig
 from genesis_core.training.device import (
     as_format,
@@ -78,7 +81,8 @@ class _Meter:
             return {}
         loss = float(self.loss_sum)  # waits for the device, so the time below covers its work
         seconds = max(time.perf_counter() - self.t0, 1e-9)
-        out = {"train_loss": loss / self.steps, "cubes_per_s": self.samples / seconds}
+        world = ddp.current().world  # every rank trains as many samples: report the total
+        out = {"train_loss": loss / self.steps, "cubes_per_s": world * self.samples / seconds}
         self.restart()
         return out
 
@@ -96,21 +100,30 @@ class TrainingLoop:
         sink: MetricsSink | None = None,
         checkpoint_dir: str | Path | None = None,
     ) -> None:
-        self.config, self.task, self.sink = config, task, sink or NullSink()
-        self.device = resolve_device(config.device)
+        self.config, self.task = config, task
+        self.dist = ddp.init_from_env(resolve_device(config.device).type)
+        self.sink = (sink or NullSink()) if self.dist.is_main else NullSink()
+        self.device = resolve_device(ddp.device_for(config.device, self.dist))
         self.fmt = memory_format(self.device, config.channels_last)
         if self.device.type == "cuda":  # fixed cube shapes: let cuDNN pick the fastest kernels
             torch.backends.cudnn.benchmark = config.cudnn_benchmark
         self.model = model.to(self.device, memory_format=self.fmt)
-        self.forward = self.model
+        self.evaluate = self.model  # validation never needs the gradient all-reduce
         if config.compile:  # True, or a torch.compile mode such as "max-autotune"
             mode = config.compile if isinstance(config.compile, str) else None
-            self.forward = torch.compile(self.model, mode=mode)
+            self.evaluate = torch.compile(self.model, mode=mode)
+        self.forward = self.evaluate
+        if self.dist.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward = DistributedDataParallel(self.evaluate, device_ids=ids)
         self.train_loader, self.val_loader = self._loaders(train_reader, val_reader)
         bpe = self.train_loader.batches_per_epoch
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = build_scheduler(self.optimizer, config, bpe)
-        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        seed = config.seed + self.dist.rank  # each rank corrupts its own samples its own way
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.val_every = config.val_every_steps or bpe
         self.ckpt_every = config.checkpoint_every_steps or self.val_every
@@ -122,6 +135,7 @@ class TrainingLoop:
         train = BatchLoader(
             train_reader, c.batch_size, seed=c.seed, drop_last=c.drop_last,
             prefetch=c.prefetch_batches, pin_memory=pin,
+            shard=(self.dist.rank, self.dist.world),
         )  # fmt: skip
         if val_reader is None or len(val_reader) == 0:
             return train, None
@@ -206,18 +220,28 @@ class TrainingLoop:
     def validate(self) -> float:
         """Mean validation loss per sample over the whole validation reader."""
         assert self.val_loader is not None
+        self._sync_buffers()
         self.model.eval()
         total, count = torch.zeros((), device=self.device), 0
         try:
             for index, batch in enumerate(self.val_loader.one_pass()):
                 inputs, targets = self.task.val_pair(to_device(batch, self.device), index)
                 with autocast(self.device, self.config.bf16):
-                    outputs = self.forward(as_format(inputs, self.fmt))
+                    outputs = self.evaluate(as_format(inputs, self.fmt))
                 total += self.task.loss(outputs.float(), targets) * len(inputs)
                 count += len(inputs)
         finally:
             self.model.train()
-        return float(total) / max(count, 1)
+        loss = total / max(count, 1)
+        if self.dist.active:  # rank 0's number everywhere: early stopping must agree
+            torch.distributed.broadcast(loss, src=0)
+        return float(loss)
+
+    def _sync_buffers(self) -> None:
+        """Rank 0's BatchNorm running statistics on every rank (they drift per rank)."""
+        if self.dist.active:
+            for buffer in self.model.buffers():
+                torch.distributed.broadcast(buffer, src=0)
 
     def _record_validation(self, val_loss: float) -> None:
         s, c = self.state, self.config
@@ -240,13 +264,16 @@ class TrainingLoop:
 
     def _payload(self) -> dict[str, Any]:
         model_config = getattr(self.model, "config", None)
+        rng = capture_rng_state(self.generator)
+        if self.dist.active:  # collective: every rank's corruption generator
+            rng["rank_generators"] = ddp.gather_objects(self.generator.get_state(), self.dist)
         return {
             "format": 1,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "state": self.state.to_dict(),
-            "rng": capture_rng_state(self.generator),
+            "rng": rng,
             "config": self.config.to_dict(),
             "model_config": (
                 dataclasses.asdict(model_config) if dataclasses.is_dataclass(model_config) else None
@@ -256,16 +283,23 @@ class TrainingLoop:
     def _save_last(self) -> Path | None:
         if self.checkpoint_dir is None:
             return None
-        return ckpt.save_atomic(self._payload(), self.checkpoint_dir / ckpt.LAST_NAME)
+        self._sync_buffers()
+        payload, path = self._payload(), self.checkpoint_dir / ckpt.LAST_NAME
+        if self.dist.is_main:
+            ckpt.save_atomic(payload, path)
+        ddp.barrier(self.dist)  # nobody reads or resumes before rank 0 has written
+        return path
 
     def _save_best(self) -> None:
         if self.checkpoint_dir is None:
             state = self.model.state_dict()
             self._best_in_memory = {k: v.detach().clone() for k, v in state.items()}
             return
-        payload = {"model": self.model.state_dict(), "step": self.state.step}
-        payload |= {"val_loss": self.state.best_val_loss, "config": self.config.to_dict()}
-        ckpt.save_atomic(payload, self.checkpoint_dir / ckpt.BEST_NAME)
+        if self.dist.is_main:  # buffers were synced by the validation that got here
+            payload = {"model": self.model.state_dict(), "step": self.state.step}
+            payload |= {"val_loss": self.state.best_val_loss, "config": self.config.to_dict()}
+            ckpt.save_atomic(payload, self.checkpoint_dir / ckpt.BEST_NAME)
+        ddp.barrier(self.dist)
 
     def _resume(self) -> bool:
         path = ckpt.latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
@@ -279,6 +313,13 @@ class TrainingLoop:
         self.state = LoopState.from_dict(payload["state"])
         self.state.stop_reason = None  # limits may have been raised since; re-evaluated
         restore_rng_state(payload["rng"], self.generator)
+        per_rank = payload["rng"].get("rank_generators")
+        if per_rank is not None and len(per_rank) == self.dist.world:
+            self.generator.set_state(per_rank[self.dist.rank])
+        elif self.dist.active:  # resumed with another world size: fresh per-rank streams
+            self.generator.manual_seed(
+                self.config.seed + self.dist.rank + 1_000_003 * self.state.step
+            )
         return True
 
     def _finish(self) -> TrainResult:

@@ -78,3 +78,20 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
     assert v2.tags["compared_with"] == "1"
     assert int(client.get_model_version_by_alias(MODEL, "candidate").version) == 2
     assert int(client.get_model_version_by_alias(MODEL, "champion").version) == 1
+
+
+def test_pretrain_on_two_ranks_under_torchrun(prefect_harness, store, tracking) -> None:
+    """``gpus=2``: two torchrun processes (Gloo here), one MLflow run, one registered model."""
+    from flows.pretrain import pretrain_flow
+
+    out = pretrain_flow(store=store, profile="tiny", steps=8, model_name=MODEL + "-ddp", gpus=2)
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    assert out["version"] == 1 and out["steps"] == 8
+    run = client.get_run(out["run_id"])
+    assert run.data.params["gpus"] == "2"
+    history = client.get_metric_history(out["run_id"], "train_loss")
+    steps = [m.step for m in history]
+    assert steps and len(steps) == len(set(steps)), "only rank 0 reports"
+    model = mlflow.pytorch.load_model(f"models:/{MODEL}-ddp@champion")
+    x = torch.rand(2, 1, 16, 32, 32)
+    assert model(x).shape == x.shape
