@@ -340,7 +340,11 @@ def print_pretrain(r: dict[str, Any]) -> None:
 def targets(
     dataset: Annotated[str, typer.Option("--dataset", help="catalog name")],
     task: Annotated[
-        str, typer.Option(help="ncc (candidate cubes), lcs (liver pairs), ncs (nodule spheres)")
+        str,
+        typer.Option(
+            help="ncc (candidate cubes), lcs (liver pairs), ncs (nodule spheres), "
+            "seg (pairs for --label of any labelled dataset)"
+        ),
     ],
     root: RootOpt = None,
     store: Annotated[
@@ -350,6 +354,10 @@ def targets(
     cube: Annotated[str, typer.Option(help="cube size X,Y,Z voxels")] = "64,64,32",
     samples_per_scan: Annotated[int, typer.Option(help="segmentation samples per scan")] = 32,
     include_tumour: Annotated[bool, typer.Option(help="lcs: label 2 counts as foreground")] = False,
+    label: Annotated[
+        str | None,
+        typer.Option(help="foreground label names from dataset.json, or values (e.g. spleen; 1,2)"),
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="local Dask workers")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address")] = None,
     force: Annotated[bool, typer.Option(help="rebuild every scan")] = False,
@@ -366,6 +374,7 @@ def targets(
         cube=cube,
         samples_per_scan=samples_per_scan,
         include_tumour=include_tumour,
+        label=label,
         workers=workers,
         scheduler=scheduler,
         force=force,

@@ -25,7 +25,7 @@ from tasks.finetune import fit_one, register_fits
 from tasks.settings import get_settings, root_scoped
 from tasks.tracking import ensure_experiment, use_tracking
 
-Task = Literal["ncc", "lcs", "ncs"]
+Task = Literal["ncc", "lcs", "ncs", "seg"]
 
 
 def fit_dir(settings, store: str, version: int, **params: Any):

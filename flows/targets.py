@@ -8,10 +8,23 @@ from prefect import flow
 
 from flows.preprocess import parse_spacing
 from genesis_core import catalog
-from genesis_core.io import storage
+from genesis_core.io import msd, storage
 from genesis_core.targets import TargetConfig
 from tasks.settings import get_settings, root_scoped
 from tasks.targets import build_targets, commit_target_store, plan_targets
+
+
+def resolve_labels(catalog_uri: str, label: str | None, opts: dict) -> tuple[int, ...]:
+    """Label values for ``label`` (comma-separated names or values) of a catalogued dataset;
+    names are looked up in the ``dataset.json`` beside its ``labelsTr``."""
+    if not label:
+        raise ValueError("task 'seg' needs --label: a label name from dataset.json or a value")
+    df = catalog.load(catalog_uri, opts)
+    with_labels = df["label_uri"].dropna() if not df.empty else df
+    where, spec = "the catalog", None
+    if len(with_labels):
+        where, spec = msd.dataset_json_for(str(with_labels.iloc[0]), opts)
+    return msd.label_values(label.split(","), spec, where)
 
 
 def target_store_uri(root_uri: str, dataset: str, task: str) -> str:
@@ -22,7 +35,7 @@ def target_store_uri(root_uri: str, dataset: str, task: str) -> str:
 @root_scoped
 def targets_flow(
     dataset: str,
-    task: Literal["ncc", "lcs", "ncs"],
+    task: Literal["ncc", "lcs", "ncs", "seg"],
     root: str | None = None,
     store: str | None = None,
     spacing: str = "1,1,1",
@@ -30,20 +43,25 @@ def targets_flow(
     samples_per_scan: int = 32,
     foreground_ratio: float = 0.5,
     include_tumour: bool = False,
+    label: str | None = None,
     seed: int = 0,
     workers: int | None = None,
     scheduler: str | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Build ``ncc`` (candidate cubes), ``lcs`` (liver image/mask pairs) or ``ncs``
-    (nodule sphere masks) samples for every new ``ok`` scan, in parallel on Dask."""
+    """Build ``ncc`` (candidate cubes), ``lcs`` (liver image/mask pairs), ``ncs`` (nodule
+    sphere masks) or ``seg`` (pairs for the named ``label`` of any labelled dataset, e.g.
+    ``label="spleen"`` or ``"1,2"``) samples for every new ``ok`` scan, in parallel on Dask."""
     settings = get_settings(root)
     cube_xyz = tuple(int(c) for c in cube.split(","))
+    catalog_uri = catalog.catalog_uri(settings.root_uri, dataset)
+    labels = (1, 2) if include_tumour else (1,)
+    if label is not None or task == "seg":
+        labels = resolve_labels(catalog_uri, label, settings.storage_options())
     cfg = TargetConfig(
         task=task, spacing_xyz=parse_spacing(spacing), cube_xyz=cube_xyz, n=samples_per_scan,
-        foreground_ratio=foreground_ratio, labels=(1, 2) if include_tumour else (1,), seed=seed,
+        foreground_ratio=foreground_ratio, labels=labels, seed=seed,
     )  # fmt: skip
-    catalog_uri = catalog.catalog_uri(settings.root_uri, dataset)
     store_uri = store or target_store_uri(settings.root_uri, dataset, task)
     rows = plan_targets(catalog_uri, store_uri, task, force)
     results = build_targets(rows, cfg.to_dict(), store_uri, scheduler, workers)

@@ -24,7 +24,7 @@ from genesis_core.models import UNet3D, UNet3DClassifier, UNet3DConfig, load_ref
 from genesis_core.training import FinetuneConfig, finetune, soft_dice_loss
 from genesis_core.training.device import resolve_device
 
-SEGMENTATION = ("lcs", "ncs")
+SEGMENTATION = ("lcs", "ncs", "seg")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def finetune_profile(
     name: str, task: str, steps: int | None, seed: int, device: str = "auto"
 ) -> FinetuneProfile:
     """``tiny`` (CPU minutes) or ``paper`` (SPEC §4: Adam 1e-3, 1e-2 for liver)."""
-    lr = 1e-2 if task == "lcs" else 1e-3
+    lr = 1e-2 if task in ("lcs", "seg") else 1e-3
     if name == "tiny":
         loop = FinetuneConfig(
             batch_size=8, max_steps=steps or 40, max_epochs=None, lr=lr, val_every_steps=10,
@@ -112,7 +112,7 @@ def score(task: str, probs: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     }
 
 
-PRIMARY_METRIC = {"ncc": "auc", "lcs": "iou", "ncs": "iou"}
+PRIMARY_METRIC = {"ncc": "auc", "lcs": "iou", "ncs": "iou", "seg": "iou"}
 
 
 def fit(

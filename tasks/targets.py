@@ -12,10 +12,11 @@ from genesis_core import catalog
 from genesis_core.io import storage
 from genesis_core.store import read_latest
 from genesis_core.targets import TargetConfig, build_target_scan, commit_targets, rows_for_scan
+from genesis_core.targets.config import LABEL_MAP_TASKS
 from tasks.fanout import run_per_scan
 from tasks.settings import get_settings
 
-TABLE_FOR_TASK = {"ncc": "candidates", "ncs": "annotations", "lcs": None}
+TABLE_FOR_TASK = {"ncc": "candidates", "ncs": "annotations", "lcs": None, "seg": None}
 ROW_FIELDS = ("scan_id", "source_uri", "format", "label_uri", "sha256", "subset")
 
 
@@ -37,13 +38,13 @@ def _table(catalog_uri: str, task_name: str, opts: dict) -> pd.DataFrame | None:
 def plan_targets(
     catalog_uri: str, store_uri: str, task_name: str, force: bool = False
 ) -> list[dict]:
-    """``ok`` scans (with a label for lcs) not yet committed; each carries its CSV rows."""
+    """``ok`` scans (with a label map for lcs/seg) not yet committed; each carries its CSV rows."""
     opts = get_settings().storage_options()
     df = catalog.load(catalog_uri, opts)
     if df.empty:
         raise FileNotFoundError(f"no catalog at {catalog_uri}: run `genesis ingest` first")
     ok = df[df["status"] == catalog.OK]
-    if task_name == "lcs":
+    if task_name in LABEL_MAP_TASKS:
         ok = ok[ok["label_uri"].fillna("") != ""]
     table = _table(catalog_uri, task_name, opts)
     done = {} if force else read_latest(store_uri, opts).scans

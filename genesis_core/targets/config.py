@@ -11,6 +11,9 @@ Tasks (SPEC §4):
   (``(1,)`` liver only, ``(1, 2)`` liver including tumours).
 * ``ncs`` — lung-nodule segmentation: one pair centred on each ``annotations.csv`` nodule,
   mask = the annotated sphere (``diameter_mm``), plus ``n_random`` uniform cubes.
+* ``seg`` — any labelled dataset (an MSD task, say): the ``lcs`` sampling with the
+  foreground ``labels`` the user names (``--label spleen``, resolved through the
+  dataset's ``dataset.json``, or label values).
 
 Sizes are (X, Y, Z) voxels and spacings (X, Y, Z) mm (see :mod:`genesis_core.axes`).
 """
@@ -25,8 +28,9 @@ from typing import Any, Literal
 
 from genesis_core.axes import xyz_to_zyx
 
-Task = Literal["ncc", "lcs", "ncs"]
-TASKS: tuple[str, ...] = ("ncc", "lcs", "ncs")
+Task = Literal["ncc", "lcs", "ncs", "seg"]
+TASKS: tuple[str, ...] = ("ncc", "lcs", "ncs", "seg")
+LABEL_MAP_TASKS: frozenset[str] = frozenset({"lcs", "seg"})  # masks come from label maps
 CLASSIFICATION_TASKS: frozenset[str] = frozenset({"ncc"})
 
 

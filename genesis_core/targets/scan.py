@@ -21,7 +21,7 @@ from genesis_core.io import storage
 from genesis_core.io.readers import ScanReadError, read_catalogued, read_image
 from genesis_core.store.manifest import Manifest, ScanEntry, commit_scans
 from genesis_core.targets.arrays import TargetArrays
-from genesis_core.targets.config import TargetConfig
+from genesis_core.targets.config import LABEL_MAP_TASKS, TargetConfig
 from genesis_core.targets.lcs import lcs_arrays
 from genesis_core.targets.ncc import ncc_arrays
 from genesis_core.targets.ncs import ncs_arrays
@@ -66,7 +66,7 @@ def target_arrays(
     rng: np.random.Generator,
 ) -> TargetArrays:
     """Dispatch to the task's builder (arrays in, arrays out)."""
-    if config.task == "lcs":
+    if config.task in LABEL_MAP_TASKS:
         if label is None:
             raise ScanReadError("no label map (label_uri) for a segmentation scan")
         return lcs_arrays(image, label, config, rng)
@@ -120,7 +120,7 @@ def build_target_scan(
     try:
         cache = Path(cache_dir)
         image = read_catalogued(row["source_uri"], row["format"], cache, storage_options)
-        label = _read_label(row, cache, storage_options) if task == "lcs" else None
+        label = _read_label(row, cache, storage_options) if task in LABEL_MAP_TASKS else None
         arrays = target_arrays(config, image, label, table, rng_for(config.seed, row["scan_id"]))
         attrs = {
             **arrays.attrs(config.cube_zyx),

@@ -5,10 +5,14 @@
   115–129 test, as in the paper — but only when that leaves every split non-empty (a
   subset of LiTS such as volumes 0–19 would otherwise have no validation or test scans).
 * Anything else: a stable hash of the scan id (see :func:`genesis_core.store.reader.split_scans`).
+  A small dataset (≥ 3 scans) whose hash split leaves a split empty is instead cut in
+  hash order into the same fractions, each split getting at least one scan; such a split
+  may move when scans are added, which a hash split never does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 
@@ -43,4 +47,23 @@ def split_target_scans(
         lits = lits_split(list(subsets))
         if lits is not None:
             return lits
-    return split_scans(subsets, fractions)
+    out = split_scans(subsets, fractions)
+    if len(subsets) >= 3 and not all(out.values()) and all(v is None for v in subsets.values()):
+        return _small_split(list(subsets), fractions)
+    return out
+
+
+def _small_split(
+    scan_ids: list[str], fractions: tuple[float, float, float]
+) -> dict[str, list[str]]:
+    """Hash order, cut into ``fractions`` with at least one scan per split."""
+    ordered = sorted(scan_ids, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
+    n, total = len(ordered), sum(fractions)
+    n_val = max(1, round(n * fractions[1] / total))
+    n_test = max(1, round(n * fractions[2] / total))
+    n_train = n - n_val - n_test
+    return {
+        "train": sorted(ordered[:n_train]),
+        "val": sorted(ordered[n_train : n_train + n_val]),
+        "test": sorted(ordered[n_train + n_val :]),
+    }

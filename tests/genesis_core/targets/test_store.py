@@ -162,3 +162,16 @@ def test_split_rules() -> None:
     assert luna == {"train": ["a"], "val": ["b"], "test": ["c"]}
     hashed = split_target_scans({"case-1": None, "case-2": None})
     assert sorted(sum(hashed.values(), [])) == ["case-1", "case-2"]
+
+
+def test_small_hash_split_gives_every_split_a_scan() -> None:
+    from genesis_core.store.reader import split_scans
+
+    ids = {f"toy_{i}": None for i in range(4)}
+    assert not all(split_scans(ids).values()), "the plain hash split leaves one empty"
+    small = split_target_scans(ids)
+    assert [len(small[k]) for k in ("train", "val", "test")] == [2, 1, 1]
+    assert sorted(sum(small.values(), [])) == sorted(ids)
+    assert split_target_scans(ids) == small, "deterministic"
+    many = {f"case-{i}": None for i in range(40)}
+    assert split_target_scans(many) == split_scans(many), "larger sets keep the stable hash split"
