@@ -12,7 +12,24 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import dask
 from distributed import Client, LocalCluster
+
+# A local cluster runs one single-threaded worker process per core; libraries that start
+# their own thread pools (ITK, Blosc, OpenMP/BLAS) would oversubscribe the cores.
+ONE_THREAD_ENV = {
+    "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "1",
+    "BLOSC_NTHREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+# Per-scan tasks take seconds: the worker's statistical profiler (a stack sample every
+# 10 ms) and GIL monitor (every 1 ms) only cost CPU here.
+QUIET_WORKERS = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+}
 
 
 @contextmanager
@@ -29,12 +46,14 @@ def dask_client(address: str | None = None, workers: int | None = None) -> Itera
         return
     n = workers or os.cpu_count() or 1
     with (
+        dask.config.set(QUIET_WORKERS),
         LocalCluster(
             n_workers=n,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
             silence_logs=logging.WARNING,
+            env={k: os.environ.get(k, v) for k, v in ONE_THREAD_ENV.items()},
         ) as cluster,
         Client(cluster) as client,
     ):
