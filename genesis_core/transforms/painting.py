@@ -29,7 +29,7 @@ from genesis_core.transforms.geometry import (
     inpaint_size_range,
     outpaint_size_range,
 )
-from genesis_core.transforms.sampling import continuing, uniform, uniform_int
+from genesis_core.transforms.sampling import continuing, noise, uniform, uniform_int
 
 
 @dataclass(frozen=True)
@@ -139,11 +139,11 @@ def paint(
     Noise is drawn per channel; faithful mode gives in-painted samples one noise field for
     all channels, as the reference broadcasts it.
     """
-    noise = torch.rand(batch.shape, generator=generator, device=batch.device, dtype=batch.dtype)
+    fill = noise(batch.shape, generator, batch.device, batch.dtype)
     if config.mode == "faithful" and batch.shape[1] > 1:
         shared = plan.inpaint[:, None, None, None, None]
-        noise = torch.where(shared, noise[:, :1].expand_as(noise), noise)
-    return torch.lerp(noise, batch, keep_weights(plan, batch.shape[2:], batch.dtype), out=out)
+        fill = torch.where(shared, fill[:, :1].expand_as(fill), fill)
+    return torch.lerp(fill, batch, keep_weights(plan, batch.shape[2:], batch.dtype), out=out)
 
 
 def _paint_all(

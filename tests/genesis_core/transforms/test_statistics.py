@@ -122,3 +122,19 @@ def test_intensity_map_is_monotone_per_sample(mode: str, device: torch.device) -
     mapped = x.view(32, -1).gather(1, order).diff(dim=1)
     rising, falling = (mapped >= 0).all(dim=1), (mapped <= 0).all(dim=1)
     assert bool((rising | falling).all()) and 0 < int(falling.sum()) < 32
+
+
+def test_painting_noise_is_uniform_independent_and_seeded(device: torch.device) -> None:
+    from genesis_core.transforms.sampling import noise
+
+    values = noise((6, 1, 32, 64, 64), gen(device, 8), device, torch.float32)
+    flat = values.double().flatten()
+    assert 0.0 < float(flat.min()) and float(flat.max()) < 1.0
+    assert float(flat.mean()) == pytest.approx(0.5, abs=2e-3)
+    assert float(flat.var()) == pytest.approx(1 / 12, abs=1e-3)
+    deciles = torch.histc(flat, bins=10, min=0.0, max=1.0) / flat.numel()
+    assert torch.allclose(deciles, torch.full_like(deciles, 0.1), atol=3e-3)
+    per_sample = values.view(6, -1)
+    assert abs(float(torch.corrcoef(per_sample.double())[0, 1])) < 0.02, "samples independent"
+    again = noise((6, 1, 32, 64, 64), gen(device, 8), device, torch.float32)
+    assert torch.equal(values, again), "a pure function of the generator state"
