@@ -274,17 +274,22 @@ def test_work_pool_template_passes_prefect_validation(pool) -> None:
         WorkPoolCreate(name=pool, type="kubernetes", base_job_template=broken)
     default = prefect_default_template()
     assert set(template["job_configuration"]) == set(default["job_configuration"])
-    assert set(template["variables"]["properties"]) == set(default["variables"]["properties"])
+    ours, prefects = (
+        set(template["variables"]["properties"]),
+        set(default["variables"]["properties"]),
+    )
+    assert prefects <= ours, "every variable the Kubernetes worker fills stays"
+    assert ours - prefects == ({"gpus"} if pool == "genesis-gpu" else set())
 
 
-def rendered_job(pool: str) -> dict:
+def rendered_job(pool: str, **values) -> dict:
     """The Job a worker would submit with the template's defaults (Prefect's own templating)."""
     from prefect.utilities.templating import apply_values
 
     template = h.pool_template(pool)
     props = template["variables"]["properties"]
     defaults = {k: v["default"] for k, v in props.items() if "default" in v}
-    return apply_values(template["job_configuration"], defaults)["job_manifest"]
+    return apply_values(template["job_configuration"], defaults | values)["job_manifest"]
 
 
 @pytest.mark.parametrize("pool", POOLS)
@@ -308,6 +313,8 @@ def test_work_pool_jobs_get_image_settings_and_credentials(pool) -> None:
 def test_gpu_pool_requests_one_nvidia_gpu_and_cpu_pool_none() -> None:
     gpu = rendered_job("genesis-gpu")["spec"]["template"]["spec"]
     assert str(gpu["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]) == "1"
+    four = rendered_job("genesis-gpu", gpus=4)["spec"]["template"]["spec"]["containers"][0]
+    assert str(four["resources"]["limits"]["nvidia.com/gpu"]) == "4", "job variable 'gpus'"
     assert any(t["key"] == "nvidia.com/gpu" for t in gpu["tolerations"])
     cpu = rendered_job("genesis-cpu")["spec"]["template"]["spec"]
     assert "nvidia.com/gpu" not in json.dumps(cpu)
