@@ -67,6 +67,7 @@ def main(spec_path: str) -> None:
     rank = int(os.environ.get("RANK", 0))
     train_r, val_r = train_val_readers(spec["store_uri"])
     prof = profile(spec["profile"], spec["steps"], spec["device"], spec["seed"])
+    torch.manual_seed(spec["seed"])  # as one process: rank 0's weights are broadcast
     model = UNet3D(prof.model)
     if spec.get("init"):
         model.load_state_dict(load_checkpoint(spec["init"])["model"])

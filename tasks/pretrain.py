@@ -95,6 +95,7 @@ def train_model(
     exp_id = ensure_experiment(experiment, s)
     train_r, val_r = train_val_readers(store_uri)
     prof = profile(profile_name, steps, device, seed)
+    torch.manual_seed(seed)  # the initial weights follow the run's seed, not earlier RNG use
     model = UNet3D(prof.model)
     if warm_start:
         model.load_state_dict(
