@@ -53,21 +53,20 @@ class UtilisationSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> UtilisationSampler:
+    def start(self) -> None:
         try:
             torch.cuda.utilization()
         except Exception as exc:  # no pynvml / NVML: report nothing rather than guess
             print(f"  (GPU utilisation not sampled: {exc})", flush=True)
-            return self
+            return
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
-        return self
 
     def _run(self) -> None:
         while not self._stop.wait(self.period):
             self.samples.append(torch.cuda.utilization())
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -123,11 +122,11 @@ class _PhaseTimer:
     def log_metrics(self, metrics, step):
         self.inner.log_metrics(metrics, step)
         if self.sampler is not None and step == self.warmup:
-            self.sampler.__enter__()
+            self.sampler.start()
 
     def close(self):
         if self.sampler is not None:
-            self.sampler.__exit__()
+            self.sampler.stop()
 
 
 class _ReferencePairs(torch.utils.data.IterableDataset):
@@ -167,7 +166,7 @@ def reference_run(cubes, width, steps, warmup, device, workers: int, tf32: bool)
         if i == warmup:
             _sync(device)
             if sampler:
-                sampler.__enter__()
+                sampler.start()
             start, wait, n = time.perf_counter(), 0.0, 0
         t0 = time.perf_counter()
         x, y = next(it)
@@ -181,7 +180,7 @@ def reference_run(cubes, width, steps, warmup, device, workers: int, tf32: bool)
     _sync(device)
     elapsed = time.perf_counter() - start
     if sampler:
-        sampler.__exit__()
+        sampler.stop()
     del it, loader
     torch.backends.cudnn.allow_tf32 = True  # PyTorch's default again
     return {

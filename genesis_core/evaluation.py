@@ -197,7 +197,7 @@ def learning_curve_plot(
     rows: Sequence[Mapping[str, Any]], path: str | Path, metric_name: str = "metric"
 ) -> Path:
     """Save metric vs label fraction, one line per init with ±std error bars (PNG, Agg)."""
-    from genesis_core.plots import pyplot
+    from genesis_core.plots import pyplot, save_figure
 
     plt = pyplot()
 
@@ -212,9 +212,4 @@ def learning_curve_plot(
     ax.set_ylabel(metric_name)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, Path(path), dpi=100)

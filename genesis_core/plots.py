@@ -18,6 +18,15 @@ def pyplot():
     return plt
 
 
+def save_figure(fig, path: Path, dpi: int) -> Path:
+    """Lay out ``fig``, write it to ``path`` (creating folders) and free it."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
+
+
 def mid_slices(cube: np.ndarray) -> list[np.ndarray]:
     """Axial (Z), coronal (Y) and sagittal (X) mid-slices of a (D, H, W) cube."""
     d, h, w = cube.shape
@@ -48,11 +57,7 @@ def cube_montage(
                 ax.set_ylabel(title, fontsize=7)
             if row == 0:
                 ax.set_title(name, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)
 
 
 def restoration_montage(
@@ -75,11 +80,7 @@ def restoration_montage(
                 ax.set_title(name, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)
 
 
 def loss_plot(history: list[dict], path: Path) -> Path:
@@ -94,8 +95,4 @@ def loss_plot(history: list[dict], path: Path) -> Path:
     ax.set_ylabel("MSE")
     ax.set_yscale("log")
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)

@@ -65,7 +65,7 @@ def candidate_cubes(
     return CandidateCubes(cubes, centers)
 
 
-def _random_origins(
+def random_origins(
     shape_zyx: tuple[int, ...], cube_zyx: np.ndarray, count: int, rng: np.random.Generator
 ) -> np.ndarray:
     """Uniform origins keeping the cube inside (or covering, padded, a smaller scan)."""
@@ -110,7 +110,7 @@ def segmentation_pairs(
     n_fg = int(np.floor(n * foreground_ratio + 0.5)) if fg.any() else 0
     is_fg = rng.permutation(np.arange(n) < n_fg)
     origins = np.empty((n, 3), dtype=np.int64)
-    origins[~is_fg] = _random_origins(image.array.shape, cube_zyx, n - n_fg, rng)
+    origins[~is_fg] = random_origins(image.array.shape, cube_zyx, n - n_fg, rng)
     if n_fg:
         origins[is_fg] = _foreground_origins(fg, cube_zyx, n_fg, rng)
     images = extract_padded(image.array, origins, cube_zyx, pad_value)

@@ -19,19 +19,21 @@ from genesis_core.store.writer import open_root, scan_path
 LUNA16_SPLIT = {"train": range(0, 5), "val": range(5, 7), "test": range(7, 10)}
 
 
-class CubeStore:
-    """A read-only view of one manifest of a store (optionally restricted to some scans).
+class ManifestView:
+    """The scans of one manifest of a store (optionally some of them) as one index.
 
-    ``read(indices)`` returns float32 (n, D, H, W) in [0, 1], the
-    ``genesis_core.training`` reader protocol.
+    Samples are numbered scan by scan in ``scan_ids`` order; :meth:`_locate` maps a sample
+    number to ``(scan_id, index in scan)``, :meth:`_open` opens (and caches) an array of
+    the store lazily.  Shared by the cube store and target-task store readers.
     """
+
+    unit = "sample"  # in error messages
 
     def __init__(
         self,
         uri: str,
         storage_options: Mapping[str, Any] | None = None,
         scan_ids: Sequence[str] | None = None,
-        window: tuple[float, float] = (-1000.0, 1000.0),
         manifest: Manifest | None = None,
     ) -> None:
         self.uri = uri
@@ -43,8 +45,7 @@ class CubeStore:
             raise KeyError(f"scans not committed in {uri}: {missing[:5]}")
         self.scan_ids = ids
         counts = np.array([self.manifest.scans[s].n_cubes for s in ids], dtype=np.int64)
-        self._starts = np.concatenate([[0], np.cumsum(counts)])
-        self.window = window
+        self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self._arrays: dict[str, Any] = {}
         self._root = None
 
@@ -53,16 +54,40 @@ class CubeStore:
 
     def _locate(self, i: int) -> tuple[str, int]:
         if not 0 <= i < len(self):
-            raise IndexError(f"cube {i} out of range for {len(self)} cubes")
+            raise IndexError(f"{self.unit} {i} out of range for {len(self)} {self.unit}s")
         k = int(np.searchsorted(self._starts, i, side="right") - 1)
         return self.scan_ids[k], i - int(self._starts[k])
 
-    def _array(self, scan_id: str):
-        if scan_id not in self._arrays:
+    def _open(self, path: str):
+        if path not in self._arrays:
             if self._root is None:
                 self._root = open_root(self.uri, self.storage_options, mode="r")
-            self._arrays[scan_id] = self._root[scan_path(scan_id)]
-        return self._arrays[scan_id]
+            self._arrays[path] = self._root[path]
+        return self._arrays[path]
+
+
+class CubeStore(ManifestView):
+    """A read-only view of one manifest of a store (optionally restricted to some scans).
+
+    ``read(indices)`` returns float32 (n, D, H, W) in [0, 1], the
+    ``genesis_core.training`` reader protocol.
+    """
+
+    unit = "cube"
+
+    def __init__(
+        self,
+        uri: str,
+        storage_options: Mapping[str, Any] | None = None,
+        scan_ids: Sequence[str] | None = None,
+        window: tuple[float, float] = (-1000.0, 1000.0),
+        manifest: Manifest | None = None,
+    ) -> None:
+        super().__init__(uri, storage_options, scan_ids, manifest)
+        self.window = window
+
+    def _array(self, scan_id: str):
+        return self._open(scan_path(scan_id))
 
     def raw_cube(self, i: int) -> np.ndarray:
         """Cube ``i`` as stored: int16 HU (D, H, W)."""

@@ -12,19 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from genesis_core.cubes.extract import extract_padded
-from genesis_core.cubes.targets import AIR_HU, nearest_voxel_zyx, sphere_mask
+from genesis_core.cubes.targets import AIR_HU, nearest_voxel_zyx, random_origins, sphere_mask
 from genesis_core.targets.arrays import Grid, TargetArrays, resample_image
 from genesis_core.targets.config import TargetConfig
 from genesis_core.volume import Volume
-
-
-def uniform_origins(
-    shape_zyx: tuple[int, ...], cube_zyx: np.ndarray, count: int, rng: np.random.Generator
-) -> np.ndarray:
-    """``count`` origins (Z, Y, X) with the cube inside the scan (or covering a smaller one)."""
-    room = np.asarray(shape_zyx, dtype=np.int64) - cube_zyx
-    low, high = np.minimum(room, 0), np.maximum(room, 0)
-    return rng.integers(low, high, endpoint=True, size=(count, 3), dtype=np.int64)
 
 
 def ncs_arrays(
@@ -42,7 +33,7 @@ def ncs_arrays(
     cube_zyx = np.asarray(config.cube_zyx, dtype=np.int64)
     nodule_origins = nearest_voxel_zyx(res, centers) - cube_zyx // 2
     origins = np.concatenate(
-        [nodule_origins, uniform_origins(res.array.shape, cube_zyx, config.n_random, rng)]
+        [nodule_origins, random_origins(res.array.shape, cube_zyx, config.n_random, rng)]
     )
     return TargetArrays(
         images=extract_padded(res.array, origins, cube_zyx, AIR_HU),

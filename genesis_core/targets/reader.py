@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from genesis_core.store.manifest import Manifest, read_latest
-from genesis_core.store.writer import open_root
+from genesis_core.store.manifest import Manifest
+from genesis_core.store.reader import ManifestView
 from genesis_core.targets.config import CLASSIFICATION_TASKS
 from genesis_core.targets.splits import split_target_scans
 from genesis_core.targets.writer import target_path
 
 
-class TargetStore:
+class TargetStore(ManifestView):
     """A read-only view of one manifest of a target store (optionally some scans only)."""
 
     def __init__(
@@ -31,19 +31,8 @@ class TargetStore:
         scan_ids: Sequence[str] | None = None,
         manifest: Manifest | None = None,
     ) -> None:
-        self.uri = uri
-        self.storage_options = dict(storage_options or {})
-        self.manifest = manifest or read_latest(uri, storage_options)
-        ids = sorted(self.manifest.scans) if scan_ids is None else list(scan_ids)
-        missing = [s for s in ids if s not in self.manifest.scans]
-        if missing:
-            raise KeyError(f"scans not committed in {uri}: {missing[:5]}")
-        self.scan_ids = ids
-        counts = [self.manifest.scans[s].n_cubes for s in ids]
-        self._starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
-        self._arrays: dict[tuple[str, str], Any] = {}
+        super().__init__(uri, storage_options, scan_ids, manifest)
         self._labels: dict[str, np.ndarray] = {}
-        self._root = None
 
     @property
     def task(self) -> str:
@@ -62,22 +51,8 @@ class TargetStore:
     def cube_shape(self) -> tuple[int, int, int]:
         return tuple(self.manifest.config["cube_zyx"])  # type: ignore[return-value]
 
-    def __len__(self) -> int:
-        return int(self._starts[-1])
-
-    def _locate(self, i: int) -> tuple[str, int]:
-        if not 0 <= i < len(self):
-            raise IndexError(f"sample {i} out of range for {len(self)} samples")
-        k = int(np.searchsorted(self._starts, i, side="right") - 1)
-        return self.scan_ids[k], i - int(self._starts[k])
-
     def _array(self, scan_id: str, kind: str):
-        key = (scan_id, kind)
-        if key not in self._arrays:
-            if self._root is None:
-                self._root = open_root(self.uri, self.storage_options, mode="r")
-            self._arrays[key] = self._root[target_path(scan_id, kind)]
-        return self._arrays[key]
+        return self._open(target_path(scan_id, kind))
 
     def _scan_labels(self, scan_id: str) -> np.ndarray:
         if scan_id not in self._labels:
