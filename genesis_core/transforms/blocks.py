@@ -45,7 +45,7 @@ class Catalogue:
     sides: Tensor
     classes: tuple[ShapeClass, ...]
     positions: Tensor
-    class_first: Tensor  # (S,) int64: first shape of each shape's class
+    class_local: Tensor  # (S,) int64: each shape's index within its class
 
 
 def _class_edges(volume: Sequence[int], max_classes: int) -> list[int]:
@@ -83,8 +83,8 @@ def catalogue(spatial: tuple[int, int, int], device: torch.device) -> Catalogue:
         offsets = torch.where(valid, offset, 0)
         classes.append(ShapeClass(first, end, offsets.to(device), valid.to(device)))
     positions = (torch.tensor(spatial)[:, None] - sides.t() + 1).float()
-    class_first = torch.tensor([c.first for c in classes for _ in range(c.first, c.end)])
-    return Catalogue(sides.to(device), tuple(classes), positions.to(device), class_first.to(device))
+    local = torch.tensor([s - c.first for c in classes for s in range(c.first, c.end)])
+    return Catalogue(sides.to(device), tuple(classes), positions.to(device), local.to(device))
 
 
 @dataclass(frozen=True)
@@ -108,5 +108,5 @@ def draw_blocks(
     shape = uniform_int(u[0], 0, cat.sides.shape[0] - 1)
     # origins: floor(u · number of positions), in float32 then clamped (u·n may round to n)
     positions = cat.positions.index_select(1, shape.flatten()).view(3, m, n_blocks)
-    origin = torch.minimum(u[1:].mul_(positions).long(), positions.long() - 1)
+    origin = torch.minimum(u[1:].mul_(positions), positions.sub_(1)).long()
     return ShuffleBlocks(shape=shape, origin=origin)

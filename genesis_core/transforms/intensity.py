@@ -81,10 +81,11 @@ def curve_tables(curves: BezierCurves, size: int) -> tuple[Tensor, Tensor]:
     return values, slopes
 
 
-def apply_tables(batch: Tensor, tables: tuple[Tensor, Tensor]) -> Tensor:
+def apply_tables(batch: Tensor, tables: tuple[Tensor, Tensor], out: Tensor | None = None) -> Tensor:
     """Map every voxel through its curve: ``tables`` has one row per cube or per channel.
 
-    A new tensor of ``batch``'s dtype; values are clamped to [0, 1] before the lookup.
+    Written to ``out`` (contiguous; may be ``batch`` itself; default: a new tensor of
+    ``batch``'s dtype); values are clamped to [0, 1] before the lookup.
     """
     values, slopes = (t.to(batch.dtype).flatten() for t in tables)
     rows, size = tables[0].shape
@@ -92,10 +93,14 @@ def apply_tables(batch: Tensor, tables: tuple[Tensor, Tensor]) -> Tensor:
     position.clamp_(0, size - 1)
     knot = position.int()
     weight = position.frac_()
-    knot += torch.arange(0, rows * size, size, device=batch.device, dtype=torch.int32)[:, None]
-    knot = knot.flatten()
-    low = values.index_select(0, knot).view_as(weight)
-    return low.addcmul_(weight, slopes.index_select(0, knot).view_as(weight)).view(batch.shape)
+    if rows > 1:
+        knot += torch.arange(0, rows * size, size, device=batch.device, dtype=torch.int32)[:, None]
+    knot = knot.view(-1)
+    if out is None:
+        out = torch.empty(batch.shape, dtype=batch.dtype, device=batch.device)
+    low = torch.index_select(values, 0, knot, out=out.view(-1)).view_as(weight)
+    low.addcmul_(weight, slopes.index_select(0, knot).view_as(weight))
+    return out
 
 
 def curves_per_cube(channels: int, config: TransformConfig) -> int:

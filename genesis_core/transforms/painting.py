@@ -29,7 +29,14 @@ from genesis_core.transforms.geometry import (
     inpaint_size_range,
     outpaint_size_range,
 )
-from genesis_core.transforms.sampling import continuing, noise, uniform, uniform_int
+from genesis_core.transforms.sampling import (
+    continuing,
+    noise,
+    noise_seeds,
+    sample_noise,
+    uniform,
+    uniform_int,
+)
 
 
 @dataclass(frozen=True)
@@ -66,11 +73,13 @@ def draw_boxes(
 
 @dataclass(frozen=True)
 class PaintPlan:
-    """Per sample: ``inpaint``, ``outpaint`` (N,) bool (never both) and its ``boxes`` (N, 5)."""
+    """Per sample: ``inpaint``, ``outpaint`` (N,) bool (never both), its ``boxes`` (N, 5)
+    and, on a CPU, the seed of its noise stream (``seeds``, see :func:`.sampling.noise`)."""
 
     inpaint: Tensor
     outpaint: Tensor
     boxes: Boxes
+    seeds: list[int] | None = None
 
     def __getitem__(self, rows: slice) -> PaintPlan:
         b = self.boxes
@@ -78,6 +87,7 @@ class PaintPlan:
             self.inpaint[rows],
             self.outpaint[rows],
             Boxes(b.start[rows], b.stop[rows], b.active[rows]),
+            None if self.seeds is None else self.seeds[rows],
         )
 
 
@@ -87,7 +97,7 @@ def draw_painting(
     """Boxes for samples flagged ``inpaint`` or ``outpaint`` (both (N,) bool, disjoint).
 
     Both kinds are drawn for every sample and one is kept: cheap, and the draw order does
-    not depend on the flags.
+    not depend on the flags.  On a CPU the samples' noise seeds are drawn last.
     """
     n, device = inpaint.shape[0], inpaint.device
     inner = draw_boxes(n, spatial, inpaint_size_range, False, generator, device)
@@ -99,7 +109,8 @@ def draw_painting(
         torch.where(pick, outer.stop, inner.stop),
         active,
     )
-    return PaintPlan(inpaint, outpaint, boxes)
+    seeds = noise_seeds(n, generator) if device.type == "cpu" else None
+    return PaintPlan(inpaint, outpaint, boxes, seeds)
 
 
 def keep_weights(plan: PaintPlan, spatial: Sequence[int], dtype: torch.dtype) -> Tensor:
@@ -139,11 +150,37 @@ def paint(
     Noise is drawn per channel; faithful mode gives in-painted samples one noise field for
     all channels, as the reference broadcasts it.
     """
-    fill = noise(batch.shape, generator, batch.device, batch.dtype)
+    fill = noise(batch.shape, generator, batch.device, batch.dtype, plan.seeds)
     if config.mode == "faithful" and batch.shape[1] > 1:
         shared = plan.inpaint[:, None, None, None, None]
         fill = torch.where(shared, fill[:, :1].expand_as(fill), fill)
     return torch.lerp(fill, batch, keep_weights(plan, batch.shape[2:], batch.dtype), out=out)
+
+
+def box_regions(plan: PaintPlan) -> list[list[tuple[slice, ...]]]:
+    """Per sample, its active boxes as index tuples ``(:, d0:d1, h0:h1, w0:w1)``."""
+    starts, stops = plan.boxes.start.tolist(), plan.boxes.stop.tolist()
+    return [
+        [(slice(None), *map(slice, lo, hi)) for lo, hi, on in zip(*sample, strict=True) if on]
+        for sample in zip(starts, stops, plan.boxes.active.tolist(), strict=True)
+    ]
+
+
+def paint_cube_(
+    x: Tensor, regions: list[tuple[slice, ...]], inpaint: bool, seed: int, config: TransformConfig
+) -> None:
+    """Paint one cube ``x`` (C, D, H, W) in place on a CPU, box by box: the values
+    :func:`paint` gives that sample (same noise field, same kept or filled union)."""
+    fill = sample_noise(seed, x.shape, out=torch.empty_like(x))
+    if inpaint:
+        if config.mode == "faithful":
+            fill = fill[:1].expand_as(x)  # one field for all channels, as the reference
+        for region in regions:
+            x[region] = fill[region]
+    else:
+        for region in regions:
+            fill[region] = x[region]
+        x.copy_(fill)
 
 
 def _paint_all(

@@ -5,12 +5,13 @@ Per sample, as the reference (SPEC §2): flip (input and target) → local shuff
 (p = ``local_rate``) → non-linear intensity (p = ``nonlinear_rate``) → with p =
 ``paint_rate`` in-painting (p = ``inpaint_rate``) or else out-painting.  The target is the
 flipped original.  All decisions are drawn first (:func:`~.plan.draw_plan`), per sample;
-flips and shuffling sources are then computed for the whole batch, and the rest chunk by
-chunk, each transformation vectorised over the chunk's samples that drew it.  On a GPU
-the chunk is the whole batch; on a CPU it is a few cubes, so that intermediates stay in
-cache.  Every random number comes from ``generator`` (on the batch's device) in a fixed
-order: a seed fixes the output for a given batch, device and configuration.  Global RNG
-state is never touched.
+flips and shuffling sources are then computed for the whole batch.  On a GPU the rest
+runs chunk by chunk (the whole batch by default), each transformation vectorised over the
+chunk's samples that drew it.  On a CPU it runs cube by cube, in place in the output, so
+a cube's intermediates stay in cache and nothing is copied twice; that path gives exactly
+the values of the chunked one (tested).  Every random number comes from ``generator`` (on
+the batch's device) in a fixed order: a seed fixes the output for a given batch, device
+and configuration.  Global RNG state is never touched.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from genesis_core.transforms.config import TransformConfig
 from genesis_core.transforms.flip import apply_flips
 from genesis_core.transforms.geometry import check_paintable
 from genesis_core.transforms.intensity import apply_tables
-from genesis_core.transforms.painting import paint
+from genesis_core.transforms.painting import box_regions, paint, paint_cube_
 from genesis_core.transforms.plan import CorruptionPlan, draw_plan
-from genesis_core.transforms.shuffle import apply_shuffle, plan_sources
-
-CPU_CHUNK = 4
+from genesis_core.transforms.shuffle import (
+    apply_shuffle,
+    cube_sources,
+    plan_sources,
+    shuffle_cube_into,
+)
 
 
 def _check(cubes: Tensor, generator: torch.Generator, config: TransformConfig) -> None:
@@ -88,6 +92,31 @@ def _corrupt_chunk(
         inputs.copy_(x)
 
 
+def _corrupt_cube_by_cube(
+    targets: Tensor, inputs: Tensor, plan: CorruptionPlan, config: TransformConfig
+) -> None:
+    """The CPU path: write every cube of ``inputs`` from its (flipped) target in place,
+    one cube at a time; the same values as :func:`_corrupt_chunk` (same plan and noise)."""
+    fixed = config.mode == "fixed"
+    shuffled, sources = set(plan.shuffled), cube_sources(plan.shuffle)
+    curve_row = {sample: row for row, sample in enumerate(plan.curved)}
+    per_cube = plan.tables[0].shape[0] // max(len(plan.curved), 1)
+    regions = box_regions(plan.paint)
+    inpaint, outpaint = plan.paint.inpaint.tolist(), plan.paint.outpaint.tolist()
+    seeds = plan.paint.seeds or []
+    for i, (x, target) in enumerate(zip(inputs, targets, strict=True)):
+        if i in shuffled:
+            shuffle_cube_into(target, next(sources), x, all_channels=fixed)
+        else:
+            x.copy_(target)
+        row = curve_row.get(i)
+        if row is not None:
+            t = slice(row * per_cube, (row + 1) * per_cube)
+            apply_tables(x[None], (plan.tables[0][t], plan.tables[1][t]), out=x[None])
+        if inpaint[i] or outpaint[i]:
+            paint_cube_(x, regions[i], inpaint[i], seeds[i], config)
+
+
 @torch.no_grad()
 def make_pairs(
     cubes: Tensor,
@@ -97,8 +126,9 @@ def make_pairs(
 ) -> tuple[Tensor, Tensor]:
     """``(inputs, targets)``, both new ``(N, C, D, H, W)`` tensors of ``cubes``' dtype in [0, 1].
 
-    ``chunk_size``: cubes corrupted together (default: all on a GPU, 4 on a CPU); only a
-    performance knob on a CPU, where it does not change the result.  Runs outside autocast.
+    ``chunk_size``: cubes corrupted together.  Default: the whole batch on a GPU, cube by
+    cube on a CPU; a CPU given a ``chunk_size`` runs the chunked (GPU) code instead, with
+    the same result.  Runs outside autocast.
     """
     config = config or TransformConfig()
     _check(cubes, generator, config)
@@ -109,14 +139,20 @@ def make_pairs(
 def _make_pairs(
     cubes: Tensor, generator: torch.Generator, config: TransformConfig, chunk_size: int | None
 ) -> tuple[Tensor, Tensor]:
-    """Plan the batch, flip it and compute the shuffling sources, then corrupt by chunks."""
+    """Plan the batch, flip it, then corrupt (shuffling sources for the whole batch at once
+    on a GPU, a few cubes at a time on a CPU)."""
     n = cubes.shape[0]
     plan = draw_plan(cubes.shape, generator, config, cubes.device, cubes.dtype)
-    chunk = chunk_size or (CPU_CHUNK if cubes.device.type == "cpu" else max(n, 1))
     # flips and shuffling sources for the whole batch: their per-call overheads dominate
-    targets = apply_flips(cubes, plan.flips)
+    targets = apply_flips(
+        cubes, plan.flips, out=torch.empty(cubes.shape, dtype=cubes.dtype, device=cubes.device)
+    )
+    inputs = torch.empty_like(targets)
+    if cubes.device.type == "cpu" and chunk_size is None:
+        _corrupt_cube_by_cube(targets, inputs, plan, config)
+        return inputs, targets
     sources = plan_sources(plan.shuffle)
-    inputs = torch.empty_like(cubes)
+    chunk = chunk_size or max(n, 1)
     for first in range(0, n, chunk):
         rows = slice(first, first + chunk)
         _corrupt_chunk(targets[rows], inputs[rows], first, plan, sources, generator, config)

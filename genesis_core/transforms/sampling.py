@@ -20,28 +20,52 @@ def uniform(shape: Sequence[int], generator: torch.Generator, device: torch.devi
     return torch.rand(tuple(shape), generator=generator, device=device)
 
 
+def noise_seeds(n: int, generator: torch.Generator) -> list[int]:
+    """One PCG64 seed per sample for :func:`noise` on a CPU: ``n`` draws of ``generator``."""
+    return torch.randint(0, 2**62, (n,), generator=generator, device=generator.device).tolist()
+
+
+def sample_noise(seed: int, shape: Sequence[int], out: Tensor | None = None) -> Tensor:
+    """One sample's painting noise on the CPU, from the PCG64 stream ``seed``; see :func:`noise`.
+
+    Written to ``out`` (a contiguous CPU float tensor of ``shape``) when given, else to a
+    new float32 tensor.
+    """
+    if out is not None and out.dtype not in (torch.float32, torch.float64):  # no NumPy twin
+        return out.copy_(sample_noise(seed, shape))
+    count = math.prod(shape)
+    raw = np.empty(-(-count // 4) * 4, dtype=np.uint16)
+    raw.view(np.uint64)[:] = np.random.PCG64(seed).random_raw(raw.size // 4)
+    out = torch.empty(tuple(shape), dtype=torch.float32) if out is None else out
+    flat = out.view(-1).numpy()
+    np.add(raw[:count], 0.5, out=flat, dtype=flat.dtype)  # (k + ½) / 65536, exact
+    flat *= 1.0 / 65536
+    return out
+
+
 def noise(
-    shape: Sequence[int], generator: torch.Generator, device: torch.device, dtype: torch.dtype
+    shape: Sequence[int],
+    generator: torch.Generator,
+    device: torch.device,
+    dtype: torch.dtype,
+    seeds: Sequence[int] | None = None,
 ) -> Tensor:
     """U(0, 1) fill values for painting, ``shape`` of ``dtype``.
 
     On a GPU, ``torch.rand``.  On a CPU, torch's Mersenne Twister costs ~4 ns a value and
-    painting fills ~10⁵ voxels per cube, so the values come from NumPy's PCG64 (one stream
-    per sample, seeded from ``generator``: still a pure function of its state), 16 bits
-    each (four per raw 64-bit draw, ~1 ns a value): bin centres (k + ½)/65536, a resolution
-    far finer than any CT intensity step in the [0, 1] window.
+    painting fills ~10⁵ voxels per cube, so the values come from NumPy's PCG64, one stream
+    per sample seeded from ``generator`` (or given as ``seeds``, one per sample): still a
+    pure function of the generator's state, and a sample's field does not depend on how a
+    batch is split.  16 bits a value (four per raw 64-bit draw, ~1 ns a value): bin centres
+    (k + ½)/65536, a resolution far finer than any CT intensity step in the [0, 1] window.
     """
     if device.type != "cpu":
         return torch.rand(tuple(shape), generator=generator, device=device, dtype=dtype)
-    # one PCG64 stream per sample, seeded in order: the values do not depend on how a
-    # batch is split into chunks (the seeds are consecutive draws of ``generator``)
-    per_sample = math.prod(shape[1:])
-    seeds = torch.randint(0, 2**62, (shape[0],), generator=generator, device=device).tolist()
-    raw = np.empty((shape[0], -(-per_sample // 4) * 4), dtype=np.uint16)
-    for row, seed in zip(raw, seeds, strict=True):
-        row.view(np.uint64)[:] = np.random.PCG64(seed).random_raw(row.size // 4)
-    out = torch.from_numpy(raw[:, :per_sample].astype(np.float32)).view(tuple(shape))
-    return out.add_(0.5).mul_(1.0 / 65536).to(dtype)
+    seeds = noise_seeds(shape[0], generator) if seeds is None else seeds
+    out = torch.empty(tuple(shape), dtype=dtype)
+    for row, seed in zip(out, seeds, strict=True):
+        sample_noise(seed, shape[1:], out=row)
+    return out
 
 
 def uniform_int(u: Tensor, low: Tensor | int, high: Tensor | int) -> Tensor:

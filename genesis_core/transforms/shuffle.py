@@ -17,8 +17,8 @@ keeps its value otherwise.  That is computed in three vectorised steps:
 * **Permutation pool.**  Sorting random keys is the expensive part on a CPU, so each call
   draws, per block shape, P uniform permutations, P being the largest number of blocks of
   that shape in one cube.  Within a cube, the blocks of one shape take *distinct* pool
-  entries ((rank + random offset) mod P), so each cube's block permutations are independent
-  and uniform: every sample follows the reference's distribution exactly.  Cubes of one
+  entries (consecutive rows from a random start), so each cube's block permutations are
+  independent and uniform: every sample follows the reference's distribution exactly.  Cubes of one
   call share the pool, so samples of a batch are weakly dependent (one permutation pattern
   may recur at unrelated places of two cubes).
 """
@@ -26,7 +26,7 @@ keeps its value otherwise.  That is computed in three vectorised steps:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,30 +107,36 @@ class _GroupedBlocks:
 def _group_blocks(
     plan: ShufflePlan, c0: int, c1: int, bits: int, dtype: torch.dtype
 ) -> _GroupedBlocks:
-    """Group the blocks of cubes ``c0:c1``; no integer division (slow on a CPU)."""
+    """Group the blocks of cubes ``c0:c1`` by (shape, cube), drawing order within a group.
+
+    The blocks of a group take consecutive pool rows from a random start in
+    ``[0, P − count]``: distinct within the cube, so its permutations are independent.
+    Per-group quantities live in small (shape, cube) tables read once per block.
+    """
     blocks, spatial = plan.blocks[c0:c1], plan.spatial
     (m, n_blocks), device = blocks.shape.shape, blocks.shape.device
     cat = catalogue(spatial, device)
     n_keys = cat.sides.shape[0] * m
     linear = (blocks.origin[0] * spatial[1] + blocks.origin[1]) * spatial[2] + blocks.origin[2]
-    cube = torch.arange(m, device=device)[:, None]
-    key = (blocks.shape * m + cube).flatten()
+    key = (blocks.shape * m + torch.arange(m, device=device)[:, None]).flatten()
     small = torch.int16 if n_keys <= 2**15 else torch.int32  # NumPy radix-sorts int16
     order = _argsort_rows(key.to(small), stable=True)  # within a group: drawing order
     counts = torch.bincount(key, minlength=n_keys)
-    starts = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+    starts = counts.cumsum(0) - counts
+    size = plan.pool_size.repeat_interleave(m)  # (shape, cube) tables, flattened like key
+    room = (size - counts + 1).float()
+    first = torch.minimum(plan.offsets[:, c0:c1].flatten() * room, room - 1).long()
+    local = cat.class_local.repeat_interleave(m)
+    shift = local * size + first - starts  # + position in the sorted order = pool row
     key = key.index_select(0, order)
-    rank = torch.arange(key.numel(), device=device) - starts.index_select(0, key)
-    shape = blocks.shape.flatten().index_select(0, order)
-    size = plan.pool_size.index_select(0, shape)
-    offset = (plan.offsets[:, c0:c1].flatten().index_select(0, key) * size).long()
-    offset = torch.minimum(offset, size - 1)
-    local = shape - cat.class_first.index_select(0, shape)
-    entry = local * size + (rank + offset) % size  # distinct within a (shape, cube) group
-    dest = (cube * math.prod(spatial) + linear).flatten().index_select(0, order)
-    block = torch.arange(n_blocks, device=device) << bits
-    value = (block + linear).to(dtype).flatten().index_select(0, order)
-    return _GroupedBlocks(local, entry, dest, value, starts)
+    entry = shift.index_select(0, key).add_(torch.arange(key.numel(), device=device))
+    n_voxels = math.prod(spatial)
+    cube_base = torch.arange(0, m * n_voxels, n_voxels, device=device)[:, None]
+    dest = (linear + cube_base).flatten().index_select(0, order)
+    value = (linear + (torch.arange(n_blocks, device=device) << bits)).to(dtype)
+    value = value.flatten().index_select(0, order)
+    bounds = torch.cat([starts, counts.sum().view(1)])
+    return _GroupedBlocks(local.index_select(0, key), entry, dest, value, bounds)
 
 
 def draw_shuffle(
@@ -220,6 +226,23 @@ def apply_shuffle(batch: Tensor, sources: Tensor, all_channels: bool) -> Tensor:
     out = flat.clone()
     out[:, 0] = flat[:, 0].gather(1, sources)
     return out.reshape(batch.shape)
+
+
+def cube_sources(plan: ShufflePlan) -> Iterator[Tensor]:
+    """The sources of the plan's cubes one by one, (V,) int32, computed a few cubes at a
+    time (the values of :func:`plan_sources`, without holding them all)."""
+    m = plan.blocks.shape.shape[0]
+    for c0 in range(0, m, CPU_CUBES_PER_CHUNK):
+        yield from _chunk_sources(plan, c0, min(c0 + CPU_CUBES_PER_CHUNK, m)).to(torch.int32)
+
+
+def shuffle_cube_into(cube: Tensor, sources: Tensor, out: Tensor, all_channels: bool) -> None:
+    """One contiguous cube (C, D, H, W) shuffled by its ``sources`` (V,) into ``out``."""
+    flat, dest = cube.view(cube.shape[0], -1), out.view(cube.shape[0], -1)
+    for channel in range(flat.shape[0] if all_channels else 1):
+        torch.index_select(flat[channel], 0, sources, out=dest[channel])
+    if not all_channels:
+        dest[1:] = flat[1:]
 
 
 def local_shuffle(batch: Tensor, generator: torch.Generator, config: TransformConfig) -> Tensor:

@@ -74,13 +74,24 @@ def test_decisions_vary_across_the_batch() -> None:
     assert not bool((plan.paint.inpaint & plan.paint.outpaint).any())
 
 
-def test_chunking_is_only_a_performance_knob_on_cpu() -> None:
-    cubes = torch.rand((7, 1, *SMALL), generator=torch.Generator().manual_seed(8))
-    config = TransformConfig(mode="faithful", shuffle_blocks=200)
-    whole = make_pairs(cubes, torch.Generator().manual_seed(9), config, chunk_size=7)
-    parts = make_pairs(cubes, torch.Generator().manual_seed(9), config, chunk_size=3)
-    assert torch.equal(whole[1], parts[1])  # everything but the noise is planned up front
-    assert torch.equal(whole[0], parts[0])  # and the CPU noise stream is sequential
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(("channels", "dtype"), [(1, torch.float32), (2, torch.float64)])
+def test_cube_by_cube_cpu_path_equals_the_chunked_path(
+    mode: str, channels: int, dtype: torch.dtype
+) -> None:
+    """The CPU default (cube by cube, in place) and the GPU code (chunks) give the same pairs,
+    whatever the chunk size: the plan and the noise streams fix every value."""
+    cubes = torch.rand((16, channels, *SMALL), generator=torch.Generator().manual_seed(8))
+    cubes = cubes.to(dtype)
+    config = TransformConfig(mode=mode, shuffle_blocks=200)
+    default = make_pairs(cubes, torch.Generator().manual_seed(9), config)
+    for chunk in (16, 5):
+        chunked = make_pairs(cubes, torch.Generator().manual_seed(9), config, chunk_size=chunk)
+        assert torch.equal(default[1], chunked[1])
+        assert torch.equal(default[0], chunked[0])
+    plan = draw_plan(cubes.shape, torch.Generator().manual_seed(9), config, cubes.device)
+    assert plan.shuffled and plan.curved and plan.painted, "every path was exercised"
+    assert bool(plan.paint.inpaint.any()) and bool(plan.paint.outpaint.any())
 
 
 @pytest.mark.parametrize(
