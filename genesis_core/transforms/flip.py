@@ -44,17 +44,27 @@ def draw_flips(
     return FlipPlan(dims=dims, counts=active.sum(dim=1), parity=hits.sum(dim=1) % 2 == 1)
 
 
+def flip_codes(plan: FlipPlan) -> Tensor:
+    """(N,) int64: the set of flipped candidate dims of each sample as a bit mask."""
+    weights = torch.tensor([1, 2, 4], device=plan.parity.device)
+    return (plan.parity.long() * weights).sum(dim=1)
+
+
+def code_dims(plan: FlipPlan, code: int, shape: torch.Size) -> list[int]:
+    """Batch dims flipped by ``code``; a flip along a length-1 dim (the channel of a
+    1-channel cube) changes nothing and is left out."""
+    return [d for k, d in enumerate(plan.dims) if code >> k & 1 and shape[d] > 1]
+
+
 def apply_flips(batch: Tensor, plan: FlipPlan, out: Tensor | None = None) -> Tensor:
     """``batch`` with each sample flipped as ``plan`` says, written to ``out`` (default: new).
 
     Samples are grouped by their set of flipped dims (≤ 8 groups), so each is copied once.
     """
     out = torch.empty_like(batch) if out is None else out
-    weights = torch.tensor([1, 2, 4], device=plan.parity.device)
-    pattern = (plan.parity.long() * weights).sum(dim=1)
+    pattern = flip_codes(plan)
     for code in pattern.unique().tolist():
-        # a flip along a length-1 dim (the channel of a 1-channel cube) changes nothing
-        dims = [d for k, d in enumerate(plan.dims) if code >> k & 1 and batch.shape[d] > 1]
+        dims = code_dims(plan, code, batch.shape)
         index = (pattern == code).nonzero().flatten()
         if index.numel() == batch.shape[0]:
             out.copy_(batch.flip(dims) if dims else batch)
@@ -62,3 +72,8 @@ def apply_flips(batch: Tensor, plan: FlipPlan, out: Tensor | None = None) -> Ten
             chosen = batch.index_select(0, index)
             out.index_copy_(0, index, chosen.flip(dims) if dims else chosen)
     return out
+
+
+def flip_cube_into(cube: Tensor, dims: list[int], out: Tensor) -> None:
+    """One sample (C, D, H, W) flipped along batch ``dims`` (from :func:`code_dims`) into ``out``."""
+    out.copy_(cube.flip([d - 1 for d in dims]) if dims else cube)
