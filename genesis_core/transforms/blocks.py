@@ -90,13 +90,13 @@ def catalogue(spatial: tuple[int, int, int], device: torch.device) -> Catalogue:
 @dataclass(frozen=True)
 class ShuffleBlocks:
     """Blocks of M cubes in drawing order: ``shape`` (M, B) int64 catalogue index and
-    ``origin`` (3, M, B) int64, axes (D, H, W)."""
+    ``origin`` (M, B) int32, the linear index d·H·W + h·W + w of the block's first voxel."""
 
     shape: Tensor
     origin: Tensor
 
     def __getitem__(self, rows: slice) -> ShuffleBlocks:
-        return ShuffleBlocks(self.shape[rows], self.origin[:, rows])
+        return ShuffleBlocks(self.shape[rows], self.origin[rows])
 
 
 def draw_blocks(
@@ -106,7 +106,9 @@ def draw_blocks(
     cat = catalogue(tuple(spatial), device)
     u = uniform((4, m, n_blocks), generator, device)
     shape = uniform_int(u[0], 0, cat.sides.shape[0] - 1)
-    # origins: floor(u · number of positions), in float32 then clamped (u·n may round to n)
+    # origins: floor(u · number of positions), in float32 then clamped (u·n may round to n);
+    # whole numbers below 2**24, so the linear index is exact in float32 too
     positions = cat.positions.index_select(1, shape.flatten()).view(3, m, n_blocks)
-    origin = torch.minimum(u[1:].mul_(positions), positions.sub_(1)).long()
+    d, h, w = torch.minimum(u[1:].mul_(positions), positions.sub_(1)).floor_()
+    origin = d.mul_(spatial[1]).add_(h).mul_(spatial[2]).add_(w).int()
     return ShuffleBlocks(shape=shape, origin=origin)

@@ -117,7 +117,7 @@ def _group_blocks(
     (m, n_blocks), device = blocks.shape.shape, blocks.shape.device
     cat = catalogue(spatial, device)
     n_keys = cat.sides.shape[0] * m
-    linear = (blocks.origin[0] * spatial[1] + blocks.origin[1]) * spatial[2] + blocks.origin[2]
+    linear = blocks.origin
     key = (blocks.shape * m + torch.arange(m, device=device)[:, None]).flatten()
     small = torch.int16 if n_keys <= 2**15 else torch.int32  # NumPy radix-sorts int16
     order = _argsort_rows(key.to(small), stable=True)  # within a group: drawing order

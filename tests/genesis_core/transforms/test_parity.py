@@ -60,12 +60,17 @@ def last_writer_check(sources: np.ndarray, sides: np.ndarray, origin: np.ndarray
         assert inside.all()
 
 
+def origin_coords(linear: torch.Tensor, spatial: tuple[int, int, int]) -> np.ndarray:
+    """(M, B) linear block origins → (M, B, 3) (D, H, W) coordinates."""
+    return np.stack(np.unravel_index(linear.numpy(), spatial), axis=-1)
+
+
 def test_shuffle_sources_follow_the_reference_loop() -> None:
     spatial, g = (20, 30, 40), torch.Generator().manual_seed(1)
     plan = draw_shuffle(4, spatial, 1000, g, CPU)
     sources = plan_sources(plan).numpy()
     sides = catalogue(spatial, CPU).sides[plan.blocks.shape].numpy()
-    origin = plan.blocks.origin.permute(1, 2, 0).numpy()
+    origin = origin_coords(plan.blocks.origin, spatial)
     for m in range(4):
         last_writer_check(sources[m], sides[m], origin[m], spatial)
     assert (sources != np.arange(np.prod(spatial))).mean() > 0.2  # blocks did move voxels
@@ -85,8 +90,9 @@ def test_block_shapes_and_origins_are_uniform() -> None:
     for axis, top in enumerate((3, 6, 6)):
         counts = torch.bincount(sides[..., axis].flatten(), minlength=top + 1)[1:].double()
         assert (counts / counts.sum()).tolist() == pytest.approx([1 / top] * top, abs=0.01)
-    end = blocks.origin.permute(1, 2, 0) + sides
-    assert int(blocks.origin.min()) == 0 and bool((end <= torch.tensor(FULL)).all())
+    origin = torch.from_numpy(origin_coords(blocks.origin, FULL))
+    end = origin + sides
+    assert int(origin.min()) == 0 and bool((end <= torch.tensor(FULL)).all())
     assert bool((end == torch.tensor(FULL)).any(dim=(0, 1)).all())  # the far faces are reachable
 
 
