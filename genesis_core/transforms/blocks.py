@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from genesis_core.transforms.geometry import shuffle_block_max
-from genesis_core.transforms.sampling import uniform, uniform_int
+from genesis_core.transforms.sampling import bulk_uniform, uniform_int
 
 MAX_CLASSES = 8
 
@@ -104,7 +104,7 @@ def draw_blocks(
 ) -> ShuffleBlocks:
     """Sample ``n_blocks`` blocks per cube; all shapes equally likely, as the reference."""
     cat = catalogue(tuple(spatial), device)
-    u = uniform((4, m, n_blocks), generator, device)
+    u = bulk_uniform((4, m, n_blocks), generator, device)
     shape = uniform_int(u[0], 0, cat.sides.shape[0] - 1)
     # origins: floor(u · number of positions), in float32 then clamped (u·n may round to n);
     # whole numbers below 2**24, so the linear index is exact in float32 too

@@ -167,20 +167,32 @@ def box_regions(plan: PaintPlan) -> list[list[tuple[slice, ...]]]:
 
 
 def paint_cube_(
-    x: Tensor, regions: list[tuple[slice, ...]], inpaint: bool, seed: int, config: TransformConfig
+    x: Tensor,
+    out: Tensor,
+    regions: list[tuple[slice, ...]],
+    inpaint: bool,
+    seed: int,
+    config: TransformConfig,
 ) -> None:
-    """Paint one cube ``x`` (C, D, H, W) in place on a CPU, box by box: the values
-    :func:`paint` gives that sample (same noise field, same kept or filled union)."""
+    """Paint one cube ``x`` (C, D, H, W) into ``out`` (may be ``x``) on a CPU, box by box:
+    the values :func:`paint` gives that sample (same noise field, same kept or filled union)."""
+    if not inpaint and out is not x:  # out-painting: noise straight into the output
+        sample_noise(seed, x.shape, out=out)
+        for region in regions:
+            out[region] = x[region]
+        return
     fill = sample_noise(seed, x.shape, out=torch.empty_like(x))
     if inpaint:
         if config.mode == "faithful":
             fill = fill[:1].expand_as(x)  # one field for all channels, as the reference
+        if out is not x:
+            out.copy_(x)
         for region in regions:
-            x[region] = fill[region]
+            out[region] = fill[region]
     else:
         for region in regions:
             fill[region] = x[region]
-        x.copy_(fill)
+        out.copy_(fill)
 
 
 def _paint_all(

@@ -121,16 +121,19 @@ def _corrupt_cube_by_cube(
     seeds = plan.paint.seeds or []
     for i, (x, target) in enumerate(zip(inputs, targets, strict=True)):
         flip_cube_into(cubes[i], dims[codes[i]], target)
+        current = target  # the cube as corrupted so far: the target, or x once written
         if i in shuffled:
             shuffle_cube_into(target, next(sources), x, all_channels=fixed)
-        else:
-            x.copy_(target)
+            current = x
         row = curve_row.get(i)
         if row is not None:
             t = slice(row * per_cube, (row + 1) * per_cube)
-            apply_tables(x[None], (plan.tables[0][t], plan.tables[1][t]), out=x[None])
+            apply_tables(current[None], (plan.tables[0][t], plan.tables[1][t]), out=x[None])
+            current = x
         if inpaint[i] or outpaint[i]:
-            paint_cube_(x, regions[i], inpaint[i], seeds[i], config)
+            paint_cube_(current, x, regions[i], inpaint[i], seeds[i], config)
+        elif current is not x:
+            x.copy_(current)
 
 
 @torch.no_grad()

@@ -20,6 +20,29 @@ def uniform(shape: Sequence[int], generator: torch.Generator, device: torch.devi
     return torch.rand(tuple(shape), generator=generator, device=device)
 
 
+def bulk_uniform(shape: Sequence[int], generator: torch.Generator, device: torch.device) -> Tensor:
+    """U[0, 1) float32 of a large ``shape``: :func:`uniform` on a GPU; on a CPU one NumPy
+    PCG64 stream seeded by one draw of ``generator`` (~0.6× the time of ``torch.rand``)."""
+    if device.type != "cpu":
+        return uniform(shape, generator, device)
+    stream = np.random.Generator(np.random.PCG64(_seed(generator)))
+    return torch.from_numpy(stream.random(tuple(shape), dtype=np.float32))
+
+
+def random_keys(shape: Sequence[int], generator: torch.Generator, device: torch.device) -> Tensor:
+    """Uniform int32 sort keys in [0, 2**30) of ``shape`` (on a CPU from one PCG64 stream)."""
+    if device.type != "cpu":
+        keys = torch.empty(tuple(shape), dtype=torch.int32, device=device)
+        return keys.random_(0, 2**30, generator=generator)
+    count = math.prod(shape)
+    raw = np.random.PCG64(_seed(generator)).random_raw(-(-count // 2)).view(np.uint32)
+    return torch.from_numpy((raw[:count] >> 2).view(np.int32)).view(tuple(shape))
+
+
+def _seed(generator: torch.Generator) -> int:
+    return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+
+
 def noise_seeds(n: int, generator: torch.Generator) -> list[int]:
     """One PCG64 seed per sample for :func:`noise` on a CPU: ``n`` draws of ``generator``."""
     return torch.randint(0, 2**62, (n,), generator=generator, device=generator.device).tolist()

@@ -18,9 +18,9 @@ keeps its value otherwise.  That is computed in three vectorised steps:
   draws, per block shape, P uniform permutations, P being the largest number of blocks of
   that shape in one cube.  Within a cube, the blocks of one shape take *distinct* pool
   entries (consecutive rows from a random start), so each cube's block permutations are
-  independent and uniform: every sample follows the reference's distribution exactly.  Cubes of one
-  call share the pool, so samples of a batch are weakly dependent (one permutation pattern
-  may recur at unrelated places of two cubes).
+  independent and uniform: every sample follows the reference's distribution exactly.
+  Cubes of one call share the pool, so samples of a batch are weakly dependent (one
+  permutation pattern may recur at unrelated places of two cubes).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from genesis_core.transforms.blocks import (
     draw_blocks,
 )
 from genesis_core.transforms.config import TransformConfig
-from genesis_core.transforms.sampling import uniform
+from genesis_core.transforms.sampling import random_keys, uniform
 
 
 def _packing(n_blocks: int, n_voxels: int) -> tuple[int, torch.dtype]:
@@ -50,7 +50,7 @@ def _packing(n_blocks: int, n_voxels: int) -> tuple[int, torch.dtype]:
     return bits, torch.int32 if (n_blocks + 2) << bits < 2**31 else torch.int64
 
 
-KEY_PAD = 2**31 - 1  # sort key of padding slots; real keys are drawn below it
+KEY_PAD = 2**31 - 1  # sort key of padding slots; real keys are drawn below 2**30
 CPU_CUBES_PER_CHUNK = 4  # the slot tensors of a few cubes stay in a CPU's L2 cache
 
 
@@ -72,10 +72,8 @@ def _pool(
     so that their proposals never win the amax.
     """
     valid = cls.valid[:, None, :]
-    keys = torch.empty(
-        (valid.shape[0], size, valid.shape[2]), dtype=torch.int32, device=valid.device
-    )
-    keys.random_(0, KEY_PAD, generator=generator).masked_fill_(~valid, KEY_PAD)
+    keys = random_keys((valid.shape[0], size, valid.shape[2]), generator, valid.device)
+    keys.masked_fill_(~valid, KEY_PAD)
     pool = cls.offsets[:, None, :].expand_as(keys).gather(-1, _argsort_rows(keys))
     return pool.masked_fill_(~valid, neg).to(dtype).reshape(-1, valid.shape[2])
 
