@@ -57,8 +57,7 @@ def sample_noise(seed: int, shape: Sequence[int], out: Tensor | None = None) -> 
     if out is not None and out.dtype not in (torch.float32, torch.float64):  # no NumPy twin
         return out.copy_(sample_noise(seed, shape))
     count = math.prod(shape)
-    raw = np.empty(-(-count // 4) * 4, dtype=np.uint16)
-    raw.view(np.uint64)[:] = np.random.PCG64(seed).random_raw(raw.size // 4)
+    raw = np.random.PCG64(seed).random_raw(-(-count // 4)).view(np.uint16)
     out = torch.empty(tuple(shape), dtype=torch.float32) if out is None else out
     flat = out.view(-1).numpy()
     np.add(raw[:count], 0.5, out=flat, dtype=flat.dtype)  # (k + ½) / 65536, exact
