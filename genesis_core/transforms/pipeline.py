@@ -10,9 +10,9 @@ runs chunk by chunk (the whole batch by default), each transformation vectorised
 chunk's samples that drew it.  On a CPU everything after the plan runs cube by cube, in
 place in the outputs (shuffling sources a few cubes at a time), so a cube's intermediates
 stay in cache and nothing is copied twice; that path gives exactly the values of the
-chunked one (tested).  Every random number comes from ``generator`` (on
-the batch's device) in a fixed order: a seed fixes the output for a given batch, device
-and configuration.  Global RNG state is never touched.
+chunked one (tested).  Every random number comes from ``generator`` (on the batch's
+device) in a fixed order: a seed fixes the output for a given batch, device and
+configuration.  Global RNG state is never touched.
 """
 
 from __future__ import annotations
