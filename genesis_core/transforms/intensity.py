@@ -85,11 +85,13 @@ def apply_tables(batch: Tensor, tables: tuple[Tensor, Tensor], out: Tensor | Non
     """Map every voxel through its curve: ``tables`` has one row per cube or per channel.
 
     Written to ``out`` (contiguous; may be ``batch`` itself; default: a new tensor of
-    ``batch``'s dtype); values are clamped to [0, 1] before the lookup.
+    ``batch``'s dtype); values are clamped to [0, 1] before the lookup.  Half-precision
+    batches are mapped in float32 (bfloat16 cannot even hold the last knot's index).
     """
-    values, slopes = (t.to(batch.dtype).flatten() for t in tables)
+    work = batch.dtype if batch.dtype in (torch.float32, torch.float64) else torch.float32
+    values, slopes = (t.to(work).flatten() for t in tables)
     rows, size = tables[0].shape
-    position = batch.reshape(rows, -1) * (size - 1)
+    position = batch.reshape(rows, -1).to(work) * (size - 1)
     position.clamp_(0, size - 1)
     knot = position.int()
     weight = position.frac_()
@@ -98,9 +100,10 @@ def apply_tables(batch: Tensor, tables: tuple[Tensor, Tensor], out: Tensor | Non
     knot = knot.view(-1)
     if out is None:
         out = torch.empty(batch.shape, dtype=batch.dtype, device=batch.device)
-    low = torch.index_select(values, 0, knot, out=out.view(-1)).view_as(weight)
+    result = out if work == out.dtype else torch.empty(out.shape, dtype=work, device=out.device)
+    low = torch.index_select(values, 0, knot, out=result.view(-1)).view_as(weight)
     low.addcmul_(weight, slopes.index_select(0, knot).view_as(weight))
-    return out
+    return out if result is out else out.copy_(result)
 
 
 def curves_per_cube(channels: int, config: TransformConfig) -> int:

@@ -22,9 +22,9 @@ def batch_of(cube: np.ndarray, n: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
 def test_shapes_dtype_range_and_input_untouched(mode: str, dtype: torch.dtype) -> None:
-    cubes = torch.rand((8, 1, *FULL), generator=torch.Generator().manual_seed(0), dtype=dtype)
+    cubes = torch.rand((8, 1, *FULL), generator=torch.Generator().manual_seed(0)).to(dtype)
     before = cubes.clone()
     x, y = make_pairs(cubes, torch.Generator().manual_seed(1), TransformConfig(mode=mode))
     assert x.shape == y.shape == cubes.shape and x.dtype == y.dtype == dtype
