@@ -32,8 +32,8 @@ from genesis_core.transforms.geometry import (
 from genesis_core.transforms.sampling import (
     continuing,
     noise,
-    noise_seeds,
     sample_noise,
+    stream_seeds,
     uniform,
     uniform_int,
 )
@@ -109,7 +109,7 @@ def draw_painting(
         torch.where(pick, outer.stop, inner.stop),
         active,
     )
-    seeds = noise_seeds(n, generator) if device.type == "cpu" else None
+    seeds = stream_seeds(n, generator) if device.type == "cpu" else None
     return PaintPlan(inpaint, outpaint, boxes, seeds)
 
 

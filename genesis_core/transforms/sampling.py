@@ -39,13 +39,13 @@ def random_keys(shape: Sequence[int], generator: torch.Generator, device: torch.
     return torch.from_numpy((raw[:count] >> 2).view(np.int32)).view(tuple(shape))
 
 
-def _seed(generator: torch.Generator) -> int:
-    return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-
-
-def noise_seeds(n: int, generator: torch.Generator) -> list[int]:
-    """One PCG64 seed per sample for :func:`noise` on a CPU: ``n`` draws of ``generator``."""
+def stream_seeds(n: int, generator: torch.Generator) -> list[int]:
+    """``n`` PCG64 seeds drawn from ``generator`` (one per NumPy stream, e.g. per sample)."""
     return torch.randint(0, 2**62, (n,), generator=generator, device=generator.device).tolist()
+
+
+def _seed(generator: torch.Generator) -> int:
+    return stream_seeds(1, generator)[0]
 
 
 def sample_noise(seed: int, shape: Sequence[int], out: Tensor | None = None) -> Tensor:
@@ -83,7 +83,7 @@ def noise(
     """
     if device.type != "cpu":
         return torch.rand(tuple(shape), generator=generator, device=device, dtype=dtype)
-    seeds = noise_seeds(shape[0], generator) if seeds is None else seeds
+    seeds = stream_seeds(shape[0], generator) if seeds is None else seeds
     out = torch.empty(tuple(shape), dtype=dtype)
     for row, seed in zip(out, seeds, strict=True):
         sample_noise(seed, shape[1:], out=row)

@@ -115,7 +115,6 @@ def _group_blocks(
     (m, n_blocks), device = blocks.shape.shape, blocks.shape.device
     cat = catalogue(spatial, device)
     n_keys = cat.sides.shape[0] * m
-    linear = blocks.origin
     key = (blocks.shape * m + torch.arange(m, device=device)[:, None]).flatten()
     small = torch.int16 if n_keys <= 2**15 else torch.int32  # NumPy radix-sorts int16
     order = _argsort_rows(key.to(small), stable=True)  # within a group: drawing order
@@ -130,8 +129,8 @@ def _group_blocks(
     entry = shift.index_select(0, key).add_(torch.arange(key.numel(), device=device))
     n_voxels = math.prod(spatial)
     cube_base = torch.arange(0, m * n_voxels, n_voxels, device=device)[:, None]
-    dest = (linear + cube_base).flatten().index_select(0, order)
-    value = (linear + (torch.arange(n_blocks, device=device) << bits)).to(dtype)
+    dest = (blocks.origin + cube_base).flatten().index_select(0, order)
+    value = (blocks.origin + (torch.arange(n_blocks, device=device) << bits)).to(dtype)
     value = value.flatten().index_select(0, order)
     bounds = torch.cat([starts, counts.sum().view(1)])
     return _GroupedBlocks(local.index_select(0, key), entry, dest, value, bounds)
