@@ -22,6 +22,7 @@ ingested_at     UTC time the row was (re)read
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Mapping
 from typing import Any
@@ -90,10 +91,10 @@ def merge(existing: pd.DataFrame, fresh: list[dict], reread_keys: set[str]) -> p
     ``previous_sha256``; exact duplicates are then re-derived over the whole
     catalog (:func:`mark_duplicates`).
     """
-    old = {r["scan_id"]: r for r in existing.to_dict("records")}
+    old = {(r["scan_id"], r["source_uri"]): r for r in existing.to_dict("records")}
     rows = []
     for row in fresh:
-        prev = old.get(row["scan_id"])
+        prev = old.get((row["scan_id"], row["source_uri"]))
         row.setdefault("revision", 0)
         if prev is not None and _present(prev.get("sha256")) and _present(row.get("sha256")):
             if prev["sha256"] != row["sha256"]:
@@ -107,7 +108,41 @@ def merge(existing: pd.DataFrame, fresh: list[dict], reread_keys: set[str]) -> p
     fresh_df = pd.DataFrame(rows, columns=COLUMNS) if rows else empty()
     frames = [f for f in (kept, fresh_df) if len(f)]
     df = pd.concat(frames, ignore_index=True) if frames else empty()
+    df = resolve_id_conflicts(df, n_kept=len(kept))
     return mark_duplicates(df.sort_values("source_uri", kind="stable").reset_index(drop=True))
+
+
+CONFLICT_MARK = "~"
+
+
+def resolve_id_conflicts(df: pd.DataFrame, n_kept: int = 0) -> pd.DataFrame:
+    """Two volumes with one scan id (a re-export with the same SeriesInstanceUID) both stay.
+
+    The id's owner is the row already catalogued (the first ``n_kept`` rows), else the
+    first by source URI; every other row gets ``<id>~<hash of its source URI>`` and is
+    quarantined with a reason naming the owner, so neither replaces the other in the
+    catalog or a cube store.
+    """
+    df = df.reset_index(drop=True)
+    order = sorted(range(len(df)), key=lambda i: (i >= n_kept, str(df.at[i, "source_uri"])))
+    owner: dict[str, int] = {}
+    for i in order:
+        sid = df.at[i, "scan_id"]
+        if sid not in owner:
+            owner[sid] = i
+            continue
+        first = owner[sid]
+        uri = str(df.at[i, "source_uri"])
+        same = _present(df.at[i, "sha256"]) and df.at[i, "sha256"] == df.at[first, "sha256"]
+        what = "an exact copy of its content" if same else "different content"
+        df.at[i, "scan_id"] = f"{sid}{CONFLICT_MARK}{hashlib.sha256(uri.encode()).hexdigest()[:8]}"
+        df.at[i, "status"] = QUARANTINED
+        df.at[i, "reason"] = (
+            f"scan id conflict: {sid} is already catalogued from {df.at[first, 'source_uri']}; "
+            f"this volume ({uri}, {what}) is kept apart until resolved"
+            + (f" [{df.at[i, 'reason']}]" if df.at[i, "reason"] else "")
+        )
+    return df
 
 
 def _present(v: Any) -> bool:

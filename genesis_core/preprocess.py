@@ -113,7 +113,9 @@ def preprocess_scan(
         "reason": "",
     }
     try:
-        vol = read_catalogued(row["source_uri"], row["format"], Path(cache_dir), storage_options)
+        vol = read_catalogued(
+            row["source_uri"], row["format"], Path(cache_dir), storage_options, row.get("sha256")
+        )
         res, cubes, origins, lohi, reason = cubes_from_volume(vol, scan_id, config)
         del vol
         attrs = {

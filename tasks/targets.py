@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from genesis_core import catalog
 from genesis_core.io import storage
+from genesis_core.io.annotations import valid_rows
 from genesis_core.store import read_latest
 from genesis_core.targets import TargetConfig, build_target_scan, commit_targets, rows_for_scan
 from genesis_core.targets.config import LABEL_MAP_TASKS
@@ -31,7 +32,7 @@ def _table(catalog_uri: str, task_name: str, opts: dict) -> pd.DataFrame | None:
         )
     import io
 
-    return pd.read_parquet(io.BytesIO(storage.read_bytes(uri, opts)))
+    return valid_rows(pd.read_parquet(io.BytesIO(storage.read_bytes(uri, opts))))
 
 
 @task(name="plan-targets", cache_policy=NO_CACHE)

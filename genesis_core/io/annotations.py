@@ -1,7 +1,8 @@
 """LUNA16 annotation CSVs (``annotations.csv``, ``candidates.csv``): validated, linked to scans.
 
 Coordinates are world millimetres (X, Y, Z).  Rows whose ``seriesuid`` has no
-catalogued scan are kept with ``has_scan = False`` and reported, not dropped.
+catalogued scan are kept with ``has_scan = False`` and reported, not dropped; rows
+with invalid values are kept with ``valid = False`` and the ``problem``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class AnnotationError(ValueError):
 class AnnotationReport:
     kind: str
     rows: int = 0
-    invalid: list[str] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)  # the first 20, with row numbers
+    n_invalid: int = 0
     orphans: int = 0
     orphan_ids: list[str] = field(default_factory=list)
 
@@ -38,7 +40,11 @@ class AnnotationReport:
 def load_annotations(
     uri: str, kind: str, scan_ids: set[str], storage_options: Mapping[str, Any] | None = None
 ) -> tuple[pd.DataFrame, AnnotationReport]:
-    """Read and validate one CSV; returns the valid rows with ``has_scan``."""
+    """Read and validate one CSV: every row kept, with ``valid``, ``problem`` and ``has_scan``.
+
+    Invalid rows (non-numeric coordinates, a class other than 0/1, a diameter ≤ 0) are
+    saved as invalid and reported, never used; see :func:`valid_rows`.
+    """
     try:
         df = pd.read_csv(io.BytesIO(storage.read_bytes(uri, storage_options)))
     except Exception as e:  # noqa: BLE001 - any parse failure is reported the same way
@@ -49,14 +55,30 @@ def load_annotations(
     report = AnnotationReport(kind=kind)
     num_cols = REQUIRED[kind][1:]
     nums = df[num_cols].apply(pd.to_numeric, errors="coerce")
-    bad = ~np.isfinite(nums.to_numpy(dtype=float)).all(axis=1)
-    for i in np.flatnonzero(bad)[:20]:
-        report.invalid.append(f"{uri} row {i + 2}: non-numeric or missing value in {num_cols}")
-    df = df.loc[~bad].copy()
-    df[num_cols] = nums.loc[~bad]
+    problem = pd.Series("", index=df.index, dtype=object)
+    finite = np.isfinite(nums.to_numpy(dtype=float)).all(axis=1)
+    problem[~finite] = f"non-numeric or missing value in {num_cols}"
+    if kind == "candidates":
+        bad_class = finite & ~nums["class"].isin([0, 1])
+        problem[bad_class] = "class must be 0 or 1"
+    else:
+        bad_d = finite & ~(nums["diameter_mm"] > 0)
+        problem[bad_d] = "diameter_mm must be > 0"
+    for i in np.flatnonzero(problem.to_numpy() != "")[:20]:
+        report.invalid.append(f"{uri} row {i + 2}: {problem.iat[i]}")
+    report.n_invalid = int((problem != "").sum())
+    df = df.copy()
+    df[num_cols] = nums
     df["seriesuid"] = df["seriesuid"].astype(str)
+    df["valid"] = problem == ""
+    df["problem"] = problem.astype(str)
     df["has_scan"] = df["seriesuid"].isin(scan_ids)
-    report.rows = int(len(df))
-    report.orphans = int((~df["has_scan"]).sum())
+    report.rows = int(df["valid"].sum())
+    report.orphans = int((~df["has_scan"] & df["valid"]).sum())
     report.orphan_ids = sorted(set(df.loc[~df["has_scan"], "seriesuid"]))[:20]
     return df.reset_index(drop=True), report
+
+
+def valid_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows fit for use (tables saved before the ``valid`` column are all valid)."""
+    return df if "valid" not in df.columns else df.loc[df["valid"].astype(bool)]

@@ -10,19 +10,26 @@ the reported layout is the most specific one found.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import stat
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from genesis_core.io import storage
+from fsspec.implementations.local import LocalFileSystem
+
+from genesis_core.io import metaimage, storage
+from genesis_core.io.payload import file_kind
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mhd", ".nrrd", ".nhdr")
 DICOM_SUFFIXES = (".dcm", ".ima")
 _SUBSET = re.compile(r"^subset(\d+)$")
 _LITS_VOLUME = re.compile(r"^volume-(\d+)\.nii(\.gz)?$")
+_LITS_LABEL = re.compile(r"^segmentation-(\d+)\.nii(\.gz)?$")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,11 @@ class ScanSource:
     fingerprint: str
     label_uri: str | None = None
     subset: int | None = None
+    # label values a segmentation may hold (LiTS: 0, 1, 2; MSD: its dataset.json); None = any
+    label_values: tuple[int, ...] | None = None
+    # set when the listing alone shows the entry is unusable (a FIFO, a name that is not
+    # UTF-8, a label without its volume): it is catalogued as quarantined, never opened
+    problem: str = ""
 
 
 @dataclass
@@ -73,17 +85,27 @@ def _fp(infos: Iterable[Mapping[str, Any]]) -> str:
 
 
 def list_source(uri: str, storage_options: Mapping[str, Any] | None = None) -> Listing:
-    """List the scans under ``uri`` (local folder or ``s3://`` prefix)."""
+    """List the scans under ``uri`` (local folder or ``s3://`` prefix).
+
+    Entries the listing alone shows to be unusable (special files, names that are not
+    UTF-8) become scans with a ``problem`` and are never opened.
+    """
     fs, root = storage.filesystem(uri, storage_options)
     if not fs.exists(root):
         raise FileNotFoundError(f"SOURCE {uri} does not exist")
     if not fs.isdir(root):
         raise NotADirectoryError(f"SOURCE {uri} is not a folder")
-    infos = {p: i for p, i in fs.find(root, detail=True).items() if i.get("type") != "directory"}
-    rel = {
-        p: PurePosixPath(p).relative_to(PurePosixPath(root.rstrip("/"))).as_posix() for p in infos
-    }
-    by_rel = {r: p for p, r in rel.items()}
+    found = {p: i for p, i in fs.find(root, detail=True).items() if i.get("type") != "directory"}
+    base = PurePosixPath(root.rstrip("/"))
+    infos, problems = {}, []
+    for p, info in found.items():
+        rel = PurePosixPath(p).relative_to(base).as_posix()
+        why = _entry_problem(fs, p, rel, info)
+        if why:
+            problems.append(_problem_source(rel, storage.to_uri(fs, p), info, why))
+        else:
+            infos[p] = info
+    by_rel = {PurePosixPath(p).relative_to(base).as_posix(): p for p in infos}
     uri_of = {p: storage.to_uri(fs, p) for p in infos}
     listing = Listing(layout="plain")
     if "annotations.csv" in by_rel:
@@ -92,16 +114,71 @@ def list_source(uri: str, storage_options: Mapping[str, Any] | None = None) -> L
         listing.candidates_uri = uri_of[by_rel["candidates.csv"]]
     if "dataset.json" in by_rel and any(r.startswith("imagesTr/") for r in by_rel):
         listing.layout = "msd"
-        listing.scans = _msd_scans(by_rel, infos, uri_of)
+        listing.scans = _msd_scans(by_rel, infos, uri_of, fs)
     else:
-        listing.scans = _file_scans(by_rel, infos, uri_of, listing)
-    listing.scans.extend(_dicom_scans(by_rel, infos, uri_of, listing))
-    listing.scans = _unique_ids(listing.scans)
+        listing.scans = _file_scans(by_rel, infos, uri_of, listing, fs)
+    claimed = {f for s in listing.scans for f in s.files[1:]}
+    listing.scans.extend(_dicom_scans(by_rel, infos, uri_of, listing, claimed))
+    listing.scans = _unique_ids(listing.scans + problems)
     return listing
 
 
-def _msd_scans(by_rel, infos, uri_of) -> list[ScanSource]:
+def printable(name: str) -> str:
+    """A file name as valid UTF-8 text (undecodable bytes shown as \\xNN)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _entry_problem(fs, path: str, rel: str, info: Mapping[str, Any]) -> str:
+    shown = printable(rel)
+    if shown != rel:
+        return f"file name '{shown}' is not valid UTF-8: not opened; rename the file"
+    if isinstance(fs, LocalFileSystem):
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as e:
+            return f"{rel}: cannot be opened ({e.strerror or e}; a broken symbolic link?)"
+        if not stat.S_ISREG(mode):
+            return f"{rel} is {file_kind(mode)}, not a regular file: not opened"
+    elif info.get("type") not in (None, "file"):
+        return f"{rel} is not a regular file (type {info.get('type')!r}): not opened"
+    return ""
+
+
+def _problem_source(rel: str, uri: str, info: Mapping[str, Any], why: str) -> ScanSource:
+    name = printable(rel.rsplit("/", 1)[-1])
+    fmt = format_of(name) or "unknown"
+    return ScanSource(
+        scan_id=_stem(name) or name,
+        format=fmt,
+        source_uri=printable(uri),
+        files=(),
+        fingerprint=_fp([info]),
+        problem=why,
+    )
+
+
+def _mhd_data_files(fs, path: str, rel: str, by_rel) -> list[str] | None:
+    """Listing paths of the data files a header names (None when it cannot be parsed)."""
+    try:
+        head = fs.cat_file(path, start=0, end=metaimage.HEADER_LIMIT)
+        names = metaimage.parse_header(head, rel).data_files
+    except (metaimage.MetaImageError, ValueError):
+        return None
+    folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
     out = []
+    for n in names:
+        p = PurePosixPath(n.replace("\\", "/"))
+        if p.is_absolute() or ".." in p.parts:
+            return []  # refused by the reader, which says why; never fingerprinted or fetched
+        hit = by_rel.get(folder + p.as_posix())
+        if hit:
+            out.append(hit)
+    return out
+
+
+def _msd_scans(by_rel, infos, uri_of, fs) -> list[ScanSource]:
+    values = _msd_label_values(fs, by_rel.get("dataset.json"))
+    out, images = [], set()
     for r, p in sorted(by_rel.items()):
         parts = r.split("/")
         if len(parts) != 2 or parts[0] not in ("imagesTr", "imagesTs") or parts[1].startswith("."):
@@ -113,57 +190,108 @@ def _msd_scans(by_rel, infos, uri_of) -> list[ScanSource]:
             if parts[0] == "imagesTr"
             else None
         )
+        images.add(parts[1].replace("_0000", ""))
         files = [p] + ([label] if label else [])
         out.append(
             ScanSource(
                 scan_id=_stem(parts[1]).removesuffix("_0000"),
-                format=_format_of(parts[1]),
+                format=format_of(parts[1]),
                 source_uri=uri_of[p],
                 files=(uri_of[p],),
                 fingerprint=_fp(infos[f] for f in files),
                 label_uri=uri_of[label] if label else None,
+                label_values=values if label else None,
             )
         )
+    for r, p in sorted(by_rel.items()):
+        parts = r.split("/")
+        if len(parts) == 2 and parts[0] == "labelsTr" and _suffix(parts[1]) in IMAGE_SUFFIXES:
+            if parts[1] not in images and not parts[1].startswith("."):
+                out.append(_orphan_label(r, p, infos, uri_of, f"imagesTr/{_stem(parts[1])}_0000"))
     return out
 
 
-def _format_of(name: str) -> str:
-    return {".nii.gz": "nifti", ".nii": "nifti", ".mhd": "mhd", ".nrrd": "nrrd", ".nhdr": "nrrd"}[
-        _suffix(name)
-    ]
+def _msd_label_values(fs, path: str | None) -> tuple[int, ...] | None:
+    """Every label value ``dataset.json`` names (background 0 included); None if unknown."""
+    if path is None:
+        return None
+    from genesis_core.io.msd import label_table
+
+    try:
+        table = label_table(json.loads(fs.cat_file(path)))
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return None
+    values = {v for vs in table.values() for v in vs} | {0}
+    return tuple(sorted(values)) if len(values) > 1 else None
 
 
-def _file_scans(by_rel, infos, uri_of, listing: Listing) -> list[ScanSource]:
+def _orphan_label(r: str, p: str, infos, uri_of, wanted: str) -> ScanSource:
+    name = r.rsplit("/", 1)[-1]
+    return ScanSource(
+        scan_id=_stem(name),
+        format=format_of(name),
+        source_uri=uri_of[p],
+        files=(),
+        fingerprint=_fp([infos[p]]),
+        problem=f"{r} is a segmentation with no image to go with it ({wanted}.nii[.gz] is missing)",
+    )
+
+
+def format_of(name: str) -> str:
+    """mhd | nifti | nrrd by the file name; '' for anything else."""
+    return {
+        ".nii.gz": "nifti",
+        ".nii": "nifti",
+        ".mhd": "mhd",
+        ".nrrd": "nrrd",
+        ".nhdr": "nrrd",
+    }.get(_suffix(name), "")
+
+
+LITS_LABEL_VALUES = (0, 1, 2)  # background, liver, tumour
+
+
+def _file_scans(by_rel, infos, uri_of, listing: Listing, fs) -> list[ScanSource]:
     out = []
     for r, p in sorted(by_rel.items()):
         name = r.rsplit("/", 1)[-1]
         suffix = _suffix(name)
-        if suffix not in IMAGE_SUFFIXES or name.startswith(".") or name.startswith("segmentation-"):
+        if suffix not in IMAGE_SUFFIXES or name.startswith("."):
+            continue
+        parent = r.rsplit("/", 1)[0] if "/" in r else ""
+        seg = _LITS_LABEL.match(name)
+        if name.startswith("segmentation-"):
+            if not seg or not _lits_partner(by_rel, parent, "volume", seg.group(1)):
+                n = seg.group(1) if seg else "N"
+                wanted = f"{parent}/volume-{n}".lstrip("/")
+                out.append(_orphan_label(r, p, infos, uri_of, wanted))
             continue
         files, label, subset = [p], None, None
-        parent = r.rsplit("/", 1)[0] if "/" in r else ""
         m = _SUBSET.match(parent.rsplit("/", 1)[-1]) if parent else None
         if m:
             subset = int(m.group(1))
             listing.layout = "luna16"
         if suffix == ".mhd":
-            raw = _raw_partner(by_rel, r)
-            if raw:
-                files.append(raw)
+            data = _mhd_data_files(fs, p, r, by_rel)
+            if data is None:
+                raw = _raw_partner(by_rel, r)
+                data = [raw] if raw else []
+            files.extend(d for d in data if d not in files)
         lits = _LITS_VOLUME.match(name)
         if lits:
             listing.layout = "lits" if listing.layout == "plain" else listing.layout
-            label = _lits_label(by_rel, parent, lits.group(1))
+            label = _lits_partner(by_rel, parent, "segmentation", lits.group(1))
         fp_files = files + ([label] if label else [])
         out.append(
             ScanSource(
                 scan_id=_stem(name),
-                format=_format_of(name),
+                format=format_of(name),
                 source_uri=uri_of[p],
                 files=tuple(uri_of[f] for f in files),
                 fingerprint=_fp(infos[f] for f in fp_files),
                 label_uri=uri_of[label] if label else None,
                 subset=subset,
+                label_values=LITS_LABEL_VALUES if label else None,
             )
         )
     if listing.layout == "plain" and (listing.annotations_uri or listing.candidates_uri):
@@ -180,19 +308,21 @@ def _raw_partner(by_rel, mhd_rel: str) -> str | None:
     return None
 
 
-def _lits_label(by_rel, parent: str, n: str) -> str | None:
+def _lits_partner(by_rel, parent: str, kind: str, n: str) -> str | None:
     prefix = f"{parent}/" if parent else ""
     for ext in (".nii.gz", ".nii"):
-        hit = by_rel.get(f"{prefix}segmentation-{n}{ext}")
+        hit = by_rel.get(f"{prefix}{kind}-{n}{ext}")
         if hit:
             return hit
     return None
 
 
-def _dicom_scans(by_rel, infos, uri_of, listing: Listing) -> list[ScanSource]:
+def _dicom_scans(by_rel, infos, uri_of, listing: Listing, claimed: set[str]) -> list[ScanSource]:
     folders: dict[str, list[str]] = defaultdict(list)
     for r, p in by_rel.items():
         name = r.rsplit("/", 1)[-1]
+        if uri_of[p] in claimed:
+            continue  # a MetaImage data file without an extension
         if _suffix(name) in DICOM_SUFFIXES or ("." not in name and not name.startswith(".")):
             folders[r.rsplit("/", 1)[0] if "/" in r else ""].append(p)
     out = []

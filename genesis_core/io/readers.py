@@ -1,25 +1,42 @@
-"""Read one :class:`ScanSource` into :class:`Volume` objects with SimpleITK.
+"""Read one :class:`ScanSource` into :class:`Volume` objects, trusting nothing.
 
-Every failure is turned into a :class:`ScanReadError` whose message names the
-file and the problem; the caller records it (quarantine) and goes on.
-A DICOM folder can yield several results: one per series (all quarantined when
-a folder mixes series) and one per file that is not a readable DICOM image.
+Every format goes through its own header check and exact-byte payload read
+(:mod:`.metaimage`, :mod:`.nifti`, :mod:`.nrrd`, :mod:`.dicom`), then one final
+geometry gate (:func:`genesis_core.io.geometry.check_geometry`).  Bad data becomes a
+:class:`ScanReadError` whose message names the file and the problem; the caller
+records it (quarantine) and goes on.  I/O faults (``OSError`` from storage) are not
+bad data: they propagate, so the run retries them or fails clearly.
+
+A DICOM folder can yield several results: one per series (all quarantined when a
+folder mixes series) and one per file that is not a readable DICOM image.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
-from genesis_core.io import storage
-from genesis_core.io.layout import ScanSource
-from genesis_core.io.mhd import MhdError, check_mhd
+from genesis_core.io import dicom, metaimage, nifti, nrrd, storage
+from genesis_core.io.geometry import GeometryError, check_geometry
+from genesis_core.io.layout import ScanSource, format_of
+from genesis_core.io.payload import PayloadError
 from genesis_core.volume import Volume
+
+BAD_DATA = (
+    PayloadError,
+    GeometryError,
+    metaimage.MetaImageError,
+    nifti.NiftiError,
+    nrrd.NrrdError,
+    dicom.SeriesError,
+)
 
 
 class ScanReadError(ValueError):
@@ -46,17 +63,91 @@ def fetch(
 
 
 def read_image(path: Path) -> Volume:
-    """Read a 3D image file; raise :class:`ScanReadError` for anything else."""
-    if path.suffix.lower() == ".mhd":
-        try:
-            check_mhd(path)
-        except MhdError as e:
-            raise ScanReadError(f"{path.name}: {e}") from e
+    """Read a 3D scalar image file; raise :class:`ScanReadError` for anything else."""
+    readers = {"mhd": _read_mhd, "nifti": _read_nifti, "nrrd": _read_nrrd}
+    try:
+        vol = readers.get(format_of(path.name), _read_sitk)(path)
+        check_geometry(vol.spacing, vol.origin, vol.direction, path.name)
+    except BAD_DATA as e:
+        raise ScanReadError(str(e)) from e
+    except MemoryError as e:
+        raise ScanReadError(f"{path.name}: not enough memory to hold its voxels") from e
+    return vol
+
+
+def _native(arr: np.ndarray) -> np.ndarray:
+    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+
+
+def _read_mhd(path: Path) -> Volume:
+    h = metaimage.read_header(path)
+    lay = metaimage.layout(path, h)
+    spacing, origin, direction = metaimage.geometry(h, path.name)
+    arr = _native(metaimage.read_voxels(path, lay, h.fields))
+    return Volume(arr, tuple(spacing), tuple(origin), tuple(direction))  # type: ignore[arg-type]
+
+
+def _info(path: Path) -> sitk.ImageFileReader:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as e:
+        raise ScanReadError(f"{path.name}: SimpleITK cannot read it ({_first_line(e)})") from e
+    _check_shape(reader.GetDimension(), reader.GetNumberOfComponents(), reader.GetSize(), path.name)
+    return reader
+
+
+def _geometry_of(reader: sitk.ImageFileReader | sitk.Image) -> dict[str, tuple]:
+    return {
+        "spacing": tuple(reader.GetSpacing()),
+        "origin": tuple(reader.GetOrigin()),
+        "direction": tuple(reader.GetDirection()),
+    }
+
+
+@cache
+def numpy_dtype(pixel_id: int) -> np.dtype:
+    return sitk.GetArrayViewFromImage(sitk.Image([1, 1, 1], pixel_id)).dtype
+
+
+def count_nonfinite(arr: np.ndarray) -> int:
+    if not np.issubdtype(arr.dtype, np.floating):
+        return 0
+    return int(arr.size - np.count_nonzero(np.isfinite(arr)))
+
+
+def _read_nifti(path: Path) -> Volume:
+    header, stored = nifti.read(path)
+    bad = count_nonfinite(stored)
+    if bad:
+        raise ScanReadError(f"{path.name}: {bad} NaN/inf voxels (stored as {stored.dtype.name})")
+    info = _info(path)
+    if tuple(info.GetSize()) != tuple(header.dims[:3]):
+        raise ScanReadError(
+            f"{path.name}: SimpleITK reads size {info.GetSize()}, the header says {header.dims}"
+        )
+    arr = nifti.as_itk_reads(header, stored, numpy_dtype(info.GetPixelID()))
+    return Volume(arr, **_geometry_of(info))
+
+
+def _read_nrrd(path: Path) -> Volume:
+    stored = nrrd.read(path)
+    info = _info(path)
+    if stored is None:  # ascii / hex / bzip2: SimpleITK reads it, we check what it gives
+        return _read_sitk(path)
+    if tuple(info.GetSize()) != stored.shape[::-1]:
+        raise ScanReadError(f"{path.name}: SimpleITK reads size {info.GetSize()}, header differs")
+    return Volume(_native(stored), **_geometry_of(info))
+
+
+def _read_sitk(path: Path) -> Volume:
     try:
         img = sitk.ReadImage(str(path))
     except RuntimeError as e:
         raise ScanReadError(f"{path.name}: SimpleITK cannot read it ({_first_line(e)})") from e
-    return _to_volume(img, path.name)
+    _check_shape(img.GetDimension(), img.GetNumberOfComponentsPerPixel(), img.GetSize(), path.name)
+    return Volume.from_sitk(img)
 
 
 def _first_line(e: Exception) -> str:
@@ -64,60 +155,89 @@ def _first_line(e: Exception) -> str:
     return lines[-1][:200] if lines else type(e).__name__
 
 
-def _to_volume(img: sitk.Image, name: str) -> Volume:
-    dim = img.GetDimension()
+def _check_shape(dim: int, components: int, size, name: str) -> None:
     if dim != 3:
         raise ScanReadError(f"{name}: {dim}D image, expected a 3D volume")
-    if img.GetNumberOfComponentsPerPixel() != 1:
+    if components != 1:
         raise ScanReadError(
-            f"{name}: {img.GetNumberOfComponentsPerPixel()} components per voxel "
-            "(a 4D/vector image), expected a scalar 3D volume"
+            f"{name}: {components} components per voxel (a 4D/vector image), "
+            "expected a scalar 3D volume"
         )
-    size = img.GetSize()
     if min(size) < 2:
-        raise ScanReadError(f"{name}: size {size} has a single slice (a 2D image), expected 3D")
-    return Volume.from_sitk(img)
+        raise ScanReadError(
+            f"{name}: size {tuple(size)} has a single slice (a 2D image), expected 3D"
+        )
 
 
 def read_source(
     src: ScanSource, cache_dir: Path, storage_options: Mapping[str, Any] | None = None
 ) -> list[ReadResult]:
-    """Read a scan (and its label) or say why not; never raises for bad data."""
-    try:
-        paths = fetch(src, cache_dir, storage_options)
-    except (OSError, FileNotFoundError) as e:
-        return [ReadResult(src.scan_id, src.source_uri, reason=f"cannot fetch: {e}")]
+    """Read a scan (and its label) or say why not; raises only for I/O faults (``OSError``)."""
+    if src.problem:
+        return [ReadResult(src.scan_id, src.source_uri, reason=src.problem)]
+    paths, label = fetch_source(src, cache_dir, storage_options)
+    return read_fetched(src, paths, label)
+
+
+def fetch_source(
+    src: ScanSource, cache_dir: Path, storage_options: Mapping[str, Any] | None = None
+) -> tuple[list[Path], Path | None]:
+    """Local paths of a scan's files and of its label (downloaded when remote): the I/O part."""
+    paths = fetch(src, cache_dir, storage_options)
+    label = storage.local_copy(src.label_uri, cache_dir, storage_options) if src.label_uri else None
+    return paths, label
+
+
+def read_fetched(src: ScanSource, paths: list[Path], label_path: Path | None) -> list[ReadResult]:
+    """Read already-local files (the part that may run in an isolated child process)."""
     if src.format == "dicom":
         return read_dicom_folder(src, paths)
     try:
-        vol = read_image(paths[0])
-        label = None
-        if src.label_uri:
-            label = read_image(storage.local_copy(src.label_uri, cache_dir, storage_options))
+        vol = _guarded(read_image, paths[0])
+        label = _guarded(read_image, label_path) if label_path is not None else None
     except ScanReadError as e:
         return [ReadResult(src.scan_id, src.source_uri, reason=str(e))]
     return [ReadResult(src.scan_id, src.source_uri, volume=vol, label=label)]
 
 
+def _guarded(fn, path: Path):
+    """Run a reader; anything but an I/O fault that escapes it is bad data, said plainly."""
+    try:
+        return fn(path)
+    except ScanReadError:
+        raise
+    except PermissionError as e:
+        raise ScanReadError(f"{path.name}: cannot be opened (permission denied)") from e
+    except OSError:
+        raise  # an I/O fault, not bad data: retried by the caller, then fails the run
+    except Exception as e:  # noqa: BLE001 - a malformed file must never end the run
+        raise ScanReadError(f"{path.name}: unreadable ({type(e).__name__}: {e})") from e
+
+
 def read_dicom_folder(src: ScanSource, paths: list[Path]) -> list[ReadResult]:
-    """One result per series in the folder, plus one per unreadable file."""
-    folder = paths[0].parent
-    series = list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)) or [])
-    used: set[str] = set()
-    results = []
-    for sid in series:
-        files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), sid))
-        used.update(str(Path(f).resolve()) for f in files)
-        uri = f"{src.source_uri}#{sid}" if len(series) > 1 else src.source_uri
-        if len(series) > 1:
-            reason = (
-                f"folder {src.source_uri} mixes {len(series)} DICOM series "
-                f"({', '.join(s[-12:] for s in series)}); put one series per folder"
-            )
-            results.append(ReadResult(sid, uri, reason=reason))
-            continue
-        results.append(_read_series(sid, uri, files))
-    results.extend(_leftover_files(src, paths, used))
+    """One result per series in the folder, plus one per file that is no readable image."""
+    reader = sitk.ImageFileReader()
+    infos: list[dicom.Slice] = []
+    broken: list[tuple[str, Path]] = []
+    for uri, p in zip(src.files, paths, strict=True):
+        try:
+            infos.append(dicom.slice_info(reader, p))
+        except RuntimeError:
+            broken.append((uri, p))
+    series: dict[str, list[dicom.Slice]] = {}
+    for s in infos:
+        series.setdefault(s.series or src.scan_id, []).append(s)
+    results = [_leftover(src, uri, p) for uri, p in broken]
+    if len(series) > 1:
+        ids = sorted(series)
+        reason = (
+            f"folder {src.source_uri} mixes {len(ids)} DICOM series "
+            f"({', '.join(s[-12:] for s in ids)}); put one series per folder"
+        )
+        results += [ReadResult(sid, f"{src.source_uri}#{sid}", reason=reason) for sid in ids]
+    for sid, slices in series.items():
+        if len(series) == 1:
+            results.append(_read_series(sid, src.source_uri, slices, broken))
     if not results:
         results.append(
             ReadResult(
@@ -127,28 +247,34 @@ def read_dicom_folder(src: ScanSource, paths: list[Path]) -> list[ReadResult]:
     return results
 
 
-def _read_series(sid: str, uri: str, files: list[str]) -> ReadResult:
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files)
+def _read_series(
+    sid: str, uri: str, slices: list[dicom.Slice], broken: list[tuple[str, Path]]
+) -> ReadResult:
+    label = f"DICOM series {sid}"
+    inside = [
+        p.name for _, p in broken if dicom.raw_series_uid(p) == sid and dicom.has_pixel_data(p)
+    ]
+    if inside:
+        return ReadResult(
+            sid,
+            uri,
+            reason=f"{label}: slice {inside[0]} of this series cannot be decoded"
+            + (f" (and {len(inside) - 1} more)" if len(inside) > 1 else ""),
+        )
     try:
-        img = reader.Execute()
-        vol = _to_volume(img, f"DICOM series {sid}")
-    except RuntimeError as e:
-        return ReadResult(sid, uri, reason=f"DICOM series {sid}: cannot decode ({_first_line(e)})")
-    except ScanReadError as e:
+        ordered, geometry = dicom.check_series(slices, label)
+        vol = Volume(dicom.read_slices(ordered, label), **geometry)
+        check_geometry(vol.spacing, vol.origin, vol.direction, label)
+    except BAD_DATA as e:
         return ReadResult(sid, uri, reason=str(e))
+    except MemoryError:
+        return ReadResult(sid, uri, reason=f"{label}: not enough memory to hold its voxels")
     return ReadResult(sid, uri, volume=vol)
 
 
-def _leftover_files(src: ScanSource, paths: list[Path], used: set[str]) -> list[ReadResult]:
-    """Files of the folder that belong to no series: unreadable or non-image DICOM."""
-    out = []
-    for uri, p in zip(src.files, paths, strict=True):
-        if str(p.resolve()) in used:
-            continue
-        why = _dicom_problem(p)
-        out.append(ReadResult(f"{src.scan_id}/{p.name}", uri, reason=f"{p.name}: {why}"))
-    return out
+def _leftover(src: ScanSource, uri: str, p: Path) -> ReadResult:
+    """A file of the folder that is not a readable DICOM image."""
+    return ReadResult(f"{src.scan_id}/{p.name}", uri, reason=f"{p.name}: {_dicom_problem(p)}")
 
 
 def _dicom_problem(p: Path) -> str:
@@ -156,19 +282,13 @@ def _dicom_problem(p: Path) -> str:
         head = f.read(132)
     if len(head) < 132 or head[128:132] != b"DICM":
         return "not a DICOM file (no DICM preamble) or unreadable"
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(p))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        return "DICOM file without image data (non-image object) or undecodable"
-    return "DICOM image not part of any readable series"
+    if dicom.has_pixel_data(p):
+        return "DICOM image that cannot be decoded (truncated or damaged pixel data)"
+    return "DICOM file without image data (non-image object) or undecodable"
 
 
 def content_sha256(vol: Volume) -> str:
     """Hash of the voxel content (dtype, shape and values; not the geometry)."""
-    import hashlib
-
     arr = np.ascontiguousarray(vol.array)
     h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
     h.update(memoryview(arr).cast("B"))
@@ -178,17 +298,18 @@ def content_sha256(vol: Volume) -> str:
 def files_of(
     source_uri: str, fmt: str, storage_options: Mapping[str, Any] | None = None
 ) -> list[str]:
-    """The files to fetch for a catalogued scan (a .mhd's data file, a DICOM folder's slices)."""
+    """The files to fetch for a catalogued scan (a .mhd's data files, a DICOM folder's slices)."""
     if fmt == "dicom":
-        fs, path = storage.filesystem(source_uri.split("#", 1)[0], storage_options)
+        fs, path = storage.filesystem(source_uri, storage_options)
         return [storage.to_uri(fs, p) for p in sorted(fs.find(path)) if not p.endswith("/")]
     if fmt == "mhd":
-        from genesis_core.io.mhd import data_file_name, parse_header
-
-        text = storage.read_bytes(source_uri, storage_options).decode(errors="replace")
-        name = data_file_name(parse_header(text))
-        if name:
-            return [source_uri, storage.join(source_uri.rsplit("/", 1)[0], name)]
+        head = storage.read_bytes(source_uri, storage_options)[: metaimage.HEADER_LIMIT]
+        try:
+            names = metaimage.parse_header(head, source_uri).data_files
+        except metaimage.MetaImageError:
+            return [source_uri]
+        base = source_uri.rsplit("/", 1)[0]
+        return [source_uri, *(storage.join(base, n) for n in names)]
     return [source_uri]
 
 
@@ -197,20 +318,28 @@ def read_catalogued(
     fmt: str,
     cache_dir: Path,
     storage_options: Mapping[str, Any] | None = None,
+    expect_sha256: str | None = None,
 ) -> Volume:
-    """Read a scan the catalog accepted; raises :class:`ScanReadError` naming the file."""
+    """Read a scan the catalog accepted, with the same checks as ingest.
+
+    ``expect_sha256``: the catalog's content hash; a file whose voxels changed since
+    ingest is refused (re-run ingest).  Raises :class:`ScanReadError` naming the file.
+    """
     files = files_of(source_uri, fmt, storage_options)
     paths = storage.local_group(files, cache_dir, source_uri, storage_options)
     if fmt != "dicom":
-        return read_image(paths[0])
-    sid = source_uri.split("#", 1)[1] if "#" in source_uri else None
-    folder = str(paths[0].parent)
-    series = sid or (sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder) or [None])[0]
-    if series is None:
-        raise ScanReadError(f"{source_uri}: no DICOM series found")
-    result = _read_series(
-        series, source_uri, list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, series))
-    )
-    if result.volume is None:
-        raise ScanReadError(result.reason)
-    return result.volume
+        vol = _guarded(read_image, paths[0])
+    else:
+        src = ScanSource(Path(source_uri).name, "dicom", source_uri, tuple(files), "")
+        results = read_dicom_folder(src, paths)
+        good = [r for r in results if r.volume is not None]
+        if len(good) != 1:
+            why = next((r.reason for r in results if r.reason), "no readable series")
+            raise ScanReadError(f"{source_uri}: {why}")
+        vol = good[0].volume
+    if expect_sha256 and content_sha256(vol) != expect_sha256:
+        raise ScanReadError(
+            f"{source_uri}: voxel content changed since ingest (sha256 differs from the "
+            "catalog); re-run `genesis ingest`"
+        )
+    return vol

@@ -119,7 +119,9 @@ def build_target_scan(
     out = _report(row, config)
     try:
         cache = Path(cache_dir)
-        image = read_catalogued(row["source_uri"], row["format"], cache, storage_options)
+        image = read_catalogued(
+            row["source_uri"], row["format"], cache, storage_options, row.get("sha256")
+        )
         label = _read_label(row, cache, storage_options) if task in LABEL_MAP_TASKS else None
         arrays = target_arrays(config, image, label, table, rng_for(config.seed, row["scan_id"]))
         attrs = {

@@ -17,8 +17,12 @@ def write_series(
     series_uid: str = "1.2.826.0.1.3680043.2.1125.1.1",
     compressor: str | None = None,
     prefix: str = "slice",
+    slice_tags=None,
 ) -> list[Path]:
-    """One file per slice of ``hu`` (Z, Y, X) int16, with positions and a series UID."""
+    """One file per slice of ``hu`` (Z, Y, X) int16, with positions and a series UID.
+
+    ``slice_tags(z)`` may return tag overrides for slice ``z`` (e.g. another PixelSpacing).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
@@ -43,6 +47,7 @@ def write_series(
             "0018|0050": f"{spacing_xyz[2]:.4f}",
             "0028|0030": f"{spacing_xyz[1]:.4f}\\{spacing_xyz[0]:.4f}",
         }
+        tags.update((slice_tags or (lambda _z: {}))(z))
         for k, v in tags.items():
             sl.SetMetaData(k, v)
         p = folder / f"{prefix}{z:03d}.dcm"

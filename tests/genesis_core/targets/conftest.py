@@ -5,7 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from genesis_core.io.readers import content_sha256, read_image
 from genesis_core.synth import write_lits, write_luna16
+
+
+def _sha(path) -> str:
+    """The content hash ingest would catalog (readers refuse a scan whose content changed)."""
+    return content_sha256(read_image(path))
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +45,7 @@ def luna_row(scan) -> dict:
         "source_uri": str(scan.mhd),
         "format": "mhd",
         "label_uri": None,
-        "sha256": f"sha-{scan.uid[-6:]}",
+        "sha256": _sha(scan.mhd),
         "subset": scan.subset,
     }
 
@@ -51,6 +57,6 @@ def lits_row(case) -> dict:
         "source_uri": str(case.volume),
         "format": "nifti",
         "label_uri": str(case.segmentation),
-        "sha256": f"sha-{case.index}",
+        "sha256": _sha(case.volume),
         "subset": float("nan"),
     }
