@@ -203,11 +203,14 @@ def ingest_sequential(
     cache_dir: Path,
     storage_options: Mapping[str, Any] | None = None,
     force: bool = False,
+    isolate: bool = True,
 ) -> pd.DataFrame:
     """The whole ingest in one process, no orchestration (tests, notebooks, baselines)."""
     from genesis_core.io.layout import list_source
 
     listing = list_source(source, storage_options)
     todo = plan(listing.scans, catalog.load(catalog_uri, storage_options), force=force)
-    rows = [r for src in todo for r in rows_for_source(src, cache_dir, storage_options)]
+    rows = [
+        r for src in todo for r in rows_for_source(src, cache_dir, storage_options, isolate=isolate)
+    ]
     return commit(catalog_uri, rows, todo, storage_options)

@@ -48,6 +48,7 @@ class Slice:
     series: str
     size: tuple[int, int]  # (columns, rows)
     tags: dict[str, str]
+    frames: int = 1  # > 1 for a multi-frame (enhanced) object: a whole volume in one file
 
 
 def slice_info(reader: sitk.ImageFileReader, path: Path) -> Slice:
@@ -57,7 +58,8 @@ def slice_info(reader: sitk.ImageFileReader, path: Path) -> Slice:
     keys = set(reader.GetMetaDataKeys())
     tags = {k: reader.GetMetaData(v).strip() for k, v in TAGS.items() if v in keys}
     size = reader.GetSize()
-    return Slice(path, tags.get("series", ""), (int(size[0]), int(size[1])), tags)
+    frames = int(size[2]) if len(size) > 2 else 1
+    return Slice(path, tags.get("series", ""), (int(size[0]), int(size[1])), tags, frames)
 
 
 def raw_series_uid(path: Path) -> str:

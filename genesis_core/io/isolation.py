@@ -1,69 +1,107 @@
-"""Run one file's reading in a child process with a time limit.
+"""Run one file's reading in a separate reader process, with a time limit.
 
-Native readers (ITK, GDCM) can crash or hang on a crafted file; in a child process that
-costs one catalog row, not the run.  Children come from a ``forkserver`` that has
-imported the readers once, so a child starts in milliseconds, and only small results
-(catalog rows) travel back.  An ``OSError`` raised in the child is re-raised here: I/O
-faults stay I/O faults, to be retried, never turned into data.
+Native readers (ITK, GDCM) can crash or hang on a crafted file; in a reader process that
+costs one catalog row, not the run.  Each calling thread keeps one long-lived reader
+process (a fresh interpreter, started once: ``python -c "...serve()"``; never a fork of
+a multi-threaded caller, and never a re-import of the caller's ``__main__``), and sends
+it one call at a time over a pipe; only small results (catalog rows) travel back.  A
+reader that crashes or runs past its limit is killed and replaced on the next call.
+An ``OSError`` raised in the reader is re-raised here: I/O faults stay I/O faults.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import atexit
+import importlib
+import os
+import pickle
+import select
 import signal
+import struct
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
-_CTX: Any = None
+_LOCAL = threading.local()
+_ALL: list[subprocess.Popen] = []
+_HEADER = struct.Struct("<Q")
 
 
 class ReaderCrashed(RuntimeError):
-    """The child died (a native crash) or ran past its time limit."""
+    """The reader process died (a native crash) or ran past its time limit."""
 
 
-def _context():
-    global _CTX
-    if _CTX is None:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["genesis_core.ingest"])
-        _CTX = ctx
-    return _CTX
-
-
-def _child(conn, fn: Callable, args: tuple) -> None:
-    try:
-        conn.send(("ok", fn(*args)))
-    except BaseException as e:  # noqa: BLE001 - everything goes back to the parent
+def serve() -> None:
+    """The reader process: answer framed calls on stdin until it closes."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # stray prints go to stderr, never into the protocol
+    inp = sys.stdin.buffer
+    while True:
+        head = inp.read(_HEADER.size)
+        if len(head) < _HEADER.size:
+            return
+        module, name, args = pickle.loads(inp.read(_HEADER.unpack(head)[0]))
         try:
-            conn.send(("error", e))
-        except Exception:  # noqa: BLE001 - an unpicklable exception: send its text
-            conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
-    finally:
-        conn.close()
+            reply = ("ok", getattr(importlib.import_module(module), name)(*args))
+        except BaseException as e:  # noqa: BLE001 - everything goes back to the caller
+            reply = ("error", e)
+        try:
+            data = pickle.dumps(reply)
+        except Exception as e:  # noqa: BLE001 - an unpicklable value: send its text
+            data = pickle.dumps(("error", RuntimeError(f"{type(e).__name__}: {e}")))
+        out.write(_HEADER.pack(len(data)) + data)
+        out.flush()
+
+
+def _start() -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from genesis_core.io.isolation import serve; serve()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    _ALL.append(proc)
+    return proc
+
+
+def _reader() -> subprocess.Popen:
+    proc = getattr(_LOCAL, "proc", None)
+    if proc is None or proc.poll() is not None:
+        proc = _LOCAL.proc = _start()
+    return proc
+
+
+def _discard(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    _LOCAL.proc = None
 
 
 def run_isolated(fn: Callable, args: tuple, timeout_s: float) -> Any:
-    """``fn(*args)`` in a child; its exceptions are re-raised, a crash or hang is
-    :class:`ReaderCrashed` (with the signal, or the time limit)."""
-    ctx = _context()
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, fn, args), daemon=True)
-    proc.start()
-    child.close()
+    """``fn(*args)`` in this thread's reader process; its exceptions are re-raised, a crash
+    or a hang is :class:`ReaderCrashed` (naming the signal, or the time limit)."""
+    proc = _reader()
+    data = pickle.dumps((fn.__module__, fn.__qualname__, args))
+    assert proc.stdin is not None and proc.stdout is not None
     try:
-        if not parent.poll(timeout_s):
-            proc.kill()
-            raise ReaderCrashed(f"reading did not finish within {timeout_s:.0f} s (a hang?)")
-        try:
-            status, value = parent.recv()
-        except EOFError:
-            proc.join(5)
-            raise ReaderCrashed(f"the reader crashed ({_signal_name(proc.exitcode)})") from None
-    finally:
-        proc.join(5)
-        if proc.is_alive():
-            proc.kill()
-        parent.close()
+        proc.stdin.write(_HEADER.pack(len(data)) + data)
+        proc.stdin.flush()
+    except BrokenPipeError:
+        _discard(proc)
+        raise ReaderCrashed("the reader process died before the call") from None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
+    if not ready:
+        _discard(proc)
+        raise ReaderCrashed(f"reading did not finish within {timeout_s:.0f} s (a hang?)")
+    head = proc.stdout.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        proc.wait()
+        code = proc.returncode
+        _discard(proc)
+        raise ReaderCrashed(f"the reader crashed ({_signal_name(code)})")
+    status, value = pickle.loads(proc.stdout.read(_HEADER.unpack(head)[0]))
     if status == "error":
         raise value
     return value
@@ -76,3 +114,10 @@ def _signal_name(code: int | None) -> str:
         except ValueError:
             pass
     return f"exit code {code}"
+
+
+@atexit.register
+def _stop_all() -> None:
+    for proc in _ALL:
+        if proc.poll() is None:
+            proc.kill()

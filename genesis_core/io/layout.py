@@ -157,6 +157,23 @@ def _problem_source(rel: str, uri: str, info: Mapping[str, Any], why: str) -> Sc
     )
 
 
+def _nhdr_data_files(fs, path: str, rel: str, by_rel) -> list[str]:
+    """The detached data file a ``.nhdr`` names (inside the folder), as a listing path."""
+    try:
+        head = fs.cat_file(path, start=0, end=metaimage.HEADER_LIMIT).split(b"\n\n")[0]
+    except (OSError, ValueError):
+        return []
+    folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
+    for line in head.decode("latin-1").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("data file", "datafile") and value.strip():
+            p = PurePosixPath(value.strip())
+            if not p.is_absolute() and ".." not in p.parts:
+                hit = by_rel.get(folder + p.as_posix())
+                return [hit] if hit else []
+    return []
+
+
 def _mhd_data_files(fs, path: str, rel: str, by_rel) -> list[str] | None:
     """Listing paths of the data files a header names (None when it cannot be parsed)."""
     try:
@@ -271,6 +288,8 @@ def _file_scans(by_rel, infos, uri_of, listing: Listing, fs) -> list[ScanSource]
         if m:
             subset = int(m.group(1))
             listing.layout = "luna16"
+        if suffix == ".nhdr":
+            files.extend(d for d in _nhdr_data_files(fs, p, r, by_rel) if d not in files)
         if suffix == ".mhd":
             data = _mhd_data_files(fs, p, r, by_rel)
             if data is None:

@@ -261,6 +261,12 @@ def _read_series(
             reason=f"{label}: slice {inside[0]} of this series cannot be decoded"
             + (f" (and {len(inside) - 1} more)" if len(inside) > 1 else ""),
         )
+    if len(slices) == 1 and slices[0].frames > 1:  # multi-frame: ITK builds its geometry
+        try:
+            vol = _guarded(read_image, slices[0].path)
+        except ScanReadError as e:
+            return ReadResult(sid, uri, reason=f"{label}: {e}")
+        return ReadResult(sid, uri, volume=vol)
     try:
         ordered, geometry = dicom.check_series(slices, label)
         vol = Volume(dicom.read_slices(ordered, label), **geometry)

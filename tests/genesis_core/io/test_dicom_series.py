@@ -148,3 +148,13 @@ def test_odd_folder_names_pass_ingest_and_preprocess(tmp_path: Path, name: str) 
     assert row["source_uri"].endswith(name)
     out = preprocess_scan(row, PreprocessConfig(), str(tmp_path / "store"), str(tmp_path / "cache"))
     assert out["status"] != "failed", out["reason"]
+
+
+def test_multi_frame_object_is_one_volume(tmp_path: Path) -> None:
+    vol = volumes.volume()
+    folder = tmp_path / "mf"
+    folder.mkdir()
+    sitk.WriteImage(sitk.Cast(vol.to_sitk(), sitk.sitkUInt16), str(folder / "vol.dcm"))
+    got = read_catalogued(str(folder), "dicom", tmp_path / "cache")
+    assert got.array.shape == vol.array.shape
+    np.testing.assert_allclose(got.spacing, vol.spacing, atol=1e-6)

@@ -294,3 +294,16 @@ def test_real_scans_read_as_simpleitk_reads_them(real_data: Path) -> None:
         for path in sorted((real_data / rel).iterdir()):
             if path.name.endswith((".mhd", ".nii.gz")):
                 _same_as_sitk(path)
+
+
+def test_detached_nrrd_data_file_is_listed_and_read(tmp_path: Path) -> None:
+    from genesis_core.io.layout import list_source
+
+    vol = volumes.volume()
+    sitk.WriteImage(vol.to_sitk(), str(tmp_path / "x.nhdr"))
+    (src,) = list_source(str(tmp_path)).scans
+    assert [Path(f).name for f in src.files] == ["x.nhdr", "x.raw"]
+    np.testing.assert_array_equal(_same_as_sitk(tmp_path / "x.nhdr").array, vol.array)
+    raw = tmp_path / "x.raw"
+    raw.write_bytes(raw.read_bytes()[:-100])
+    _refused(tmp_path / "x.nhdr", "x.raw is truncated")
