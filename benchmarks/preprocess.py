@@ -314,7 +314,7 @@ def _child_loop(spec: dict) -> Callable[[], dict]:
 
     def run() -> dict:
         out = [preprocess_scan(r, cfg, spec["store"], spec["cache"]) for r in spec["rows"]]
-        entries = [ScanEntry(r["scan_id"], r["n_cubes"], r["source_sha256"]) for r in out]
+        entries = [ScanEntry.from_result(r) for r in out]
         commit_scans(spec["store"], entries, cfg.to_dict(), cfg.hash())
         return {"task_s": sum(r["seconds"] for r in out), "statuses": _statuses(out)}
 
@@ -556,7 +556,7 @@ def _map_all(client, rows: list[dict], cfg, store: str, cache: str, sample: bool
         results.append(fut.result())
         if sample:
             rss.append(max(m[0] for m in client.run(_worker_mem).values()))
-    entries = [ScanEntry(r["scan_id"], r["n_cubes"], r["source_sha256"]) for r in results]
+    entries = [ScanEntry.from_result(r) for r in results]
     commit_scans(store, entries, cfg.to_dict(), cfg.hash())
     return results, rss
 

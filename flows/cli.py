@@ -21,6 +21,8 @@ app = typer.Typer(
 )
 synth_app = typer.Typer(no_args_is_help=True, help="Write synthetic CT datasets in real layouts.")
 app.add_typer(synth_app, name="synth")
+store_app = typer.Typer(no_args_is_help=True, help="Check and tidy cube and target stores.")
+app.add_typer(store_app, name="store")
 console = Console()
 
 RootOpt = Annotated[
@@ -254,6 +256,64 @@ def inspect(
     console.print(f"montage: {path}")
 
 
+def _open_store(uri: str, verify: bool = True):
+    """The committed view of a cube store or a target store (by its manifest's config)."""
+    from genesis_core.store import CubeStore, read_latest
+    from genesis_core.targets import TargetStore
+    from tasks.settings import get_settings
+
+    opts = get_settings().storage_options()
+    manifest = read_latest(uri, opts)
+    if manifest.version == 0:
+        console.print(f"[red]error:[/] {uri} has no committed manifest (not a store?)")
+        raise typer.Exit(2)
+    cls = TargetStore if "task" in manifest.config else CubeStore
+    return cls(uri, opts, manifest=manifest, verify=verify)
+
+
+@store_app.command("verify")
+def store_verify(store: Annotated[str, typer.Argument(help="store URI")]) -> None:
+    """Read every committed scan and check it against its manifest checksum (exit 1 on damage)."""
+    view = _open_store(store, verify=False)
+    t = Table(title=f"{store} (manifest v{view.manifest.version})")
+    for c in ("scan", "samples", "generation", "result"):
+        t.add_column(c, overflow="fold")
+    bad = 0
+    for sid, problem in view.verify_all().items():
+        entry = view.manifest.scans[sid]
+        result = problem or ("verified" if entry.checksum else "no checksum (older store)")
+        bad += bool(problem)
+        style = "red" if problem else ("green" if entry.checksum else "yellow")
+        t.add_row(sid, str(entry.n_cubes), entry.group.rsplit("/", 1)[-1], f"[{style}]{result}[/]")
+    console.print(t)
+    console.print(f"{len(view.scan_ids) - bad} of {len(view.scan_ids)} scans pass")
+    if bad:
+        raise typer.Exit(1)
+
+
+@store_app.command("gc")
+def store_gc(
+    store: Annotated[str, typer.Argument(help="store URI")],
+    grace_hours: Annotated[
+        float, typer.Option(help="keep never-committed generations younger than this")
+    ] = 24.0,
+    dry_run: Annotated[bool, typer.Option(help="only list what would be removed")] = False,
+) -> None:
+    """Remove generations the latest manifest no longer reads (superseded or stale attempts)."""
+    from genesis_core.store.gc import gc_store
+    from tasks.settings import get_settings
+
+    report = gc_store(store, get_settings().storage_options(), grace_hours * 3600, dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for kind in ("superseded", "stale"):
+        for g in report[kind]:
+            console.print(f"{verb} {kind} {g}")
+    console.print(
+        f"{verb} {len(report['superseded'])} superseded and {len(report['stale'])} stale "
+        f"generations; {len(report['kept'])} kept"
+    )
+
+
 @app.command()
 def pretrain(
     store: Annotated[str | None, typer.Option(help="cube store URI")] = None,
@@ -307,11 +367,22 @@ def _run_pretrain(**kw: Any) -> dict[str, Any]:
 
 
 def _run(flow_fn: Any, **kw: Any) -> dict[str, Any]:
-    """Run a flow; a problem with the user's input becomes a clear message and exit code 2."""
+    """Run a flow; a problem with the user's input or a damaged store becomes a clear
+    message and exit code 2."""
+    from genesis_core.store.integrity import StoreCorruption
+
     try:
         return flow_fn(**kw)
-    except (FileNotFoundError, NotADirectoryError, PermissionError, ValueError) as e:
+    except (
+        FileNotFoundError, NotADirectoryError, PermissionError, ValueError, StoreCorruption
+    ) as e:  # fmt: skip
         console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    except OSError as e:  # retried already: the disk, the network or a server is at fault
+        console.print(
+            f"[red]error:[/] I/O failure after retries: {e}; nothing committed was changed, "
+            "rerun once it is fixed"
+        )
         raise typer.Exit(2) from e
 
 

@@ -169,6 +169,14 @@ def mark_duplicates(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def transient_quarantine(df: pd.DataFrame) -> pd.Series:
+    """Rows quarantined for an I/O fault rather than bad data (by older code): retry them."""
+    from genesis_core.faults import transient_reason
+
+    reasons = df["reason"].fillna("")
+    return (df["status"] == QUARANTINED) & reasons.map(transient_reason).astype(bool)
+
+
 def summary(df: pd.DataFrame) -> dict[str, Any]:
     """Counts for reports: scans by status and format, quarantine reasons."""
     return {

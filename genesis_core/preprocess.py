@@ -23,6 +23,7 @@ from genesis_core.cubes.acceptance import AcceptanceConfig
 from genesis_core.cubes.extract import extract
 from genesis_core.cubes.rng import rng_for
 from genesis_core.cubes.sampling import SamplingConfig, sample_cubes
+from genesis_core.faults import is_transient
 from genesis_core.intensity import IntensityConfig
 from genesis_core.io.readers import read_catalogued
 from genesis_core.resample import resample
@@ -100,8 +101,14 @@ def preprocess_scan(
     store_uri: str,
     cache_dir: str,
     storage_options: Mapping[str, Any] | None = None,
+    generation: str | None = None,
 ) -> dict[str, Any]:
-    """Read one catalogued scan, write its cubes to the store (uncommitted); report."""
+    """Read one catalogued scan, write its cubes to the store (uncommitted); report.
+
+    The cubes go to a new generation of the scan (``generation``: the run's, so a retried
+    task overwrites only its own uncommitted attempt); the report carries its ``path``
+    and ``checksum`` for the manifest.
+    """
     t0 = time.perf_counter()
     scan_id = row["scan_id"]
     out: dict[str, Any] = {
@@ -126,11 +133,14 @@ def preprocess_scan(
             "config_hash": config.hash(),
             "unit_range": list(lohi),
         }
-        out["n_cubes"] = write_scan(store_uri, scan_id, cubes, origins, attrs, storage_options)
+        written = write_scan(store_uri, scan_id, cubes, origins, attrs, storage_options, generation)
+        out.update(n_cubes=written.n, path=written.path, checksum=written.checksum)
         out["reason"] = reason or ""
         if not out["n_cubes"]:
             out["status"] = "empty"
-    except Exception as e:  # noqa: BLE001 - any failure of one scan is recorded, never fatal
+    except Exception as e:  # noqa: BLE001 - bad data is recorded, never fatal
+        if is_transient(e):
+            raise  # an I/O fault: retried by Dask, then it fails the run; never a quarantine
         out.update(
             status="failed", reason=f"{scan_id} ({row['source_uri']}): {type(e).__name__}: {e}"
         )

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+from dask.base import tokenize
 from distributed import as_completed
 
 from tasks.dask_cluster import dask_client
 from tasks.progress import progress_bar
 from tasks.settings import get_settings
+
+
+def task_keys(label: str, rows: list[dict], kwargs: dict[str, Any]) -> list[str]:
+    """``label-<scan>-<token>``: the token hashes the store, the config, each row and a
+    fresh run id, so keys are unique per run and per store/config, readable per scan."""
+    run = uuid.uuid4().hex
+    return [f"{label}-{r['scan_id']}-{tokenize(run, r, sorted(kwargs.items()))[:16]}" for r in rows]
 
 
 def run_per_scan(
@@ -18,12 +27,14 @@ def run_per_scan(
     label: str,
     scheduler: str | None = None,
     workers: int | None = None,
+    retries: int = 2,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """``fn(row, **kwargs)`` for every row on Dask (LocalCluster or ``scheduler``), as results arrive.
 
-    Keys are deterministic per scan, and ``fn`` must be idempotent: a worker that
-    dies makes Dask run the scan again elsewhere.
+    Keys identify the computation of this run (:func:`task_keys`): two runs sharing a
+    scheduler never receive each other's results.  ``fn`` must be idempotent within a run:
+    a worker that dies makes Dask run the scan again elsewhere (``retries``).
     """
     if not rows:
         return []
@@ -31,7 +42,7 @@ def run_per_scan(
     results = []
     with dask_client(scheduler or s.dask_address, workers or s.dask_workers) as client:
         futures = client.map(
-            fn, rows, **kwargs, pure=False, key=[f"{label}-{r['scan_id']}" for r in rows]
+            fn, rows, **kwargs, pure=False, key=task_keys(label, rows, kwargs), retries=retries
         )
         with progress_bar(label, total=len(rows)) as advance:
             for fut in as_completed(futures):

@@ -28,7 +28,9 @@ def plan_ingest(listing: Listing, catalog_uri: str, force: bool = False) -> list
     return ingest.plan(listing.scans, existing, force=force)
 
 
-@task(name="read-scan", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+# Bad data never raises here (it becomes a quarantined row): what does is an I/O fault,
+# retried with backoff, then failing the run.
+@task(name="read-scan", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
 def read_scan(src: ScanSource, root: str | None = None) -> list[dict[str, Any]]:
     s = get_settings(root)
     return ingest.rows_for_source(src, s.cache_path, s.storage_options())

@@ -11,6 +11,8 @@ from genesis_core import catalog
 from genesis_core.io import storage
 from genesis_core.preprocess import PreprocessConfig, preprocess_scan
 from genesis_core.store import ScanEntry, commit_scans, read_latest
+from genesis_core.store.manifest import check_same_config
+from genesis_core.store.writer import new_generation
 from tasks.fanout import run_per_scan
 from tasks.settings import get_settings
 
@@ -29,8 +31,11 @@ def plan_preprocess(
     df = catalog.load(catalog_uri, opts)
     if df.empty:
         raise FileNotFoundError(f"no catalog at {catalog_uri}: run `genesis ingest` first")
-    ok = df[df["status"] == catalog.OK]
-    done = {} if force else read_latest(store_uri, opts).scans
+    ok = df[(df["status"] == catalog.OK) | catalog.transient_quarantine(df)]
+    manifest = read_latest(store_uri, opts)
+    if manifest.version and not force:
+        check_same_config(store_uri, manifest.config, config)
+    done = {} if force else manifest.scans
     return catalog.pending(ok, done, ROW_FIELDS)
 
 
@@ -43,6 +48,7 @@ def process_scans(
     return run_per_scan(
         preprocess_scan, rows, "preprocess", scheduler, workers, config=PreprocessConfig.from_dict(config),
         store_uri=store_uri, cache_dir=str(s.cache_path), storage_options=s.storage_options(),
+        generation=new_generation(),
     )  # fmt: skip
 
 
@@ -54,13 +60,13 @@ def commit_store(
     opts = get_settings().storage_options()
     cfg = PreprocessConfig.from_dict(config)
     good = [r for r in results if r["status"] in ("ok", "empty")]
-    entries = [ScanEntry(r["scan_id"], r["n_cubes"], r["source_sha256"], r["subset"]) for r in good]
+    entries = [ScanEntry.from_result(r) for r in good]
     manifest = read_latest(store_uri, opts)
     if entries or force or manifest.version == 0:
         manifest = commit_scans(store_uri, entries, cfg.to_dict(), cfg.hash(), opts, replace=force)
     failed = [r for r in results if r["status"] == "failed"]
-    if failed:
-        _quarantine(catalog_uri, failed, opts)
+    if failed or good:
+        _record(catalog_uri, failed, [r["scan_id"] for r in good], opts)
     return {
         "store_uri": store_uri,
         "manifest_version": manifest.version,
@@ -80,10 +86,15 @@ def commit_store(
     }
 
 
-def _quarantine(catalog_uri: str, failed: list[dict], opts: dict) -> None:
+def _record(catalog_uri: str, failed: list[dict], done: list[str], opts: dict) -> None:
+    """Quarantine scans that failed on bad data; restore those an I/O fault had quarantined."""
     df = catalog.load(catalog_uri, opts)
+    restore = catalog.transient_quarantine(df) & df["scan_id"].isin(done)
     reasons = {r["scan_id"]: f"preprocess failed: {r['reason']}" for r in failed}
     hit = df["scan_id"].isin(reasons)
+    if not (hit.any() or restore.any()):
+        return
+    df.loc[restore, ["status", "reason"]] = [catalog.OK, ""]
     df.loc[hit, "status"] = catalog.QUARANTINED
     df.loc[hit, "reason"] = df.loc[hit, "scan_id"].map(reasons)
     catalog.save(df, catalog_uri, opts)

@@ -54,6 +54,7 @@ def train_val_readers(store_uri: str) -> tuple[CubeStore, CubeStore]:
         raise ValueError(
             f"cube store {store_uri} has no committed cubes: run `genesis preprocess` first"
         )
+    store.verify_store()  # refuse a damaged store before training on any of it
     sp = store.split()
     val = sp["val"] if len(sp["val"]) else sp["test"]
     if len(sp["train"]) == 0 or len(val) == 0:

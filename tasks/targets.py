@@ -12,6 +12,7 @@ from genesis_core import catalog
 from genesis_core.io import storage
 from genesis_core.io.annotations import valid_rows
 from genesis_core.store import read_latest
+from genesis_core.store.writer import new_generation
 from genesis_core.targets import TargetConfig, build_target_scan, commit_targets, rows_for_scan
 from genesis_core.targets.config import LABEL_MAP_TASKS
 from tasks.fanout import run_per_scan
@@ -69,6 +70,7 @@ def build_targets(
     return run_per_scan(
         _build, rows, f"targets-{cfg.task}", scheduler, workers, task_name=cfg.task, config=cfg,
         store_uri=store_uri, cache_dir=str(s.cache_path), storage_options=s.storage_options(),
+        generation=new_generation(),
     )  # fmt: skip
 
 

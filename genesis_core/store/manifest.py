@@ -24,10 +24,28 @@ class StoreConflict(RuntimeError):
 
 @dataclass(frozen=True)
 class ScanEntry:
+    """One committed scan.  ``path``: its arrays' group (``scans/<id>/<generation>``; empty
+    in stores written before generations, meaning ``scans/<id>``); ``checksum``: the SHA-256
+    of its arrays (:mod:`genesis_core.store.integrity`; empty in older stores)."""
+
     scan_id: str
     n_cubes: int
     source_sha256: str
     subset: int | None = None
+    path: str = ""
+    checksum: str = ""
+
+    @property
+    def group(self) -> str:
+        return self.path or f"scans/{self.scan_id}"
+
+    @classmethod
+    def from_result(cls, r: Mapping[str, Any]) -> ScanEntry:
+        """The entry for a per-scan report (``preprocess_scan`` / ``build_target_scan``)."""
+        sub = r.get("subset")
+        subset = None if sub is None or sub != sub else int(sub)
+        return cls(r["scan_id"], int(r["n_cubes"]), r.get("source_sha256") or "", subset,
+                   r.get("path", ""), r.get("checksum", ""))  # fmt: skip
 
 
 @dataclass
@@ -52,6 +70,33 @@ class Manifest:
         d = json.loads(data)
         d["scans"] = {k: ScanEntry(**v) for k, v in d.get("scans", {}).items()}
         return cls(**d)
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, Mapping):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """``field: old → new`` for every (nested) field where two configs differ."""
+    a, b = _flat(json.loads(json.dumps(old))), _flat(json.loads(json.dumps(new)))
+    return [
+        f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
+    ]
+
+
+def check_same_config(store_uri: str, stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
+    """Refuse to add to a store built with another config, naming the fields and the ways out."""
+    diff = config_differences(stored, wanted)
+    if diff:
+        raise ValueError(
+            f"store {store_uri} was built with another config ({'; '.join(diff[:6])}): "
+            "use a new store (--store URI) or rebuild this one with --force"
+        )
 
 
 def _pointer(store_uri: str) -> str:

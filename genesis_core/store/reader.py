@@ -3,6 +3,10 @@
 Cubes are stored as int16 HU and normalised on read (default window
 [−1000, 1000] HU → [0, 1]).  Arrays are opened lazily and only the requested
 chunks are fetched: a single cube costs the shard index plus one chunk read.
+Reads are verified: the first time a reader touches a scan it reads the scan whole
+and checks it against the manifest's checksum (``verify=False`` skips this), so a
+damaged, truncated or deleted shard is an error naming the store and the scan,
+never wrong voxels.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from genesis_core.store.integrity import StoreCorruption
 from genesis_core.store.manifest import Manifest, read_latest
-from genesis_core.store.writer import open_root, scan_path
+from genesis_core.store.writer import cube_digest, open_root, scan_path
 
 LUNA16_SPLIT = {"train": range(0, 5), "val": range(5, 7), "test": range(7, 10)}
 
@@ -35,8 +40,11 @@ class ManifestView:
         storage_options: Mapping[str, Any] | None = None,
         scan_ids: Sequence[str] | None = None,
         manifest: Manifest | None = None,
+        verify: bool = True,
     ) -> None:
         self.uri = uri
+        self.verify = verify
+        self._verified: set[str] = set()
         self.storage_options = dict(storage_options or {})
         self.manifest = manifest or read_latest(uri, storage_options)
         ids = sorted(self.manifest.scans) if scan_ids is None else list(scan_ids)
@@ -65,6 +73,53 @@ class ManifestView:
             self._arrays[path] = self._root[path]
         return self._arrays[path]
 
+    def _group(self, scan_id: str) -> str:
+        return self.manifest.scans[scan_id].group
+
+    def _digest(self, scan_id: str) -> str:
+        """The checksum of the scan's arrays as read now (subclasses know their arrays)."""
+        raise NotImplementedError
+
+    def check_scan(self, scan_id: str) -> str:
+        """Why the scan does not match its manifest entry ('' when it does, or has no checksum)."""
+        entry = self.manifest.scans[scan_id]
+        if not entry.checksum:
+            return ""
+        try:
+            got = self._digest(scan_id)
+        except Exception as e:  # noqa: BLE001 - a missing or undecodable array is damage
+            return f"cannot be read ({type(e).__name__}: {str(e)[:200]})"
+        if got != entry.checksum:
+            return f"checksum mismatch (manifest {entry.checksum[:12]}…, data {got[:12]}…)"
+        return ""
+
+    def _ensure_verified(self, scan_id: str) -> None:
+        if not self.verify or scan_id in self._verified:
+            return
+        problem = self.check_scan(scan_id)
+        if problem:
+            raise StoreCorruption(
+                f"store {self.uri}: scan {scan_id} ({self._group(scan_id)}) fails verification: "
+                f"{problem}; run `genesis store verify {self.uri}`"
+            )
+        self._verified.add(scan_id)
+
+    def verify_all(self) -> dict[str, str]:
+        """``{scan_id: problem}`` for every scan of the view ('' = verified, or no checksum)."""
+        out = {sid: self.check_scan(sid) for sid in self.scan_ids}
+        self._verified.update(sid for sid, problem in out.items() if not problem)
+        return out
+
+    def verify_store(self) -> None:
+        """Check every scan now; :class:`StoreCorruption` names the damaged ones."""
+        bad = {sid: p for sid, p in self.verify_all().items() if p}
+        if bad:
+            listed = "; ".join(f"{sid}: {p}" for sid, p in list(bad.items())[:5])
+            raise StoreCorruption(
+                f"store {self.uri}: {len(bad)} of {len(self.scan_ids)} scans fail verification "
+                f"({listed}); run `genesis store verify {self.uri}`"
+            )
+
 
 class CubeStore(ManifestView):
     """A read-only view of one manifest of a store (optionally restricted to some scans).
@@ -82,12 +137,18 @@ class CubeStore(ManifestView):
         scan_ids: Sequence[str] | None = None,
         window: tuple[float, float] = (-1000.0, 1000.0),
         manifest: Manifest | None = None,
+        verify: bool = True,
     ) -> None:
-        super().__init__(uri, storage_options, scan_ids, manifest)
+        super().__init__(uri, storage_options, scan_ids, manifest, verify)
         self.window = window
 
     def _array(self, scan_id: str):
-        return self._open(scan_path(scan_id))
+        self._ensure_verified(scan_id)
+        return self._open(scan_path(scan_id, self._group(scan_id)))
+
+    def _digest(self, scan_id: str) -> str:
+        arr = self._open(scan_path(scan_id, self._group(scan_id)))
+        return cube_digest(np.asarray(arr[...]), arr.attrs["origins_zyx"])
 
     def raw_cube(self, i: int) -> np.ndarray:
         """Cube ``i`` as stored: int16 HU (D, H, W)."""
@@ -137,7 +198,11 @@ class CubeStore(ManifestView):
         }
 
     def subset(self, scan_ids: Sequence[str]) -> CubeStore:
-        return CubeStore(self.uri, self.storage_options, scan_ids, self.window, self.manifest)
+        view = CubeStore(
+            self.uri, self.storage_options, scan_ids, self.window, self.manifest, self.verify
+        )
+        view._verified = self._verified  # one record of verified scans per store handle
+        return view
 
     def split(
         self, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)

@@ -1,13 +1,17 @@
 """Write one scan's cubes as a single shard (shard-aligned: one writer per shard).
 
-Every scan gets its own array, so parallel workers never touch the same
-shard; chunk-level locking is not needed and no cube can be lost.
+Every write goes to a new *generation* (``scans/<scan_id>/<generation>/cubes``), so
+committed data is never rewritten in place: a rebuild writes beside it, and only a
+manifest commit makes the new generation visible.  Parallel workers never touch the
+same shard; chunk-level locking is not needed and no cube can be lost.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,13 +19,46 @@ import zarr
 import zarr.errors
 from zarr.codecs import BloscCodec
 
+from genesis_core.store.integrity import digest
+from genesis_core.store.manifest import ScanEntry
+
 COMPRESSOR = BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")
 
 
-def scan_path(scan_id: str) -> str:
+def check_scan_id(scan_id: str) -> str:
     if "/" in scan_id or scan_id in (".", "..") or scan_id.startswith("__"):
         raise ValueError(f"scan id {scan_id!r} cannot be a Zarr node name")
-    return f"scans/{scan_id}/cubes"
+    return scan_id
+
+
+def scan_path(scan_id: str, group: str | None = None) -> str:
+    """The cube array of a scan: ``<group>/cubes`` (legacy group: ``scans/<scan_id>``)."""
+    return f"{group or 'scans/' + check_scan_id(scan_id)}/cubes"
+
+
+def new_generation() -> str:
+    """A fresh generation name: never the name of anything already written."""
+    return "g" + uuid.uuid4().hex[:16]
+
+
+def generation_group(scan_id: str, generation: str) -> str:
+    return f"scans/{check_scan_id(scan_id)}/{generation}"
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write produced: the sample count, the group it went to, its checksum."""
+
+    n: int
+    path: str = ""
+    checksum: str = ""
+
+    def entry(self, scan_id: str, source_sha256: str, subset: int | None = None) -> ScanEntry:
+        return ScanEntry(scan_id, self.n, source_sha256, subset, self.path, self.checksum)
+
+
+def cube_digest(cubes: np.ndarray, origins_zyx) -> str:
+    return digest({"cubes": cubes, "origins": np.asarray(origins_zyx, dtype=np.int64)})
 
 
 def open_root(store_uri: str, storage_options: Mapping[str, Any] | None = None, mode: str = "a"):
@@ -36,20 +73,24 @@ def write_scan(
     origins_zyx: np.ndarray,
     attrs: dict[str, Any],
     storage_options: Mapping[str, Any] | None = None,
-) -> int:
-    """Write ``cubes`` (n, D, H, W) int16 HU with provenance; returns n.
+    generation: str | None = None,
+) -> Written:
+    """Write ``cubes`` (n, D, H, W) int16 HU with provenance into a new generation.
 
-    Overwrites whatever a previous, uncommitted attempt left at that path.
-    An empty scan (n = 0) writes nothing.
+    ``generation`` (default: a fresh one) lets a retried task overwrite its own
+    uncommitted attempt; committed generations are never written again.  An empty
+    scan (n = 0) writes nothing.
     """
     if cubes.dtype != np.int16 or cubes.ndim != 4:
         raise ValueError(f"cubes must be int16 (n, D, H, W), got {cubes.dtype} {cubes.shape}")
     n = int(cubes.shape[0])
     if n == 0:
-        return 0
+        return Written(0)
+    group = generation_group(scan_id, generation or new_generation())
     root = _open_parents(store_uri, storage_options)
+    origins = np.asarray(origins_zyx).tolist()
     arr = root.create_array(
-        scan_path(scan_id),
+        scan_path(scan_id, group),
         shape=cubes.shape,
         chunks=(1, *cubes.shape[1:]),
         shards=cubes.shape,
@@ -57,10 +98,10 @@ def write_scan(
         compressors=COMPRESSOR,
         fill_value=-1000,
         overwrite=True,
-        attributes={**attrs, "scan_id": scan_id, "origins_zyx": np.asarray(origins_zyx).tolist()},
+        attributes={**attrs, "scan_id": scan_id, "origins_zyx": origins},
     )
     arr[...] = cubes
-    return n
+    return Written(n, group, cube_digest(cubes, origins))
 
 
 def _open_parents(store_uri: str, storage_options: Mapping[str, Any] | None):

@@ -18,7 +18,7 @@ from genesis_core.store.manifest import Manifest
 from genesis_core.store.reader import ManifestView
 from genesis_core.targets.config import CLASSIFICATION_TASKS
 from genesis_core.targets.splits import split_target_scans
-from genesis_core.targets.writer import target_path
+from genesis_core.targets.writer import target_digest, target_path
 
 
 class TargetStore(ManifestView):
@@ -30,8 +30,9 @@ class TargetStore(ManifestView):
         storage_options: Mapping[str, Any] | None = None,
         scan_ids: Sequence[str] | None = None,
         manifest: Manifest | None = None,
+        verify: bool = True,
     ) -> None:
-        super().__init__(uri, storage_options, scan_ids, manifest)
+        super().__init__(uri, storage_options, scan_ids, manifest, verify)
         self._labels: dict[str, np.ndarray] = {}
 
     @property
@@ -52,7 +53,17 @@ class TargetStore(ManifestView):
         return tuple(self.manifest.config["cube_zyx"])  # type: ignore[return-value]
 
     def _array(self, scan_id: str, kind: str):
-        return self._open(target_path(scan_id, kind))
+        self._ensure_verified(scan_id)
+        return self._open(target_path(scan_id, kind, self._group(scan_id)))
+
+    def _kinds(self) -> tuple[str, ...]:
+        return ("images", "labels") if self.is_classification else ("images", "masks")
+
+    def _digest(self, scan_id: str) -> str:
+        group = self._group(scan_id)
+        return target_digest(
+            {k: np.asarray(self._open(target_path(scan_id, k, group))[...]) for k in self._kinds()}
+        )
 
     def _scan_labels(self, scan_id: str) -> np.ndarray:
         if scan_id not in self._labels:
@@ -110,7 +121,9 @@ class TargetStore(ManifestView):
         }
 
     def subset(self, scan_ids: Sequence[str]) -> TargetStore:
-        return TargetStore(self.uri, self.storage_options, scan_ids, self.manifest)
+        view = TargetStore(self.uri, self.storage_options, scan_ids, self.manifest, self.verify)
+        view._verified = self._verified  # one record of verified scans per store handle
+        return view
 
     def split(
         self, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from genesis_core.cubes.rng import rng_for
+from genesis_core.faults import is_transient
 from genesis_core.io import storage
 from genesis_core.io.readers import ScanReadError, read_catalogued, read_image
 from genesis_core.store.manifest import Manifest, ScanEntry, commit_scans
@@ -105,6 +106,7 @@ def build_target_scan(
     store_uri: str,
     cache_dir: str | Path,
     storage_options: Mapping[str, Any] | None = None,
+    generation: str | None = None,
 ) -> dict[str, Any]:
     """Build and write one catalogued scan's samples; report, never raise for a bad scan.
 
@@ -130,13 +132,16 @@ def build_target_scan(
             "config_hash": config.hash(),
             "source_sha256": out["source_sha256"],
         }
-        out["n_cubes"] = write_target_scan(
-            store_uri, row["scan_id"], arrays, attrs, storage_options
+        written = write_target_scan(
+            store_uri, row["scan_id"], arrays, attrs, storage_options, generation
         )
+        out.update(n_cubes=written.n, path=written.path, checksum=written.checksum)
         out["n_positive"] = _positives(arrays)
         if not out["n_cubes"]:
             out.update(status="empty", reason=f"no {task} samples for this scan")
-    except Exception as e:  # noqa: BLE001 - any failure of one scan is recorded, never fatal
+    except Exception as e:  # noqa: BLE001 - bad data is recorded, never fatal
+        if is_transient(e):
+            raise  # an I/O fault: retried by Dask, then it fails the run; never a quarantine
         out.update(
             status="failed",
             reason=f"{row['scan_id']} ({row.get('source_uri')}): {type(e).__name__}: {e}",
@@ -161,9 +166,7 @@ def commit_targets(
 ) -> Manifest:
     """Commit every ``ok`` result with samples (one manifest, written last)."""
     entries = [
-        ScanEntry(
-            r["scan_id"], int(r["n_cubes"]), r.get("source_sha256") or "", _subset(r.get("subset"))
-        )
+        ScanEntry.from_result(r)
         for r in results
         if r.get("status") == "ok" and int(r.get("n_cubes", 0)) > 0
     ]

@@ -2,9 +2,9 @@
 
 Layout inside the store's Zarr v3 group (see :mod:`genesis_core.targets`)::
 
-    scans/<scan_id>/images   int16 (n, D, H, W) HU, one chunk per cube, one shard
-    scans/<scan_id>/masks    uint8 (n, D, H, W) {0, 1}, same chunking (segmentation)
-    scans/<scan_id>/labels   int8 (n,), one chunk (classification)
+    scans/<scan_id>/<generation>/images   int16 (n, D, H, W) HU, one chunk per cube, one shard
+    scans/<scan_id>/<generation>/masks    uint8 (n, D, H, W) {0, 1}, same chunking (segmentation)
+    scans/<scan_id>/<generation>/labels   int8 (n,), one chunk (classification)
 
 Provenance attributes go on ``images``.  Writing is not visible to readers until the
 scan is committed in a manifest (:func:`genesis_core.store.manifest.commit_scans`);
@@ -19,17 +19,30 @@ from typing import Any
 
 import numpy as np
 
-from genesis_core.store.writer import COMPRESSOR, _open_parents, scan_path
+from genesis_core.store.integrity import digest
+from genesis_core.store.writer import (
+    COMPRESSOR,
+    Written,
+    _open_parents,
+    check_scan_id,
+    generation_group,
+    new_generation,
+)
 from genesis_core.targets.arrays import TargetArrays
 
 KINDS = {"images": (np.int16, -1000), "masks": (np.uint8, 0), "labels": (np.int8, 0)}
 
 
-def target_path(scan_id: str, kind: str) -> str:
-    """``scans/<scan_id>/<kind>``; the scan id is validated as a Zarr node name."""
+def target_path(scan_id: str, kind: str, group: str | None = None) -> str:
+    """``<group>/<kind>`` (legacy group: ``scans/<scan_id>``); the id must be a Zarr node name."""
     if kind not in KINDS:
         raise ValueError(f"unknown array kind {kind!r}; use one of {sorted(KINDS)}")
-    return f"{scan_path(scan_id).rsplit('/', 1)[0]}/{kind}"
+    return f"{group or 'scans/' + check_scan_id(scan_id)}/{kind}"
+
+
+def target_digest(arrays: dict[str, np.ndarray]) -> str:
+    """Checksum of a scan's target arrays, each in its stored type."""
+    return digest({k: np.asarray(v).astype(KINDS[k][0], copy=False) for k, v in arrays.items()})
 
 
 def _check(arrays: TargetArrays) -> None:
@@ -71,18 +84,23 @@ def write_target_scan(
     arrays: TargetArrays,
     attrs: dict[str, Any],
     storage_options: Mapping[str, Any] | None = None,
-) -> int:
-    """Write ``arrays`` (and ``attrs`` provenance on ``images``); returns n.  n = 0 writes nothing."""
+    generation: str | None = None,
+) -> Written:
+    """Write ``arrays`` (and ``attrs`` provenance on ``images``) into a new generation.
+
+    n = 0 writes nothing.  Committed generations are never written again.
+    """
     _check(arrays)
     n = len(arrays)
     if n == 0:
-        return 0
+        return Written(0)
+    group = generation_group(scan_id, generation or new_generation())
     root = _open_parents(store_uri, storage_options)
-    _write(
-        root, target_path(scan_id, "images"), arrays.images, "images", {**attrs, "scan_id": scan_id}
+    present = {"images": arrays.images}
+    present.update(
+        {k: getattr(arrays, k) for k in ("masks", "labels") if getattr(arrays, k) is not None}
     )
-    for kind in ("masks", "labels"):
-        data = getattr(arrays, kind)
-        if data is not None:
-            _write(root, target_path(scan_id, kind), data, kind, {"scan_id": scan_id})
-    return n
+    for kind, data in present.items():
+        extra = {**attrs, "scan_id": scan_id} if kind == "images" else {"scan_id": scan_id}
+        _write(root, target_path(scan_id, kind, group), data, kind, extra)
+    return Written(n, group, target_digest(present))

@@ -57,16 +57,19 @@ def test_same_cubes_as_a_plain_sequential_run(ingested, genesis_root, tmp_path) 
     cfg = build_config(PARAMS["spacing"], PARAMS["cube"], PARAMS["cubes_per_scan"], PARAMS["seed"])
     df = catalog.load(catalog.catalog_uri(str(genesis_root), "luna"))
     seq_uri = str(tmp_path / "seq.zarr")
+    seq = {}
     for row in df.to_dict("records"):
         out = preprocess_scan(row, cfg, seq_uri, str(tmp_path / "cache"))
         assert out["status"] == "ok", out
+        seq[row["scan_id"]] = out
     par = CubeStore(report["store_uri"])
+    import zarr
+
     for sid in par.scan_ids:
         mine = par._array(sid)[...]
-        import zarr
-
-        theirs = zarr.open_group(seq_uri, mode="r")[f"scans/{sid}/cubes"][...]
+        theirs = zarr.open_group(seq_uri, mode="r")[f"{seq[sid]['path']}/cubes"][...]
         assert np.array_equal(mine, theirs), sid
+        assert par.manifest.scans[sid].checksum == seq[sid]["checksum"], sid
 
 
 def test_different_seed_gives_different_cubes(ingested, genesis_root, tmp_path) -> None:

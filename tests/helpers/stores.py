@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from genesis_core.cubes.extract import extract
-from genesis_core.store import ScanEntry, commit_scans, write_scan
+from genesis_core.store import commit_scans, write_scan
 from genesis_core.synth import chest_phantom
 
 
@@ -25,9 +25,7 @@ def phantom_store(
         origins = np.stack([rng.integers(0, h + 1, cubes_per_scan) for h in hi], axis=1)
         cubes = extract(hu, origins, cube_zyx)
         sid = f"scan-{k}"
-        write_scan(
-            uri, sid, cubes, origins, {"config_hash": "test", "spacing_xyz": [1.5, 1.5, 2.0]}
-        )
-        entries.append(ScanEntry(sid, cubes_per_scan, f"sha-{k}", subset))
+        attrs = {"config_hash": "test", "spacing_xyz": [1.5, 1.5, 2.0]}
+        entries.append(write_scan(uri, sid, cubes, origins, attrs).entry(sid, f"sha-{k}", subset))
     commit_scans(uri, entries, {"cube_zyx": list(cube_zyx)}, "test")
     return uri

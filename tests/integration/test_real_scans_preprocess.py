@@ -21,7 +21,7 @@ def _preprocess(real_data, name: str, tmp_path):
     assert out["status"] == "ok", out
     commit_scans(
         uri,
-        [ScanEntry(row["scan_id"], out["n_cubes"], row["sha256"], None)],
+        [ScanEntry.from_result(out)],
         cfg.to_dict(),
         cfg.hash(),
     )

@@ -25,8 +25,9 @@ def cubes_for(k: int, n: int = 4) -> np.ndarray:
 def write_and_entry(uri: str, k: int, opts=None) -> ScanEntry:
     c = cubes_for(k)
     origins = np.arange(len(c) * 3).reshape(-1, 3) + k
-    write_scan(uri, f"scan.{k}", c, origins, {"config_hash": "h1", "spacing_xyz": [1, 1, 1]}, opts)
-    return ScanEntry(f"scan.{k}", len(c), f"sha{k}", subset=k % 10)
+    attrs = {"config_hash": "h1", "spacing_xyz": [1, 1, 1]}
+    written = write_scan(uri, f"scan.{k}", c, origins, attrs, opts)
+    return written.entry(f"scan.{k}", f"sha{k}", subset=k % 10)
 
 
 def test_write_commit_read_round_trip(tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_killed_writer_leaves_only_committed_scans(tmp_path: Path) -> None:
 def test_append_does_not_rewrite_old_scans(tmp_path: Path) -> None:
     uri = str(tmp_path / "store")
     commit_scans(uri, [write_and_entry(uri, k) for k in range(2)], CFG, "h1")
-    shard = next((tmp_path / "store" / "scans" / "scan.0" / "cubes").rglob("c/*/*/*/0"))
+    shard = next((tmp_path / "store" / "scans" / "scan.0").rglob("c/*/*/*/0"))
     before = (shard.stat().st_mtime_ns, shard.read_bytes())
     m = commit_scans(uri, [write_and_entry(uri, 2)], CFG, "h1")
     assert m.version == 2 and sorted(m.scans) == ["scan.0", "scan.1", "scan.2"]

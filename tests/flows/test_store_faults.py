@@ -1,0 +1,153 @@
+"""Fault drills on the preprocess path: a disk that fills up is a failed run, never a
+quarantine; older transient quarantines are retried; another config is refused by name;
+two runs sharing one Dask scheduler never receive each other's results; pre-training
+refuses a damaged store; `genesis store verify` reports per scan."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from genesis_core import catalog
+from genesis_core.store import CubeStore, read_latest
+from genesis_core.store.integrity import StoreCorruption
+from genesis_core.synth import write_luna16
+
+PARAMS = dict(spacing="1", cube="32,32,16", cubes_per_scan=6, seed=3, workers=2)
+
+
+@pytest.fixture(scope="module")
+def luna_source(tmp_path_factory) -> Path:
+    src = tmp_path_factory.mktemp("luna") / "src"
+    write_luna16(src, scans=4, seed=5, size_xyz=(192, 192, 96))
+    return src
+
+
+@pytest.fixture()
+def ingested(prefect_harness, genesis_root, luna_source):
+    from flows.ingest import ingest_flow
+
+    assert ingest_flow(source=str(luna_source), dataset="luna")["ok"] == 4
+    return catalog.catalog_uri(str(genesis_root), "luna")
+
+
+@pytest.fixture()
+def small_tmpfs(tmp_path):
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_disk_fails_the_run_and_quarantines_nothing(ingested, small_tmpfs) -> None:
+    from flows.preprocess import preprocess_flow
+
+    store = str(small_tmpfs / "store.zarr")
+    with pytest.raises(OSError, match="No space left"):
+        preprocess_flow(dataset="luna", store=store, **PARAMS)
+    df = catalog.load(ingested)
+    assert (df["status"] == "ok").all(), df[["scan_id", "reason"]]
+    assert read_latest(store).version == 0  # nothing committed
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)], check=True)
+    report = preprocess_flow(dataset="luna", store=store, **PARAMS)  # space freed: plain rerun
+    assert report["done"] == 4 and not report["failed"]
+    CubeStore(store).verify_store()
+
+
+def test_old_transient_quarantine_is_retried_and_restored(ingested) -> None:
+    from flows.preprocess import preprocess_flow
+
+    df = catalog.load(ingested)
+    victim = df["scan_id"].iloc[0]
+    df.loc[0, ["status", "reason"]] = [
+        "quarantined",
+        f"preprocess failed: {victim} (x): OSError: [Errno 28] No space left on device",
+    ]
+    catalog.save(df, ingested)
+    report = preprocess_flow(dataset="luna", **PARAMS)
+    assert report["done"] == 4
+    row = catalog.load(ingested).set_index("scan_id").loc[victim]
+    assert row["status"] == "ok" and row["reason"] == ""
+
+
+def test_another_config_on_an_existing_store_is_refused_by_name(ingested, tmp_path) -> None:
+    from flows.preprocess import preprocess_flow
+
+    store = str(tmp_path / "s.zarr")
+    preprocess_flow(dataset="luna", store=store, **PARAMS)
+    with pytest.raises(ValueError) as e:
+        preprocess_flow(dataset="luna", store=store, **{**PARAMS, "cube": "32,32,24"})
+    msg = str(e.value)
+    assert "sampling.cube_xyz" in msg and "--force" in msg and "new store" in msg
+    before = read_latest(store)
+    forced = preprocess_flow(
+        dataset="luna", store=store, force=True, **{**PARAMS, "cube": "32,32,24"}
+    )
+    assert forced["manifest_version"] == before.version + 1
+    assert CubeStore(store).cube_shape == (24, 32, 32)
+    old_groups = [e.group for e in before.scans.values()]
+    assert all((Path(store) / g).exists() for g in old_groups)  # old data untouched until gc
+
+
+@pytest.mark.integration
+def test_two_runs_on_one_dask_scheduler_keep_their_own_results(
+    ingested, dask_scheduler, genesis_root, tmp_path
+) -> None:
+    """Another run's tasks for the same scans are still held on the shared scheduler (under
+    the per-scan keys older code used): this run must compute its own, for its own store."""
+    from distributed import Client
+
+    from flows.preprocess import build_config, preprocess_flow
+    from genesis_core.preprocess import preprocess_scan
+
+    cfg = build_config(PARAMS["spacing"], PARAMS["cube"], PARAMS["cubes_per_scan"], PARAMS["seed"])
+    rows = catalog.load(ingested).to_dict("records")
+    other = str(tmp_path / "other.zarr")
+    with Client(dask_scheduler["address"]) as client:
+        held = [
+            client.submit(
+                preprocess_scan,
+                r,
+                cfg,
+                other,
+                str(tmp_path / "c"),
+                key=f"preprocess-{r['scan_id']}",
+                pure=False,
+            )  # fmt: skip
+            for r in rows
+        ]
+        client.gather(held)
+        mine = preprocess_flow(
+            dataset="luna", store=str(tmp_path / "mine.zarr"),
+            scheduler=dask_scheduler["address"], **PARAMS,
+        )  # fmt: skip
+        del held
+    store = CubeStore(mine["store_uri"])
+    assert len(store.scan_ids) == 4
+    assert all((tmp_path / "mine.zarr" / e.group).exists() for e in store.manifest.scans.values())
+    store.verify_store()
+
+
+def test_pretraining_refuses_a_damaged_store(ingested, genesis_root) -> None:
+    from flows.preprocess import preprocess_flow
+    from tasks.pretrain import train_val_readers
+
+    report = preprocess_flow(dataset="luna", **PARAMS)
+    store = report["store_uri"]
+    entry = next(iter(read_latest(store).scans.values()))
+    for shard in (Path(store) / entry.group / "cubes" / "c").rglob("*"):
+        if shard.is_file():
+            shard.unlink()  # a deleted shard would read as an all-air scan
+    with pytest.raises(StoreCorruption, match=entry.scan_id):
+        train_val_readers(store)
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["store", "verify", store])
+    assert result.exit_code == 1
+    out = " ".join(result.output.split())
+    assert "3 of 4 scans pass" in out and "checksum mismatch" in out
