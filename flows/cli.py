@@ -301,9 +301,11 @@ def store_gc(
 ) -> None:
     """Remove generations the latest manifest no longer reads (superseded or stale attempts)."""
     from genesis_core.store.gc import gc_store
+    from tasks.locks import store_writer
     from tasks.settings import get_settings
 
-    report = gc_store(store, get_settings().storage_options(), grace_hours * 3600, dry_run)
+    with store_writer(store, "gc"):
+        report = gc_store(store, get_settings().storage_options(), grace_hours * 3600, dry_run)
     verb = "would remove" if dry_run else "removed"
     for kind in ("superseded", "stale"):
         for g in report[kind]:
@@ -370,11 +372,13 @@ def _run(flow_fn: Any, **kw: Any) -> dict[str, Any]:
     """Run a flow; a problem with the user's input or a damaged store becomes a clear
     message and exit code 2."""
     from genesis_core.store.integrity import StoreCorruption
+    from genesis_core.store.manifest import StoreConflict
 
     try:
         return flow_fn(**kw)
     except (
-        FileNotFoundError, NotADirectoryError, PermissionError, ValueError, StoreCorruption
+        FileNotFoundError, NotADirectoryError, PermissionError, ValueError, StoreCorruption,
+        StoreConflict,
     ) as e:  # fmt: skip
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e

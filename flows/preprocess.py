@@ -12,6 +12,7 @@ from genesis_core.cubes.acceptance import ACCEPT_ALL, LUNG
 from genesis_core.cubes.sampling import SamplingConfig
 from genesis_core.io import storage
 from genesis_core.preprocess import PreprocessConfig
+from tasks.locks import store_writer
 from tasks.preprocess import commit_store, plan_preprocess, process_scans
 from tasks.settings import get_settings, root_scoped
 
@@ -77,9 +78,11 @@ def preprocess_flow(
     cfg = build_config(spacing, cube, cubes_per_scan, seed, acceptance)
     catalog_uri = catalog.catalog_uri(settings.root_uri, dataset)
     store_uri = store or store_uri_for(settings.root_uri, dataset)
-    rows = plan_preprocess(catalog_uri, store_uri, cfg.to_dict(), force)
-    results = process_scans(rows, cfg.to_dict(), store_uri, scheduler, workers)
-    report = commit_store(store_uri, catalog_uri, results, cfg.to_dict(), force)
+    with store_writer(store_uri, f"preprocess {dataset}") as lock:
+        rows = plan_preprocess(catalog_uri, store_uri, cfg.to_dict(), force)
+        results = process_scans(rows, cfg.to_dict(), store_uri, scheduler, workers)
+        lock.check()
+        report = commit_store(store_uri, catalog_uri, results, cfg.to_dict(), force)
     wall = time.perf_counter() - t0
     report.update(
         dataset=dataset,

@@ -10,6 +10,7 @@ from flows.preprocess import parse_spacing
 from genesis_core import catalog
 from genesis_core.io import msd, storage
 from genesis_core.targets import TargetConfig
+from tasks.locks import store_writer
 from tasks.settings import get_settings, root_scoped
 from tasks.targets import build_targets, commit_target_store, plan_targets
 
@@ -63,7 +64,9 @@ def targets_flow(
         foreground_ratio=foreground_ratio, labels=labels, seed=seed,
     )  # fmt: skip
     store_uri = store or target_store_uri(settings.root_uri, dataset, task)
-    rows = plan_targets(catalog_uri, store_uri, task, force)
-    results = build_targets(rows, cfg.to_dict(), store_uri, scheduler, workers)
-    report = commit_target_store(store_uri, results, cfg.to_dict())
+    with store_writer(store_uri, f"targets {dataset} {task}") as lock:
+        rows = plan_targets(catalog_uri, store_uri, task, force)
+        results = build_targets(rows, cfg.to_dict(), store_uri, scheduler, workers)
+        lock.check()
+        report = commit_target_store(store_uri, results, cfg.to_dict())
     return {**report, "planned": len(rows), "dataset": dataset, "task": task}

@@ -1,7 +1,9 @@
-"""One writer per cube store: a Prefect global concurrency limit named after the store.
+"""One writer per store.
 
-Concurrent nightly runs on the same store queue behind each other (or fail
-cleanly after ``timeout_seconds``) instead of interleaving commits.
+:func:`store_writer` holds the lease inside the store itself
+(:class:`genesis_core.store.lock.StoreLock`): every writer takes it, whether run from
+the CLI, a flow or a deployment.  :func:`store_lock` is a Prefect global concurrency
+limit named after the store, which lets whole nightly runs queue behind each other.
 """
 
 from __future__ import annotations
@@ -12,6 +14,17 @@ from contextlib import contextmanager
 
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
+
+from genesis_core.store.lock import StoreLock
+from tasks.settings import get_settings
+
+
+@contextmanager
+def store_writer(store_uri: str, purpose: str) -> Iterator[StoreLock]:
+    """Hold the store's writer lease (waits ``GENESIS_STORE_LOCK_TIMEOUT`` s at most)."""
+    s = get_settings()
+    with StoreLock(store_uri, s.storage_options(), purpose, s.store_lock_timeout) as lock:
+        yield lock
 
 
 def lock_name(store_uri: str) -> str:

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "GENESIS_MLFLOW_TRACKING_URI"),
     )
     s3_endpoint_url: str | None = None
+    # how long a store writer waits for another writer's lock before failing (seconds)
+    store_lock_timeout: float = 600.0
     # Local folder for checkpoints, caches and the default MLflow database.  Default: the
     # root itself when it is local, else ./genesis_data of the working directory.
     work_dir: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -107,15 +108,35 @@ def _manifest_uri(store_uri: str, version: int) -> str:
     return storage.join(store_uri, "manifests", f"{version:06d}.json")
 
 
+def latest_version(store_uri: str, storage_options: Mapping[str, Any] | None = None) -> int:
+    """The highest committed version: the pointer's, then probed upwards.
+
+    Versions are created exclusively and in sequence, so a manifest that exists is
+    committed; the pointer is only a hint that may lag (a writer killed between the two
+    writes), and never makes a reader go backwards.
+    """
+    ptr = _pointer(store_uri)
+    fs, path = storage.filesystem(ptr, storage_options)
+    fs.invalidate_cache(path.rsplit("/", 1)[0])  # another writer may have committed since
+    version = 0
+    if storage.exists(ptr, storage_options):
+        version = int(json.loads(storage.read_bytes(ptr, storage_options))["version"])
+    while storage.exists(_manifest_uri(store_uri, version + 1), storage_options):
+        version += 1
+    return version
+
+
 def read_latest(store_uri: str, storage_options: Mapping[str, Any] | None = None) -> Manifest:
     """The committed manifest; an empty one (version 0) for a new store."""
-    ptr = _pointer(store_uri)
-    if not storage.exists(ptr, storage_options):
+    version = latest_version(store_uri, storage_options)
+    if version == 0:
         return Manifest()
-    version = json.loads(storage.read_bytes(ptr, storage_options))["version"]
     return Manifest.from_json(
         storage.read_bytes(_manifest_uri(store_uri, version), storage_options)
     )
+
+
+COMMIT_ATTEMPTS = 5
 
 
 def commit_scans(
@@ -128,45 +149,69 @@ def commit_scans(
 ) -> Manifest:
     """Add (or with ``replace``, set) the committed scans; write the manifest then the pointer.
 
-    The new manifest version is created exclusively (``x`` mode locally), so two
-    concurrent commits cannot both win: the loser gets :class:`StoreConflict`.
+    The new version is created exclusively (``O_EXCL`` locally, ``If-None-Match: *`` on S3),
+    so two concurrent commits cannot both win it.  An append that loses re-reads the new
+    base and tries again (appends merge); a ``replace`` that loses raises
+    :class:`StoreConflict`.
     """
-    base = read_latest(store_uri, storage_options)
-    if base.version and base.config_hash != config_hash and not replace:
-        raise StoreConflict(
-            f"store {store_uri} was built with config {base.config_hash[:12]}, "
-            f"not {config_hash[:12]}; use another store or force a rebuild"
+    for attempt in range(COMMIT_ATTEMPTS):
+        base = read_latest(store_uri, storage_options)
+        if base.version and base.config_hash != config_hash and not replace:
+            raise StoreConflict(
+                f"store {store_uri} was built with config {base.config_hash[:12]}, "
+                f"not {config_hash[:12]}; use another store or force a rebuild"
+            )
+        scans = {} if replace else dict(base.scans)
+        scans.update({e.scan_id: e for e in entries})
+        new = Manifest(
+            version=base.version + 1,
+            config_hash=config_hash,
+            config=config,
+            scans=scans,
+            created=datetime.now(UTC).isoformat(),
         )
-    scans = {} if replace else dict(base.scans)
-    scans.update({e.scan_id: e for e in entries})
-    new = Manifest(
-        version=base.version + 1,
-        config_hash=config_hash,
-        config=config,
-        scans=scans,
-        created=datetime.now(UTC).isoformat(),
-    )
-    _create_exclusive(_manifest_uri(store_uri, new.version), new.to_json(), storage_options)
-    storage.write_bytes_atomic(
-        _pointer(store_uri), json.dumps({"version": new.version}).encode(), storage_options
-    )
-    return new
+        try:
+            create_exclusive(_manifest_uri(store_uri, new.version), new.to_json(), storage_options)
+        except StoreConflict:
+            if replace or attempt == COMMIT_ATTEMPTS - 1:
+                raise
+            continue
+        _advance_pointer(store_uri, new.version, storage_options)
+        return new
+    raise AssertionError("unreachable")
 
 
-def _create_exclusive(uri: str, data: bytes, storage_options: Mapping[str, Any] | None) -> None:
+def _advance_pointer(store_uri: str, version: int, storage_options) -> None:
+    """Move the pointer forward only (a slower writer never moves it back)."""
+    ptr = _pointer(store_uri)
+    if storage.exists(ptr, storage_options):
+        if int(json.loads(storage.read_bytes(ptr, storage_options))["version"]) >= version:
+            return
+    storage.write_bytes_atomic(ptr, json.dumps({"version": version}).encode(), storage_options)
+
+
+def create_exclusive(uri: str, data: bytes, storage_options: Mapping[str, Any] | None) -> None:
+    """Create ``uri`` with ``data`` whole, or raise :class:`StoreConflict` if it exists."""
     fs, path = storage.filesystem(uri, storage_options)
     if storage.is_remote(uri):
-        # Object stores: best effort (check then put); deployments also serialise
-        # store writers with a Prefect concurrency limit.
-        if fs.exists(path):
-            raise StoreConflict(f"manifest {uri} already exists: a concurrent commit won")
-        fs.pipe_file(path, data)
+        try:
+            fs.pipe_file(path, data, mode="create")  # PUT with If-None-Match: *
+        except FileExistsError as e:
+            raise StoreConflict(f"{uri} already exists: a concurrent writer won") from e
+        except OSError as e:
+            if "PreconditionFailed" in str(e) or "412" in str(e):
+                raise StoreConflict(f"{uri} already exists: a concurrent writer won") from e
+            raise
         return
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     try:
-        with open(path, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        os.link(tmp, path)  # atomic and exclusive: never a half-written manifest
     except FileExistsError as e:
-        raise StoreConflict(f"manifest {uri} already exists: a concurrent commit won") from e
+        raise StoreConflict(f"{uri} already exists: a concurrent writer won") from e
+    finally:
+        os.unlink(tmp)

@@ -151,3 +151,18 @@ def test_pretraining_refuses_a_damaged_store(ingested, genesis_root) -> None:
     assert result.exit_code == 1
     out = " ".join(result.output.split())
     assert "3 of 4 scans pass" in out and "checksum mismatch" in out
+
+
+def test_a_second_writer_waits_then_names_the_holder(ingested, tmp_path, monkeypatch) -> None:
+    from flows.preprocess import preprocess_flow
+    from genesis_core.store.lock import StoreLock, StoreLocked
+    from tasks.settings import reset_settings_cache
+
+    monkeypatch.setenv("GENESIS_STORE_LOCK_TIMEOUT", "2")
+    reset_settings_cache()
+    store = str(tmp_path / "locked.zarr")
+    with StoreLock(store, purpose="another nightly"):
+        with pytest.raises(StoreLocked, match="locked by .*another nightly"):
+            preprocess_flow(dataset="luna", store=store, **PARAMS)
+    assert preprocess_flow(dataset="luna", store=store, **PARAMS)["done"] == 4
+    reset_settings_cache()

@@ -124,14 +124,45 @@ def test_split_never_shares_a_scan() -> None:
     assert all(sid in grown[k] for k, ids in sp.items() for sid in ids), "adding a scan moves none"
 
 
-def test_concurrent_commit_loses_cleanly(tmp_path: Path) -> None:
+def _append_many(args) -> list[int]:
+    uri, ks = args
+    return [commit_scans(uri, [write_and_entry(uri, k)], CFG, "h1").version for k in ks]
+
+
+def test_concurrent_appends_all_land(tmp_path: Path) -> None:
     uri = str(tmp_path / "store")
     commit_scans(uri, [write_and_entry(uri, 0)], CFG, "h1")
-    # Simulate a racing writer that created version 2 between our read and our write.
-    (tmp_path / "store" / "manifests" / "000002.json").write_text("{}")
-    with pytest.raises(StoreConflict, match="concurrent commit"):
-        commit_scans(uri, [write_and_entry(uri, 1)], CFG, "h1")
-    assert CubeStore(uri).scan_ids == ["scan.0"]
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        versions = list(ex.map(_append_many, [(uri, range(1, 9)), (uri, range(9, 17))]))
+    flat = sorted(v for vs in versions for v in vs)
+    assert flat == list(range(2, 18))  # every version won by exactly one commit
+    m = read_latest(uri)
+    assert m.version == 17 and sorted(m.scans) == sorted(f"scan.{k}" for k in range(17))
+    CubeStore(uri).verify_store()
+
+
+def test_replace_that_loses_the_race_raises(tmp_path: Path, monkeypatch) -> None:
+    from genesis_core.store import manifest as mf
+
+    uri = str(tmp_path / "store")
+    commit_scans(uri, [write_and_entry(uri, 0)], CFG, "h1")
+    real = mf.read_latest
+    stale = real(uri)
+    commit_scans(uri, [write_and_entry(uri, 1)], CFG, "h1")  # the racing writer's commit
+    monkeypatch.setattr(mf, "read_latest", lambda *a, **k: stale)
+    with pytest.raises(StoreConflict, match="concurrent writer"):
+        commit_scans(uri, [write_and_entry(uri, 2)], CFG, "h1", replace=True)
+    monkeypatch.setattr(mf, "read_latest", real)
+    assert sorted(read_latest(uri).scans) == ["scan.0", "scan.1"]
+
+
+def test_pointer_that_lags_never_moves_readers_back(tmp_path: Path) -> None:
+    uri = str(tmp_path / "store")
+    commit_scans(uri, [write_and_entry(uri, 0)], CFG, "h1")
+    commit_scans(uri, [write_and_entry(uri, 1)], CFG, "h1")
+    (tmp_path / "store" / "manifests" / "latest.json").write_text('{"version": 1}')  # killed writer
+    assert read_latest(uri).version == 2
+    assert commit_scans(uri, [write_and_entry(uri, 2)], CFG, "h1").version == 3
 
 
 @pytest.mark.integration
