@@ -37,7 +37,9 @@ def quiet_defaults() -> None:
     """Nothing phones home; Prefect's own chatter stays at WARNING unless asked for."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # Prefect's own logs (a failed run's traceback among them) only with --verbose: the
+    # commands print their own one-line errors and results.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
@@ -373,12 +375,13 @@ def _run(flow_fn: Any, **kw: Any) -> dict[str, Any]:
     message and exit code 2."""
     from genesis_core.store.integrity import StoreCorruption
     from genesis_core.store.manifest import StoreConflict
+    from tasks.services import ServiceUnavailable
 
     try:
         return flow_fn(**kw)
     except (
         FileNotFoundError, NotADirectoryError, PermissionError, ValueError, StoreCorruption,
-        StoreConflict,
+        StoreConflict, ServiceUnavailable,
     ) as e:  # fmt: skip
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e

@@ -12,6 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from genesis_core import catalog
 from tasks.ingest import commit_catalog, ingest_annotations, list_scans, plan_ingest, read_scan
 from tasks.progress import progress_bar
+from tasks.services import check_storage
 from tasks.settings import get_settings, root_scoped
 
 
@@ -30,6 +31,7 @@ def ingest_flow(
     quarantined with a reason and the run goes on.
     """
     settings = get_settings(root)
+    check_storage(source, settings.root_uri)
     name = dataset or dataset_name(source)
     uri = catalog.catalog_uri(settings.root_uri, name)
     listing = list_scans(source)

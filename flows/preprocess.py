@@ -14,6 +14,7 @@ from genesis_core.io import storage
 from genesis_core.preprocess import PreprocessConfig
 from tasks.locks import store_writer
 from tasks.preprocess import commit_store, plan_preprocess, process_scans
+from tasks.services import check_storage
 from tasks.settings import get_settings, root_scoped
 
 
@@ -78,6 +79,7 @@ def preprocess_flow(
     cfg = build_config(spacing, cube, cubes_per_scan, seed, acceptance)
     catalog_uri = catalog.catalog_uri(settings.root_uri, dataset)
     store_uri = store or store_uri_for(settings.root_uri, dataset)
+    check_storage(settings.root_uri, store_uri)
     with store_writer(store_uri, f"preprocess {dataset}") as lock:
         rows = plan_preprocess(catalog_uri, store_uri, cfg.to_dict(), force)
         results = process_scans(rows, cfg.to_dict(), store_uri, scheduler, workers)

@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger, runtime
 from genesis_core.store import read_latest
 from genesis_core.transforms import TransformConfig, ablation_switches
 from tasks.pretrain import register_model, train_model
+from tasks.services import check_storage
 from tasks.settings import get_settings, root_scoped
 from tasks.tracking import code_version, redact_uri, sha256_json
 
@@ -54,6 +55,7 @@ def pretrain_flow(
         from flows.preprocess import store_uri_for
 
         store = store_uri_for(settings.root_uri, dataset)
+    check_storage(store)
     manifest = read_latest(store, settings.storage_options())
     tcfg = TransformConfig(**ablation_switches(transforms), mode=mode)
     tdict = tcfg.model_dump() if hasattr(tcfg, "model_dump") else dict(tcfg.__dict__)

@@ -11,6 +11,7 @@ from genesis_core import catalog
 from genesis_core.io import msd, storage
 from genesis_core.targets import TargetConfig
 from tasks.locks import store_writer
+from tasks.services import check_storage
 from tasks.settings import get_settings, root_scoped
 from tasks.targets import build_targets, commit_target_store, plan_targets
 
@@ -64,6 +65,7 @@ def targets_flow(
         foreground_ratio=foreground_ratio, labels=labels, seed=seed,
     )  # fmt: skip
     store_uri = store or target_store_uri(settings.root_uri, dataset, task)
+    check_storage(settings.root_uri, store_uri)
     with store_writer(store_uri, f"targets {dataset} {task}") as lock:
         rows = plan_targets(catalog_uri, store_uri, task, force)
         results = build_targets(rows, cfg.to_dict(), store_uri, scheduler, workers)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import warnings
@@ -17,6 +18,7 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from tasks.services import check_tracking
 from tasks.settings import Settings
 
 CANDIDATE, CHAMPION = "candidate", "champion"
@@ -89,6 +91,10 @@ def use_tracking(settings: Settings) -> str:
     # We log models with pickle on purpose (torch.export fixes shapes); the warning is noise.
     logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
     uri = settings.tracking_uri()
+    # MLflow's own HTTP retries take minutes against a dead server: bound them, and check once.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    check_tracking(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

@@ -318,3 +318,16 @@ def test_gpu_pool_requests_one_nvidia_gpu_and_cpu_pool_none() -> None:
     assert any(t["key"] == "nvidia.com/gpu" for t in gpu["tolerations"])
     cpu = rendered_job("genesis-cpu")["spec"]["template"]["spec"]
     assert "nvidia.com/gpu" not in json.dumps(cpu)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_run_state_survives_a_pod_restart(pool) -> None:
+    """runs/ (checkpoints, result.json) is on the genesis-runs claim, not the scratch emptyDir."""
+    pod = rendered_job(pool)["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    runs = volumes[mounts["/opt/genesis/genesis_data/runs"]]
+    assert runs["persistentVolumeClaim"]["claimName"] == "genesis-runs"
+    claims = by_kind("PersistentVolumeClaim")
+    assert "ReadWriteMany" in claims["genesis-runs"]["spec"]["accessModes"]
