@@ -82,9 +82,10 @@ def preprocess_flow(
     check_storage(settings.root_uri, store_uri)
     with store_writer(store_uri, f"preprocess {dataset}") as lock:
         rows = plan_preprocess(catalog_uri, store_uri, cfg.to_dict(), force)
-        results = process_scans(rows, cfg.to_dict(), store_uri, scheduler, workers)
-        lock.check()
-        report = commit_store(store_uri, catalog_uri, results, cfg.to_dict(), force)
+        results = process_scans(
+            rows, cfg.to_dict(), store_uri, scheduler, workers, force, lock.check
+        )
+        report = commit_store(store_uri, catalog_uri, results)
     wall = time.perf_counter() - t0
     report.update(
         dataset=dataset,

@@ -28,6 +28,7 @@ def run_per_scan(
     scheduler: str | None = None,
     workers: int | None = None,
     retries: int = 2,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """``fn(row, **kwargs)`` for every row on Dask (LocalCluster or ``scheduler``), as results arrive.
@@ -48,6 +49,8 @@ def run_per_scan(
             for fut in as_completed(futures):
                 r = fut.result()
                 results.append(r)
+                if on_result is not None:
+                    on_result(r)  # e.g. an incremental commit
                 advance(
                     info=f"{r['scan_id'][-20:]} {r.get('n_cubes', 0)} cubes {r.get('seconds', 0):.1f}s"
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prefect import task
@@ -10,7 +11,8 @@ from prefect.cache_policies import NO_CACHE
 from genesis_core import catalog
 from genesis_core.io import storage
 from genesis_core.preprocess import PreprocessConfig, preprocess_scan
-from genesis_core.store import ScanEntry, commit_scans, read_latest
+from genesis_core.store import read_latest
+from genesis_core.store.committer import Committer
 from genesis_core.store.manifest import check_same_config
 from genesis_core.store.writer import new_generation
 from tasks.fanout import run_per_scan
@@ -41,29 +43,38 @@ def plan_preprocess(
 
 @task(name="preprocess-scans-on-dask", cache_policy=NO_CACHE)
 def process_scans(
-    rows: list[dict], config: dict, store_uri: str, scheduler: str | None, workers: int | None
+    rows: list[dict],
+    config: dict,
+    store_uri: str,
+    scheduler: str | None,
+    workers: int | None,
+    force: bool = False,
+    before_commit: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run :func:`preprocess_scan` for every row on Dask; small dicts come back."""
+    """Run :func:`preprocess_scan` for every row on Dask; small dicts come back.
+
+    Finished scans are committed as they arrive (every 16 scans or 30 s), so a crash
+    loses at most the scans in flight; the last commit happens before this returns.
+    """
     s = get_settings()
-    return run_per_scan(
-        preprocess_scan, rows, "preprocess", scheduler, workers, config=PreprocessConfig.from_dict(config),
-        store_uri=store_uri, cache_dir=str(s.cache_path), storage_options=s.storage_options(),
-        generation=new_generation(),
-    )  # fmt: skip
-
-
-@task(name="commit-store", cache_policy=NO_CACHE)
-def commit_store(
-    store_uri: str, catalog_uri: str, results: list[dict], config: dict, force: bool = False
-) -> dict[str, Any]:
-    """Commit the manifest with every finished scan; quarantine failed ones in the catalog."""
-    opts = get_settings().storage_options()
     cfg = PreprocessConfig.from_dict(config)
+    committer = Committer(store_uri, cfg.to_dict(), cfg.hash(), s.storage_options(),
+                          replace=force, every_n=s.commit_every, before_commit=before_commit)  # fmt: skip
+    results = run_per_scan(
+        preprocess_scan, rows, "preprocess", scheduler, workers, config=cfg, store_uri=store_uri,
+        cache_dir=str(s.cache_path), storage_options=s.storage_options(),
+        generation=new_generation(), on_result=committer.add,
+    )  # fmt: skip
+    committer.close()
+    return results
+
+
+@task(name="record-store", cache_policy=NO_CACHE)
+def commit_store(store_uri: str, catalog_uri: str, results: list[dict]) -> dict[str, Any]:
+    """Record the run in the catalog (failed scans quarantined) and report the committed store."""
+    opts = get_settings().storage_options()
     good = [r for r in results if r["status"] in ("ok", "empty")]
-    entries = [ScanEntry.from_result(r) for r in good]
     manifest = read_latest(store_uri, opts)
-    if entries or force or manifest.version == 0:
-        manifest = commit_scans(store_uri, entries, cfg.to_dict(), cfg.hash(), opts, replace=force)
     failed = [r for r in results if r["status"] == "failed"]
     if failed or good:
         _record(catalog_uri, failed, [r["scan_id"] for r in good], opts)

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     # how long a store writer waits for another writer's lock before failing (seconds)
     store_lock_timeout: float = 600.0
+    # preprocess commits finished scans every this many scans (or 30 s): a crash loses at most those
+    commit_every: int = 16
     # Local folder for checkpoints, caches and the default MLflow database.  Default: the
     # root itself when it is local, else ./genesis_data of the working directory.
     work_dir: str | None = None

@@ -19,21 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from genesis_core.io import storage
-from genesis_core.store.manifest import Manifest, read_latest
+from genesis_core.store.manifest import all_groups, read_latest
 
 LEGACY_ARRAYS = ("cubes", "images", "masks", "labels")  # stores written before generations
-
-
-def all_manifests(store_uri: str, storage_options: Mapping[str, Any] | None = None):
-    fs, path = storage.filesystem(storage.join(store_uri, "manifests"), storage_options)
-    if not fs.exists(path):
-        return []
-    out = []
-    for p in sorted(fs.ls(path, detail=False)):
-        name = p.rsplit("/", 1)[-1]
-        if name.endswith(".json") and name[:-5].isdigit():
-            out.append(Manifest.from_json(fs.cat_file(p)))
-    return out
 
 
 def _newest_mtime(fs, path: str) -> float:
@@ -54,7 +42,7 @@ def gc_store(
     """Remove superseded and stale uncommitted generations; returns what was (or would be) removed."""
     latest = read_latest(store_uri, storage_options)
     live = {e.group for e in latest.scans.values()}
-    ever = {e.group for m in all_manifests(store_uri, storage_options) for e in m.scans.values()}
+    ever = all_groups(store_uri, storage_options)
     fs, root = storage.filesystem(store_uri, storage_options)
     scans_dir = f"{root.rstrip('/')}/scans"
     report: dict[str, list[str]] = {"superseded": [], "stale": [], "kept": []}

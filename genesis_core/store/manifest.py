@@ -1,9 +1,12 @@
-"""Manifests: the commit record of a cube store.
+"""Manifests: the commit record of a cube store, as a log of small deltas.
 
-Each commit writes ``manifests/<k>.json`` (the full list of committed scans)
-and then rewrites ``manifests/latest.json`` to point at it.  The pointer is one
-small object replaced atomically, so a reader sees the old or the new set of
-scans, never a mix.  Old manifests stay, giving a history of the store.
+Each commit creates ``manifests/<k>.json`` exclusively.  Version k is either a
+*checkpoint* (every committed scan; written for a new store, a replace, and every
+``CHECKPOINT_EVERY`` versions) or a *delta* (only the scans that commit added, on top of
+version k − 1), so a commit costs O(scans committed), not O(store).  Reading version k
+applies its deltas to the checkpoint below it.  ``manifests/latest.json`` is a hint for
+the newest version.  A reader sees the scans of one version, never a mix; old versions
+stay, giving a history of the store.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -62,15 +66,71 @@ class Manifest:
         return sum(e.n_cubes for e in self.scans.values())
 
     def to_json(self) -> bytes:
+        """A checkpoint: every committed scan."""
         d = asdict(self)
+        d["kind"] = "checkpoint"
         d["scans"] = {k: asdict(v) for k, v in sorted(self.scans.items())}
-        return json.dumps(d, indent=1, sort_keys=True).encode()
+        return json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
         d = json.loads(data)
+        d.pop("kind", None)
         d["scans"] = {k: ScanEntry(**v) for k, v in d.get("scans", {}).items()}
         return cls(**d)
+
+
+def delta_json(version: int, config_hash: str, created: str, added: list[ScanEntry]) -> bytes:
+    d = {"kind": "delta", "version": version, "config_hash": config_hash, "created": created,
+         "added": {e.scan_id: asdict(e) for e in added}}  # fmt: skip
+    return json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
+
+
+CHECKPOINT_EVERY = 32
+_CACHE: OrderedDict[tuple[str, int], Manifest] = OrderedDict()
+
+
+def read_version(
+    store_uri: str, version: int, storage_options: Mapping[str, Any] | None = None
+) -> Manifest:
+    """Version ``version`` of the store: its checkpoint with the deltas above it applied.
+
+    Committed versions never change, so reconstructed ones are cached (a writer's next
+    commit starts from its last one without rereading the log).
+    """
+    if version == 0:
+        return Manifest()
+    deltas: list[dict[str, Any]] = []
+    v, base = version, None
+    while base is None:
+        if (store_uri, v) in _CACHE:
+            base = _CACHE[(store_uri, v)]
+            break
+        d = json.loads(storage.read_bytes(_manifest_uri(store_uri, v), storage_options))
+        if d.get("kind") != "delta":
+            base = Manifest.from_json(json.dumps(d).encode())
+            break
+        deltas.append(d)
+        v -= 1
+    scans = dict(base.scans)
+    for d in reversed(deltas):
+        scans.update({k: ScanEntry(**e) for k, e in d["added"].items()})
+    m = Manifest(version, base.config_hash, base.config, scans,
+                 deltas[0]["created"] if deltas else base.created)  # fmt: skip
+    _CACHE[(store_uri, version)] = m
+    while len(_CACHE) > 8:
+        _CACHE.popitem(last=False)
+    return m
+
+
+def all_groups(store_uri: str, storage_options: Mapping[str, Any] | None = None) -> set[str]:
+    """Every array group any committed version has listed (for garbage collection)."""
+    out: set[str] = set()
+    for v in range(1, latest_version(store_uri, storage_options) + 1):
+        d = json.loads(storage.read_bytes(_manifest_uri(store_uri, v), storage_options))
+        entries = d["added"] if d.get("kind") == "delta" else d.get("scans", {})
+        out.update(ScanEntry(**e).group for e in entries.values())
+    return out
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -128,12 +188,7 @@ def latest_version(store_uri: str, storage_options: Mapping[str, Any] | None = N
 
 def read_latest(store_uri: str, storage_options: Mapping[str, Any] | None = None) -> Manifest:
     """The committed manifest; an empty one (version 0) for a new store."""
-    version = latest_version(store_uri, storage_options)
-    if version == 0:
-        return Manifest()
-    return Manifest.from_json(
-        storage.read_bytes(_manifest_uri(store_uri, version), storage_options)
-    )
+    return read_version(store_uri, latest_version(store_uri, storage_options), storage_options)
 
 
 COMMIT_ATTEMPTS = 5
@@ -166,17 +221,24 @@ def commit_scans(
         new = Manifest(
             version=base.version + 1,
             config_hash=config_hash,
-            config=config,
+            config=config if (replace or not base.version) else base.config,
             scans=scans,
             created=datetime.now(UTC).isoformat(),
         )
+        checkpoint = replace or not base.version or new.version % CHECKPOINT_EVERY == 0
+        data = (
+            new.to_json()
+            if checkpoint
+            else delta_json(new.version, config_hash, new.created, list(entries))
+        )
         try:
-            create_exclusive(_manifest_uri(store_uri, new.version), new.to_json(), storage_options)
+            create_exclusive(_manifest_uri(store_uri, new.version), data, storage_options)
         except StoreConflict:
             if replace or attempt == COMMIT_ATTEMPTS - 1:
                 raise
             continue
         _advance_pointer(store_uri, new.version, storage_options)
+        _CACHE[(store_uri, new.version)] = new
         return new
     raise AssertionError("unreachable")
 

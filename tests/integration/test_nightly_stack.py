@@ -102,10 +102,18 @@ def store_path(s: Stack, dataset: str = "nightly") -> str:
 
 
 def manifest(s: Stack, dataset: str = "nightly") -> dict:
-    fs = s.s3()
-    base = store_path(s, dataset)
-    latest = json.loads(fs.cat_file(f"{base}/manifests/latest.json"))
-    return json.loads(fs.cat_file(f"{base}/manifests/{latest['version']:06d}.json"))
+    """The committed manifest as the store's reader reconstructs it (checkpoint + deltas)."""
+    import dataclasses
+
+    from genesis_core.store.manifest import read_latest
+
+    opts = {"key": s.aws["AWS_ACCESS_KEY_ID"], "secret": s.aws["AWS_SECRET_ACCESS_KEY"],
+            "client_kwargs": {"endpoint_url": s.moto_url}}  # fmt: skip
+    m = read_latest(f"s3://{store_path(s, dataset)}", opts)
+    return {
+        **dataclasses.asdict(m),
+        "scans": {k: dataclasses.asdict(v) for k, v in m.scans.items()},
+    }
 
 
 def scan_objects(s: Stack, dataset: str = "nightly") -> dict[str, str]:

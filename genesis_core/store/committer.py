@@ -1,0 +1,65 @@
+"""Commit per-scan results as they arrive, so a crash loses at most the scans in flight.
+
+Results are buffered and committed every ``every_n`` finished scans or ``every_s``
+seconds (deltas, so each commit costs what it adds).  A ``replace`` run (``--force``)
+makes its first commit a replacing checkpoint and appends after it, so its final
+manifest holds exactly the scans it rebuilt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from genesis_core.store.manifest import Manifest, ScanEntry, commit_scans, read_latest
+
+COMMITTED = ("ok", "empty")  # statuses whose scans are listed (empty: zero cubes, known)
+
+
+class Committer:
+    def __init__(
+        self,
+        store_uri: str,
+        config: dict[str, Any],
+        config_hash: str,
+        storage_options: Mapping[str, Any] | None = None,
+        replace: bool = False,
+        every_n: int = 16,
+        every_s: float = 30.0,
+        before_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.uri, self.config, self.config_hash = store_uri, config, config_hash
+        self.opts, self.replace = storage_options, replace
+        self.every_n, self.every_s = every_n, every_s
+        self.before_commit = before_commit or (lambda: None)
+        self._buffer: list[ScanEntry] = []
+        self._last = time.monotonic()
+        self.commits = 0
+        self.manifest: Manifest | None = None
+
+    def add(self, result: Mapping[str, Any]) -> None:
+        if result.get("status") in COMMITTED:
+            self._buffer.append(ScanEntry.from_result(result))
+        due = len(self._buffer) >= self.every_n or time.monotonic() - self._last >= self.every_s
+        if self._buffer and due:
+            self.flush()
+
+    def flush(self) -> None:
+        self.before_commit()
+        replace = self.replace and self.commits == 0
+        self.manifest = commit_scans(
+            self.uri, self._buffer, self.config, self.config_hash, self.opts, replace=replace
+        )
+        self.commits += 1
+        self._buffer = []
+        self._last = time.monotonic()
+
+    def close(self) -> Manifest:
+        """Commit what is left; a replace run, or a new store, commits even when empty."""
+        if self._buffer or (self.commits == 0 and (self.replace or not self._exists())):
+            self.flush()
+        return self.manifest or read_latest(self.uri, self.opts)
+
+    def _exists(self) -> bool:
+        return read_latest(self.uri, self.opts).version > 0
