@@ -32,6 +32,17 @@ QUIET_WORKERS = {
 }
 
 
+def worker_env() -> dict[str, str]:
+    """The environment every Dask worker gets, local or remote: single-threaded libraries and
+    :data:`QUIET_WORKERS` as ``DASK_*`` variables (the compose file and the Kubernetes
+    manifests set exactly these on their worker containers; a test keeps them in step)."""
+    dask_vars = {
+        "DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
+        for key, value in QUIET_WORKERS.items()
+    }
+    return {**ONE_THREAD_ENV, **dask_vars}
+
+
 @contextmanager
 def dask_client(address: str | None = None, workers: int | None = None) -> Iterator[Client]:
     # Prefect's logging config lets distributed's INFO chatter through; keep it quiet.
@@ -44,7 +55,7 @@ def dask_client(address: str | None = None, workers: int | None = None) -> Itera
         finally:
             client.close()
         return
-    n = workers or os.cpu_count() or 1
+    n = workers or dask.system.CPU_COUNT  # respects container CPU limits (cgroups, affinity)
     with (
         dask.config.set(QUIET_WORKERS),
         LocalCluster(

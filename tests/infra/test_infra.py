@@ -368,3 +368,10 @@ def test_server_images_run_the_client_versions() -> None:
     )
     assert f'"mlflow=={pins["mlflow"]}"' in mlflow_run
     assert h.services()["mlflow"]["image"].endswith(":" + pins["mlflow"])
+
+
+def test_compose_dask_workers_get_the_local_clusters_settings() -> None:
+    from tasks.dask_cluster import worker_env
+
+    env = h.env_of(h.services()["dask-worker"])
+    assert {k: env.get(k) for k in worker_env()} == worker_env()

@@ -331,3 +331,13 @@ def test_run_state_survives_a_pod_restart(pool) -> None:
     assert runs["persistentVolumeClaim"]["claimName"] == "genesis-runs"
     claims = by_kind("PersistentVolumeClaim")
     assert "ReadWriteMany" in claims["genesis-runs"]["spec"]["accessModes"]
+
+
+def test_k8s_dask_workers_get_the_local_clusters_settings() -> None:
+    from tasks.dask_cluster import worker_env
+
+    docs = [d for d in h.applied_docs() if d["kind"] == "DaskCluster"]
+    (cluster,) = docs
+    (worker,) = cluster["spec"]["worker"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in worker["env"]}
+    assert {k: env.get(k) for k in worker_env()} == worker_env()
