@@ -198,3 +198,21 @@ def test_reader_refuses_content_changed_since_ingest(tmp_path: Path) -> None:
     volumes.write(volumes.volume(seed=2), src / "a.nii.gz")
     with pytest.raises(ScanReadError, match="changed since ingest"):
         read_catalogued(row["source_uri"], row["format"], tmp_path / "cache", None, row["sha256"])
+
+
+def test_an_io_fault_while_fetching_is_raised_not_quarantined(tmp_path: Path, monkeypatch) -> None:
+    """An S3 blip or a failing disk is retried by the caller (the read-scan task), never
+    turned into a quarantine row that would hide a good scan for good."""
+    from genesis_core.ingest import rows_for_source
+    from genesis_core.io import storage
+
+    src = tmp_path / "src"
+    volumes.write(volumes.volume(), src / "a.nii.gz")
+    (source,) = list_source(str(src)).scans
+
+    def blip(*a, **k):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(storage, "local_group", blip)
+    with pytest.raises(OSError, match="Connection reset"):
+        rows_for_source(source, tmp_path / "cache")
