@@ -14,23 +14,18 @@ from typer.testing import CliRunner
 from genesis_core import catalog
 from genesis_core.store import CubeStore, read_latest
 from genesis_core.store.integrity import StoreCorruption
-from genesis_core.synth import write_luna16
 
-PARAMS = dict(spacing="1", cube="32,32,16", cubes_per_scan=6, seed=3, workers=2)
+# the same synthetic LUNA16 source (5 scans) and ingest as the preprocess flow tests
+from tests.flows.test_preprocess_flow import PARAMS, luna_source  # noqa: E402, F401
 
-
-@pytest.fixture(scope="module")
-def luna_source(tmp_path_factory) -> Path:
-    src = tmp_path_factory.mktemp("luna") / "src"
-    write_luna16(src, scans=4, seed=5, size_xyz=(192, 192, 96))
-    return src
+N = 5
 
 
 @pytest.fixture()
-def ingested(prefect_harness, genesis_root, luna_source):
+def ingested(prefect_harness, genesis_root, luna_source):  # noqa: F811
     from flows.ingest import ingest_flow
 
-    assert ingest_flow(source=str(luna_source), dataset="luna")["ok"] == 4
+    assert ingest_flow(source=str(luna_source), dataset="luna")["ok"] == N
     return catalog.catalog_uri(str(genesis_root), "luna")
 
 
@@ -55,7 +50,7 @@ def test_full_disk_fails_the_run_and_quarantines_nothing(ingested, small_tmpfs) 
     assert read_latest(store).version == 0  # nothing committed
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)], check=True)
     report = preprocess_flow(dataset="luna", store=store, **PARAMS)  # space freed: plain rerun
-    assert report["done"] == 4 and not report["failed"]
+    assert report["done"] == N and not report["failed"]
     CubeStore(store).verify_store()
 
 
@@ -70,7 +65,7 @@ def test_old_transient_quarantine_is_retried_and_restored(ingested) -> None:
     ]
     catalog.save(df, ingested)
     report = preprocess_flow(dataset="luna", **PARAMS)
-    assert report["done"] == 4
+    assert report["done"] == N
     row = catalog.load(ingested).set_index("scan_id").loc[victim]
     assert row["status"] == "ok" and row["reason"] == ""
 
@@ -128,7 +123,7 @@ def test_two_runs_on_one_dask_scheduler_keep_their_own_results(
         )  # fmt: skip
         del held
     store = CubeStore(mine["store_uri"])
-    assert len(store.scan_ids) == 4
+    assert len(store.scan_ids) == N
     assert all((tmp_path / "mine.zarr" / e.group).exists() for e in store.manifest.scans.values())
     store.verify_store()
 
@@ -150,7 +145,7 @@ def test_pretraining_refuses_a_damaged_store(ingested, genesis_root) -> None:
     result = CliRunner().invoke(app, ["store", "verify", store])
     assert result.exit_code == 1
     out = " ".join(result.output.split())
-    assert "3 of 4 scans pass" in out and "checksum mismatch" in out
+    assert f"{N - 1} of {N} scans pass" in out and "checksum mismatch" in out
 
 
 def test_a_second_writer_waits_then_names_the_holder(ingested, tmp_path, monkeypatch) -> None:
@@ -164,5 +159,5 @@ def test_a_second_writer_waits_then_names_the_holder(ingested, tmp_path, monkeyp
     with StoreLock(store, purpose="another nightly"):
         with pytest.raises(StoreLocked, match="locked by .*another nightly"):
             preprocess_flow(dataset="luna", store=store, **PARAMS)
-    assert preprocess_flow(dataset="luna", store=store, **PARAMS)["done"] == 4
+    assert preprocess_flow(dataset="luna", store=store, **PARAMS)["done"] == N
     reset_settings_cache()
