@@ -46,7 +46,12 @@ def resolve_init(init: str) -> dict[str, torch.Tensor] | None:
     )
 
 
-def readers(store_uri: str, fraction: float, fractions: list[float]):
+def readers(store_uri: str, fraction: float, fractions: list[float], seed: int = 0):
+    """Train (the ``fraction`` subset), validation and test readers.
+
+    The label subset is drawn per ``seed`` (nested across fractions within a seed, the same
+    for every init), so repeated seeds sample which labels were available too.
+    """
     store = TargetStore(store_uri, get_settings().storage_options())
     sp = store.split()
     if not (len(sp["train"]) and len(sp["val"]) and len(sp["test"])):
@@ -54,7 +59,7 @@ def readers(store_uri: str, fraction: float, fractions: list[float]):
             f"{store_uri}: need train, validation and test scans, got "
             f"{ {k: len(v.scan_ids) for k, v in sp.items()} }"
         )
-    subsets = nested_fractions(sp["train"].scan_ids, sorted(set(fractions) | {fraction}), seed=0)
+    subsets = nested_fractions(sp["train"].scan_ids, sorted(set(fractions) | {fraction}), seed=seed)
     return sp["train"].subset(subsets[fraction]), sp["val"], sp["test"]
 
 
@@ -78,7 +83,7 @@ def fit_one(
         return json.loads((path / "result.json").read_text())
     use_tracking(get_settings())
     exp_id = ensure_experiment(experiment, get_settings())
-    train_r, val_r, test_r = readers(store_uri, fraction, fractions)
+    train_r, val_r, test_r = readers(store_uri, fraction, fractions, seed)
     prof = finetune_profile(profile, task_name, steps, seed)
     active = mlflow.active_run()
     nested = active is not None
