@@ -148,7 +148,7 @@ def evaluate_flow(
     create_markdown_artifact(
         markdown=f"# {task}: {metric} by init and label fraction\n\n{table_md}",
         key=f"evaluate-{task}",
-        description="mean ± std over seeds; Welch t-test p",
+        description="mean ± std over seeds; Welch and Student t-test p; seeds, test scans, positives",
     )
     create_table_artifact(
         table=[{k: v for k, v in r.items()} for r in rows], key=f"evaluate-{task}-table"

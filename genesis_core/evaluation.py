@@ -84,22 +84,8 @@ def welch_ttest(a: Sequence[float], b: Sequence[float], equal_var: bool = False)
         return TTest(float("nan"), float("nan"), reason=reason)
     from scipy import stats  # lazy: keep the module import light
 
-    t, df = _t_statistic(x, y, equal_var)
-    return TTest(t, float(2.0 * stats.t.sf(abs(t), df)), df)
-
-
-def _t_statistic(x: np.ndarray, y: np.ndarray, equal_var: bool) -> tuple[float, float]:
-    """(t, degrees of freedom) of Student's (pooled) or Welch's test; float64 throughout."""
-    nx, ny = len(x), len(y)
-    vx, vy = x.var(ddof=1), y.var(ddof=1)
-    if equal_var:
-        df = nx + ny - 2.0
-        se2 = ((nx - 1) * vx + (ny - 1) * vy) / df * (1.0 / nx + 1.0 / ny)
-    else:
-        ax, ay = vx / nx, vy / ny
-        se2 = ax + ay
-        df = se2**2 / (ax**2 / (nx - 1) + ay**2 / (ny - 1))
-    return float((x.mean() - y.mean()) / np.sqrt(se2)), float(df)
+    res = stats.ttest_ind(x, y, equal_var=equal_var)
+    return TTest(float(res.statistic), float(res.pvalue), float(res.df))
 
 
 def _groups(results: Iterable[Mapping[str, Any]], value_key: str) -> dict:
@@ -122,6 +108,7 @@ def _stats_row(init: str, fraction: float, values: list[float]) -> dict[str, Any
         "mean": float(v.mean()) if len(v) else float("nan"),
         "std": float(v.std(ddof=1)) if len(v) > 1 else float("nan"),
         "p_value": float("nan"),
+        "p_student": float("nan"),
         "compared_to": "",
         "p_reason": "",
     }
@@ -148,14 +135,27 @@ def summarize(
     table does; with exactly two inits that is simply the two).  Rows not compared have
     ``p_value`` nan.  Rows are sorted by fraction, then init.
     """
+    results = list(results)
     rows = []
     for fraction, by_init in sorted(_groups(results, value_key).items()):
         table = {i: _stats_row(i, fraction, v) for i, v in sorted(by_init.items())}
         for init, other in _pairs(by_init, baseline):
             res = welch_ttest(by_init[init], by_init[other], equal_var=equal_var)
-            table[init].update(p_value=res.p, compared_to=other, p_reason=res.reason)
+            student = welch_ttest(by_init[init], by_init[other], equal_var=True)
+            table[init].update(p_value=res.p, p_student=student.p, compared_to=other,
+                               p_reason=res.reason)  # fmt: skip
+        for init, row in table.items():
+            row.update(_test_counts(results, fraction, init))
         rows += list(table.values())
     return rows
+
+
+def _test_counts(results: list[Mapping[str, Any]], fraction: float, init: str) -> dict[str, Any]:
+    """Test scans and positives of a (fraction, init) group (one test split for all its fits)."""
+    for r in results:
+        if float(r["fraction"]) == fraction and str(r["init"]) == init:
+            return {k: r[k] for k in ("test_scans", "test_positives") if k in r}
+    return {}
 
 
 def _fmt(x: float, digits: int) -> str:
@@ -165,16 +165,21 @@ def _fmt(x: float, digits: int) -> str:
 def to_markdown(
     rows: Sequence[Mapping[str, Any]], metric_name: str = "metric", digits: int = 4
 ) -> str:
-    """A Markdown table: fraction | init | n | metric mean ± std | p (vs) ."""
+    """A Markdown table: fraction | init | seeds | test scans | positives | mean ± std |
+    Welch p | Student p | vs.  (The paper's "independent t-test" is most likely Student's.)"""
     lines = [
-        f"| fraction | init | n | {metric_name} (mean ± std) | p | vs |",
-        "|---:|---|---:|---|---:|---|",
+        f"| fraction | init | seeds | test scans | test positives | {metric_name} (mean ± std) "
+        "| p (Welch) | p (Student) | vs |",
+        "|---:|---|---:|---:|---:|---|---:|---:|---|",
     ]
     for r in rows:
         cell = f"{_fmt(r['mean'], digits)} ± {_fmt(r['std'], digits)}"
-        p = _fmt(r["p_value"], 4) if r.get("compared_to") else ""
+        compared = bool(r.get("compared_to"))
+        p = _fmt(r["p_value"], 4) if compared else ""
+        ps = _fmt(r.get("p_student", float("nan")), 4) if compared else ""
         lines.append(
-            f"| {r['fraction']:g} | {r['init']} | {r['n']} | {cell} | {p} | {r.get('compared_to', '')} |"
+            f"| {r['fraction']:g} | {r['init']} | {r['n']} | {r.get('test_scans', '')} "
+            f"| {r.get('test_positives', '')} | {cell} | {p} | {ps} | {r.get('compared_to', '')} |"
         )
     return "\n".join(lines) + "\n"
 

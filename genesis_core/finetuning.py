@@ -159,10 +159,18 @@ def fit(
         "steps": res.steps,
         "stop_reason": res.stop_reason,
         "pos_weight": pw,
+        "test_scans": len(getattr(test_reader, "scan_ids", [])),
+        "test_positives": _positives(truth),
         **report,
         **score(task, probs, truth),
     }
     return model, out
+
+
+def _positives(truth: np.ndarray) -> int:
+    """Positive test samples: class 1 (classification) or samples with foreground (masks)."""
+    t = np.asarray(truth)
+    return int(np.count_nonzero(t.reshape(len(t), -1).any(axis=1))) if len(t) else 0
 
 
 class WithProbabilities(nn.Module):

@@ -95,7 +95,7 @@ def train_model(
     use_tracking(s)
     exp_id = ensure_experiment(experiment, s)
     train_r, val_r = train_val_readers(store_uri)
-    prof = profile(profile_name, steps, device, seed)
+    prof = profile(profile_name, steps, device, seed, transform_cfg.get("mode", "fixed"))
     torch.manual_seed(seed)  # the initial weights follow the run's seed, not earlier RNG use
     model = UNet3D(prof.model)
     if warm_start:

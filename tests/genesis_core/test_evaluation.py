@@ -110,7 +110,7 @@ def _results() -> list[dict]:
         ("genesis", 1.0): [0.92, 0.93, 0.91],
     }
     return [
-        {"init": i, "fraction": f, "seed": s, "metric": v}
+        {"init": i, "fraction": f, "seed": s, "metric": v, "test_scans": 4, "test_positives": 2}
         for (i, f), vs in vals.items()
         for s, v in enumerate(vs)
     ]
@@ -149,9 +149,12 @@ def test_markdown_csv_and_plot(tmp_path) -> None:
     rows = summarize(_results())
     md = to_markdown(rows, metric_name="AUC")
     lines = md.strip().splitlines()
-    assert lines[0].startswith("| fraction | init | n | AUC (mean ± std)")
+    assert lines[0].startswith("| fraction | init | seeds | test scans | test positives | AUC")
+    assert "| p (Welch) | p (Student) | vs |" in lines[0]
     assert len(lines) == 2 + len(rows)
-    assert "| 0.1 | genesis | 3 | 0.8200 ± 0.0200 |" in md
+    assert "| 0.1 | genesis | 3 | 4 | 2 | 0.8200 ± 0.0200 |" in md
+    student = welch_ttest([0.80, 0.82, 0.84], [0.60, 0.70, 0.65], equal_var=True).p
+    assert rows[0]["p_student"] == pytest.approx(student) and f"| {student:.4f} |" in md
     path = to_csv(rows, tmp_path / "out" / "summary.csv")
     with path.open() as f:
         back = list(csv.DictReader(f))

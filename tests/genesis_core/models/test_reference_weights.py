@@ -150,3 +150,22 @@ def test_accepts_a_loaded_plain_state_dict():
     assert load_reference_weights(target, source.state_dict()).complete
     key = "out_tr.final_conv.bias"
     assert torch.equal(target.state_dict()[key], source.state_dict()[key])
+
+
+@pytest.mark.parametrize("mode", ["fixed", "faithful"])
+def test_faithful_mode_uses_batch_statistics_in_eval_like_the_reference(tmp_path, mode):
+    """SPEC §3: the reference's BatchNorm always uses batch statistics.  In faithful mode the
+    released checkpoint gives the reference's eval outputs; in fixed mode running statistics."""
+    from genesis_core.training.profiles import profile
+
+    cfg = profile("tiny", mode=mode).model
+    assert cfg.bn_always_batch_stats is (mode == "faithful")
+    reference = _lively(UNet3DConfig(width=cfg.width, bn_always_batch_stats=True)).eval()
+    path = _released_file(tmp_path, reference)
+    ours = UNet3D(cfg).eval()
+    assert load_reference_weights(ours, path).complete
+    volume = torch.rand(2, 1, 16, 24, 32, generator=torch.Generator().manual_seed(2)) * 2
+    with torch.no_grad():
+        want, got = _reference_output(reference, volume), ours(volume)
+    gap = float((got - want).abs().max())
+    assert (gap < 1e-5) if mode == "faithful" else (gap > 1e-3), gap
