@@ -151,35 +151,38 @@ def preprocess(
         str | None, typer.Option(help="Dask scheduler address to attach to")
     ] = None,
     force: Annotated[bool, typer.Option(help="recompute every scan")] = False,
+    border: Annotated[
+        str, typer.Option(help="candidate borders X,Y,Z voxels, or 'auto' (scaled to the scan)")
+    ] = "auto",
+    preset: Annotated[
+        str,
+        typer.Option(help="'paper': the reference's cubes (native spacing, borders 100,100,30)"),
+    ] = "default",
 ) -> None:
     """Resample, window and cut cubes into a Zarr cube store, in parallel on Dask."""
     print_preprocess(
         _run_preprocess(
-            dataset,
-            root,
-            store,
-            spacing,
-            cube,
-            cubes_per_scan,
-            seed,
-            acceptance,
-            workers,
-            scheduler,
-            force,
-        )
+            dataset=dataset,
+            root=root,
+            store=store,
+            spacing=spacing,
+            cube=cube,
+            cubes_per_scan=cubes_per_scan,
+            seed=seed,
+            acceptance=acceptance,
+            workers=workers,
+            scheduler=scheduler,
+            force=force,
+            border=border,
+            preset=preset,
+        )  # fmt: skip
     )
 
 
-def _run_preprocess(
-    dataset, root, store, spacing, cube, cubes_per_scan, seed, acceptance, workers, scheduler, force
-):
+def _run_preprocess(**kw: Any) -> dict[str, Any]:
     from flows.preprocess import preprocess_flow
 
-    return _run(
-        preprocess_flow, dataset=dataset, root=root, store=store, spacing=spacing, cube=cube,
-        cubes_per_scan=cubes_per_scan, seed=seed, acceptance=acceptance, workers=workers,
-        scheduler=scheduler, force=force,
-    )  # fmt: skip
+    return _run(preprocess_flow, **kw)
 
 
 def print_preprocess(r: dict[str, Any]) -> None:
@@ -577,8 +580,9 @@ def demo(
     # The demo phantoms are small (about 190 mm across), so the demo cuts the `tiny`
     # profile's 32x32x16 cubes; `genesis preprocess` defaults to the paper's 64x64x32.
     pre = _run_preprocess(
-        "demo-luna16", str(root_dir), None, "1,1,1", "32,32,16", 16, 0, "lung", None, None, False
-    )
+        dataset="demo-luna16", root=str(root_dir), spacing="1,1,1", cube="32,32,16",
+        cubes_per_scan=16, seed=0, acceptance="lung",
+    )  # fmt: skip
     print_preprocess(pre)
     inspect(pre["store_uri"], out=root_dir / "demo-cubes.png", n=6, seed=0)
     console.rule("4. pre-train (tiny profile) and register in MLflow")

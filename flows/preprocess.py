@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger
 
 from genesis_core import catalog
 from genesis_core.cubes.acceptance import ACCEPT_ALL, LUNG
-from genesis_core.cubes.sampling import SamplingConfig
+from genesis_core.cubes.sampling import SPEC_BORDER_XYZ, SamplingConfig
 from genesis_core.io import storage
 from genesis_core.preprocess import PreprocessConfig
 from tasks.locks import store_writer
@@ -35,20 +35,41 @@ def parse_spacing(spacing: str) -> tuple[float, float, float] | None:
     return parts  # type: ignore[return-value]
 
 
+def parse_border(border: str) -> tuple[int, int, int] | Literal["auto"]:
+    if border.strip().lower() == "auto":
+        return "auto"
+    try:
+        parts = tuple(int(p) for p in border.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) < 0:
+        raise ValueError(f"border must be 'auto' or X,Y,Z voxels (>= 0), got {border!r}")
+    return parts  # type: ignore[return-value]
+
+
+# --preset paper: the reference's cubes exactly (SPEC §1): native spacing, borders of
+# 100/100/30 voxels, and scans too small for those borders skipped (no cubes, a reason).
+PRESETS = {"paper": {"spacing": "native", "border": ",".join(map(str, SPEC_BORDER_XYZ))}}
+
+
 def build_config(
     spacing: str = "1,1,1",
     cube: str = "64,64,32",
     cubes_per_scan: int = 32,
     seed: int = 0,
     acceptance: Literal["lung", "none"] = "lung",
+    border: str = "auto",
+    preset: Literal["default", "paper"] = "default",
 ) -> PreprocessConfig:
+    if preset != "default":
+        spacing, border = PRESETS[preset]["spacing"], PRESETS[preset]["border"]
     cube_xyz = tuple(int(c) for c in cube.split(","))
     if len(cube_xyz) != 3 or any(c <= 0 or c % 8 for c in cube_xyz):
         raise ValueError(f"cube must be X,Y,Z with each side divisible by 8, got {cube!r}")
     sampling = SamplingConfig(
         cube_xyz=cube_xyz,  # type: ignore[arg-type]
         n=cubes_per_scan,
-        border_xyz="auto",
+        border_xyz=parse_border(border),
         acceptance=LUNG if acceptance == "lung" else ACCEPT_ALL,
     )
     return PreprocessConfig(spacing_xyz=parse_spacing(spacing), sampling=sampling, seed=seed)
@@ -68,15 +89,20 @@ def preprocess_flow(
     workers: int | None = None,
     scheduler: str | None = None,
     force: bool = False,
+    border: str = "auto",
+    preset: Literal["default", "paper"] = "default",
 ) -> dict[str, Any]:
     """Resample, window and cut cubes for every ``ok`` scan of ``dataset`` not yet in the store.
+
+    ``preset="paper"`` reproduces the reference's cube geometry (native spacing, borders
+    100/100/30, short scans skipped); ``border`` sets X,Y,Z borders in voxels.
 
     Per-scan work runs as plain functions on Dask (a LocalCluster, or
     ``scheduler``/``GENESIS_DASK_ADDRESS``); the manifest is committed last.
     """
     t0 = time.perf_counter()
     settings = get_settings(root)
-    cfg = build_config(spacing, cube, cubes_per_scan, seed, acceptance)
+    cfg = build_config(spacing, cube, cubes_per_scan, seed, acceptance, border, preset)
     catalog_uri = catalog.catalog_uri(settings.root_uri, dataset)
     store_uri = store or store_uri_for(settings.root_uri, dataset)
     check_storage(settings.root_uri, store_uri)

@@ -1,7 +1,8 @@
 """Read a committed cube store: length, single cubes, batches, provenance, splits.
 
-Cubes are stored as int16 HU and normalised on read (default window
-[−1000, 1000] HU → [0, 1]).  Arrays are opened lazily and only the requested
+Cubes are stored as int16 HU and normalised on read with the range preprocessing stored
+for each scan (``unit_range``: the HU window, or per-volume statistics for MRI-style
+modes), [−1000, 1000] HU for scans without one; an explicit ``window`` overrides both.  Arrays are opened lazily and only the requested
 chunks are fetched: a single cube costs the shard index plus one chunk read.
 Reads are verified: the first time a reader touches a scan it reads the scan whole
 and checks it against the manifest's checksum (``verify=False`` skips this), so a
@@ -21,6 +22,7 @@ from genesis_core.store.integrity import StoreCorruption
 from genesis_core.store.manifest import Manifest, read_latest
 from genesis_core.store.writer import cube_digest, open_root, scan_path
 
+DEFAULT_WINDOW = (-1000.0, 1000.0)
 LUNA16_SPLIT = {"train": range(0, 5), "val": range(5, 7), "test": range(7, 10)}
 
 
@@ -135,12 +137,19 @@ class CubeStore(ManifestView):
         uri: str,
         storage_options: Mapping[str, Any] | None = None,
         scan_ids: Sequence[str] | None = None,
-        window: tuple[float, float] = (-1000.0, 1000.0),
+        window: tuple[float, float] | None = None,
         manifest: Manifest | None = None,
         verify: bool = True,
     ) -> None:
         super().__init__(uri, storage_options, scan_ids, manifest, verify)
         self.window = window
+
+    def unit_range(self, scan_id: str) -> tuple[float, float]:
+        """The (lo, hi) HU that map this scan to [0, 1]."""
+        if self.window is not None:
+            return self.window
+        stored = self._array(scan_id).attrs.get("unit_range")
+        return (float(stored[0]), float(stored[1])) if stored else DEFAULT_WINDOW
 
     def _array(self, scan_id: str):
         self._ensure_verified(scan_id)
@@ -157,7 +166,7 @@ class CubeStore(ManifestView):
 
     def cube(self, i: int) -> np.ndarray:
         """Cube ``i`` normalised to float32 [0, 1] (D, H, W)."""
-        return self._normalise(self.raw_cube(i))
+        return self._normalise(self.raw_cube(i), self.unit_range(self._locate(i)[0]))
 
     def read(self, indices: Sequence[int]) -> np.ndarray:
         """Cubes at ``indices`` as float32 (n, D, H, W) in [0, 1]; reads grouped by scan."""
@@ -170,7 +179,7 @@ class CubeStore(ManifestView):
         for sid, pairs in by_scan.items():
             js = [j for _, j in pairs]
             block = self._array(sid).get_orthogonal_selection((js,))
-            out[[p for p, _ in pairs]] = self._normalise(block)
+            out[[p for p, _ in pairs]] = self._normalise(block, self.unit_range(sid))
         return out
 
     @property
@@ -180,8 +189,9 @@ class CubeStore(ManifestView):
             return tuple(cfg)  # type: ignore[return-value]
         return tuple(self._array(self.scan_ids[0]).shape[1:])  # type: ignore[return-value]
 
-    def _normalise(self, hu: np.ndarray) -> np.ndarray:
-        lo, hi = self.window
+    @staticmethod
+    def _normalise(hu: np.ndarray, lohi: tuple[float, float]) -> np.ndarray:
+        lo, hi = lohi
         return ((np.clip(hu, lo, hi).astype(np.float32) - lo) / (hi - lo)).astype(np.float32)
 
     def provenance(self, i: int) -> dict[str, Any]:

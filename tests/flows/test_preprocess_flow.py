@@ -123,3 +123,29 @@ def test_attached_to_a_real_dask_scheduler_matches_local(
     a, b = CubeStore(local["store_uri"]), CubeStore(remote["store_uri"])
     assert a.scan_ids == b.scan_ids and len(a) == len(b)
     assert np.array_equal(a.read(range(len(a))), b.read(range(len(b))))
+
+
+def test_paper_preset_is_the_references_cube_geometry() -> None:
+    from flows.preprocess import build_config
+
+    cfg = build_config(preset="paper")
+    assert cfg.spacing_xyz is None  # native spacing, as the reference
+    assert cfg.sampling.border_xyz == (100, 100, 30)
+    assert cfg.sampling.cube_xyz == (64, 64, 32)
+    assert build_config(border="10,20,5").sampling.border_xyz == (10, 20, 5)
+    assert build_config().sampling.border_xyz == "auto"
+    with pytest.raises(ValueError, match="border must be"):
+        build_config(border="10,x,5")
+
+
+def test_paper_preset_skips_a_scan_too_short_for_the_reference_borders() -> None:
+    """The reference skips scans with fewer than 32 + 3 + 2·30 slices (its Z border is 30)."""
+    from flows.preprocess import build_config
+    from genesis_core.preprocess import cubes_from_volume
+    from genesis_core.volume import Volume
+
+    hu = np.full((90, 300, 300), -800, np.int16)  # 90 slices: too short for 30 + 35 + 30
+    _, cubes, _, _, reason = cubes_from_volume(
+        Volume(hu, (0.7, 0.7, 2.5)), "short", build_config(preset="paper")
+    )
+    assert len(cubes) == 0 and "too small for borders" in reason

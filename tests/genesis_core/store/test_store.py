@@ -177,3 +177,19 @@ def test_s3_round_trip(s3_env) -> None:
     np.testing.assert_array_equal(store.raw_cube(9), cubes_for(2)[1])
     objects = [p for p in fs.find("cubes/store1") if "/c/" in p]
     assert len(objects) == 3, objects  # one shard object per scan
+
+
+def test_reader_normalises_with_the_range_stored_per_scan(tmp_path: Path) -> None:
+    """Preprocessing stores each scan's unit_range (a HU window, or per-volume statistics):
+    reads use it, not a fixed −1000…1000 window."""
+    uri = str(tmp_path / "store")
+    c = np.full((2, 8, 16, 16), 250, np.int16)
+    e1 = write_scan(uri, "mri", c, np.zeros((2, 3)), {"unit_range": [0.0, 500.0]}).entry("mri", "x")
+    e2 = write_scan(uri, "ct", c, np.zeros((2, 3)), {}).entry("ct", "y")
+    commit_scans(uri, [e1, e2], CFG, "h1")
+    store = CubeStore(uri)
+    ct, mri = store.read([0, 2])  # scan ids sort: "ct" first
+    np.testing.assert_allclose(mri, 0.5)  # 250 in [0, 500]
+    np.testing.assert_allclose(ct, (250 + 1000) / 2000)  # no stored range: the CT window
+    np.testing.assert_allclose(store.cube(2), 0.5)
+    np.testing.assert_allclose(CubeStore(uri, window=(-1000.0, 1000.0)).cube(2), 0.625)
