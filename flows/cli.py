@@ -589,7 +589,7 @@ def demo(
     print_pretrain(
         _run_pretrain(store=pre["store_uri"], root=str(root_dir), profile="tiny", steps=60)
     )
-    console.rule("5. fine-tune: scratch vs Genesis on nodule candidates (ncc), tiny")
+    console.rule("5. fine-tune: scratch vs Genesis on nodule candidates (ncc), a smoke run")
     from flows.targets import targets_flow
 
     _print_targets(
@@ -599,6 +599,11 @@ def demo(
         _run_evaluate(task="ncc", dataset="demo-luna16", root=str(root_dir), seeds=2,
                       label_fractions="0.5,1.0", steps=10)
     )  # fmt: skip
+    console.print(
+        "[yellow]smoke run:[/] 2 seeds × 10 fine-tuning steps only show that every stage works; "
+        "the numbers are noise and say nothing about Genesis vs scratch. That comparison is "
+        "`python benchmarks/genesis_vs_scratch.py` (results: benchmarks/RESULTS.md)."
+    )
     console.rule("done")
     console.print(f"everything is under {root_dir}")
 
