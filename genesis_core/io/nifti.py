@@ -71,8 +71,11 @@ class Header:
 
     @property
     def rescaled(self) -> bool:
-        """ITK applies scl_slope/scl_inter when slope ≠ 0 and (slope, inter) ≠ (1, 0)."""
-        return self.slope != 0 and (self.slope != 1 or self.inter != 0)
+        """ITK applies scl_slope/scl_inter when slope is a number ≠ 0 and (slope, inter) ≠ (1, 0).
+
+        A slope of 0 or NaN means "no scaling" (nibabel writes NaN for unscaled images)."""
+        s = self.slope
+        return bool(np.isfinite(s)) and s != 0 and (s != 1 or self.inter != 0)
 
 
 def parse_header(head: bytes, name: str) -> Header:
@@ -134,7 +137,7 @@ def check_header(h: Header, name: str) -> None:
     check_spacing(h.pixdim[1:4], "pixdim[1..3]", name)
     if h.vox_offset < (348 if h.version == 1 else 540):
         raise NiftiError(f"{name}: vox_offset {h.vox_offset} lies inside the header")
-    if not (np.isfinite(h.slope) and np.isfinite(h.inter)):
+    if np.isinf(h.slope) or (h.rescaled and not np.isfinite(h.inter)):
         raise NiftiError(f"{name}: scl_slope/scl_inter ({h.slope}, {h.inter}) are not finite")
     if h.qform_code > 0:
         check_origin(h.qoffset, "qoffset_x/y/z", name)
@@ -155,8 +158,9 @@ def check_header(h: Header, name: str) -> None:
 def read(path: Path) -> tuple[Header, np.ndarray]:
     """Header and voxels in the stored type, (Z, Y, X), checked and read to the exact byte."""
     size = payload.regular_file_size(path)
-    gz = path.name.lower().endswith(".gz")
     with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"  # by content: a plain .nii named .nii.gz reads too (as ITK)
+        f.seek(0)
         if gz:
             inf = payload.Inflater(f, path.name)
             head = bytearray(540)

@@ -307,3 +307,15 @@ def test_detached_nrrd_data_file_is_listed_and_read(tmp_path: Path) -> None:
     raw = tmp_path / "x.raw"
     raw.write_bytes(raw.read_bytes()[:-100])
     _refused(tmp_path / "x.nhdr", "x.raw is truncated")
+
+
+def test_nifti_nan_slope_means_unscaled_and_plain_data_named_gz_reads(tmp_path: Path) -> None:
+    """Valid files other writers make: nibabel writes scl_slope = NaN for "no scaling"; an
+    uncompressed NIfTI named .nii.gz is read by ITK as it is."""
+    data = damage.patch(damage.nifti_bytes(volumes.volume()), "scl", (float("nan"), float("nan")))
+    _same_as_sitk(damage.write_nifti(tmp_path / "nan_slope.nii", data))
+    plain = tmp_path / "plain.nii.gz"
+    plain.write_bytes(damage.nifti_bytes(volumes.volume()))
+    np.testing.assert_array_equal(_same_as_sitk(plain).array, volumes.volume().array)
+    inf = damage.patch(damage.nifti_bytes(volumes.volume()), "scl", (float("inf"), 0.0))
+    _refused(damage.write_nifti(tmp_path / "inf.nii", inf), "scl_slope")
