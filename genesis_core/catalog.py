@@ -169,12 +169,14 @@ def mark_duplicates(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def transient_quarantine(df: pd.DataFrame) -> pd.Series:
-    """Rows quarantined for an I/O fault rather than bad data (by older code): retry them."""
+def transient_quarantine(df: pd.DataFrame, stage: str) -> pd.Series:
+    """Rows ``stage`` (ingest / preprocess) quarantined for an I/O fault rather than bad data
+    (older code did), or ingest cut at its time limit: retry them."""
     from genesis_core.faults import transient_reason
 
     reasons = df["reason"].fillna("")
-    return (df["status"] == QUARANTINED) & reasons.map(transient_reason).astype(bool)
+    hit = reasons.map(lambda r: transient_reason(r, stage)).astype(bool)
+    return (df["status"] == QUARANTINED) & hit
 
 
 def summary(df: pd.DataFrame) -> dict[str, Any]:

@@ -15,7 +15,10 @@ _TRANSIENT_TEXT = re.compile(
     r"No space left|Errno|OSError|TimeoutError|ConnectionError|Connection reset|"
     r"timed out|EndpointConnectionError|ClientError|Service Unavailable|SlowDown"
 )
-TRANSIENT_PREFIXES = ("preprocess failed:", "cannot fetch:")
+# Where each stage's transient quarantines came from (older code wrote them with these prefixes).
+STAGE_PREFIX = {"ingest": "cannot fetch:", "preprocess": "preprocess failed:"}
+# A read cut at its time limit may have met a slow disk rather than a bad file: retried next run.
+TIMED_OUT = "did not finish within"
 
 
 def is_transient(e: BaseException) -> bool:
@@ -31,6 +34,9 @@ def is_transient(e: BaseException) -> bool:
     return type(e).__module__.startswith(_TRANSIENT_MODULES)
 
 
-def transient_reason(reason: str) -> bool:
-    """Whether a quarantine reason records a transient fault (older code wrote those)."""
-    return reason.startswith(TRANSIENT_PREFIXES) and bool(_TRANSIENT_TEXT.search(reason))
+def transient_reason(reason: str, stage: str) -> bool:
+    """Whether a quarantine reason from ``stage`` (ingest / preprocess) records a transient
+    fault (older code wrote those) or, at ingest, a read cut at its time limit."""
+    if stage == "ingest" and TIMED_OUT in reason:
+        return True
+    return reason.startswith(STAGE_PREFIX[stage]) and bool(_TRANSIENT_TEXT.search(reason))

@@ -176,7 +176,7 @@ def plan(scans: list[ScanSource], existing: pd.DataFrame, force: bool = False) -
     if force or existing.empty:
         return list(scans)
     known = dict(zip(existing["source_key"], existing["fingerprint"], strict=True))
-    retry = set(existing.loc[catalog.transient_quarantine(existing), "source_key"])
+    retry = set(existing.loc[catalog.transient_quarantine(existing, "ingest"), "source_key"])
     return [s for s in scans if known.get(s.source_uri) != s.fingerprint or s.source_uri in retry]
 
 

@@ -33,7 +33,7 @@ def plan_preprocess(
     df = catalog.load(catalog_uri, opts)
     if df.empty:
         raise FileNotFoundError(f"no catalog at {catalog_uri}: run `genesis ingest` first")
-    ok = df[(df["status"] == catalog.OK) | catalog.transient_quarantine(df)]
+    ok = df[(df["status"] == catalog.OK) | catalog.transient_quarantine(df, "preprocess")]
     manifest = read_latest(store_uri, opts)
     if manifest.version and not force:
         check_same_config(store_uri, manifest.config, config)
@@ -100,7 +100,7 @@ def commit_store(store_uri: str, catalog_uri: str, results: list[dict]) -> dict[
 def _record(catalog_uri: str, failed: list[dict], done: list[str], opts: dict) -> None:
     """Quarantine scans that failed on bad data; restore those an I/O fault had quarantined."""
     df = catalog.load(catalog_uri, opts)
-    restore = catalog.transient_quarantine(df) & df["scan_id"].isin(done)
+    restore = catalog.transient_quarantine(df, "preprocess") & df["scan_id"].isin(done)
     reasons = {r["scan_id"]: f"preprocess failed: {r['reason']}" for r in failed}
     hit = df["scan_id"].isin(reasons)
     if not (hit.any() or restore.any()):

@@ -9,6 +9,7 @@ the reported layout is the most specific one found.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -135,8 +136,12 @@ def _entry_problem(fs, path: str, rel: str, info: Mapping[str, Any]) -> str:
     if isinstance(fs, LocalFileSystem):
         try:
             mode = os.stat(path).st_mode
-        except OSError as e:
+        except (FileNotFoundError, NotADirectoryError) as e:
             return f"{rel}: cannot be opened ({e.strerror or e}; a broken symbolic link?)"
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise  # an I/O fault (EIO, a stale NFS handle): retried, never a quarantine row
+            return f"{rel}: cannot be opened ({e.strerror}; a symbolic link loop)"
         if not stat.S_ISREG(mode):
             return f"{rel} is {file_kind(mode)}, not a regular file: not opened"
     elif info.get("type") not in (None, "file"):

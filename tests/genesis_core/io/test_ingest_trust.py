@@ -216,3 +216,18 @@ def test_an_io_fault_while_fetching_is_raised_not_quarantined(tmp_path: Path, mo
     monkeypatch.setattr(storage, "local_group", blip)
     with pytest.raises(OSError, match="Connection reset"):
         rows_for_source(source, tmp_path / "cache")
+
+
+def test_a_read_cut_at_its_time_limit_is_retried_next_run(tmp_path: Path) -> None:
+    """A hang may have been a slow disk: unlike bad data, that row is read again next run."""
+    from genesis_core.ingest import plan
+
+    src = tmp_path / "src"
+    volumes.write(volumes.volume(), src / "a.nii.gz")
+    df = _ingest(src)
+    assert plan(list_source(str(src)).scans, df) == []  # unchanged: nothing to read
+    df.loc[0, ["status", "reason"]] = [
+        "quarantined",
+        "a.nii.gz: reading did not finish within 30 s",
+    ]
+    assert [s.scan_id for s in plan(list_source(str(src)).scans, df)] == ["a"]
