@@ -48,13 +48,16 @@ def corruption(transform_cfg: dict):
     return lambda cubes, generator: make_pairs(cubes, generator, cfg)
 
 
-def train_val_readers(store_uri: str) -> tuple[CubeStore, CubeStore]:
+def train_val_readers(store_uri: str, verify_all: bool = True) -> tuple[CubeStore, CubeStore]:
+    """Train and validation views.  ``verify_all`` checks every scan first (the training task
+    does, once per run); the readers verify any scan they touch regardless."""
     store = CubeStore(store_uri, get_settings().storage_options())
     if len(store) == 0:
         raise ValueError(
             f"cube store {store_uri} has no committed cubes: run `genesis preprocess` first"
         )
-    store.verify_store()  # refuse a damaged store before training on any of it
+    if verify_all:
+        store.verify_store()  # refuse a damaged store before training on any of it
     sp = store.split()
     val = sp["val"] if len(sp["val"]) else sp["test"]
     if len(sp["train"]) == 0 or len(val) == 0:
@@ -224,7 +227,7 @@ def register_model(
             )
         mv = mlflow.register_model(info.model_uri, model_name, tags=tags)
     client.set_registered_model_alias(model_name, CANDIDATE, mv.version)
-    _, val_r = train_val_readers(store_uri)
+    _, val_r = train_val_readers(store_uri, verify_all=False)  # verified when training began
     from genesis_core.training import PretrainConfig
 
     loop = PretrainConfig.from_dict(result["loop"])

@@ -38,12 +38,16 @@ def check_volume(vol: Volume, cfg: CheckConfig = CheckConfig()) -> str:
     return ""
 
 
+def count_nonfinite(arr: np.ndarray) -> int:
+    """NaN/inf voxels of a floating array (0 for integer types)."""
+    if not np.issubdtype(arr.dtype, np.floating):
+        return 0
+    return int(arr.size - np.count_nonzero(np.isfinite(arr)))
+
+
 def _finite(vol: Volume, cfg: CheckConfig) -> str:
-    if np.issubdtype(vol.array.dtype, np.floating):
-        bad = int(np.count_nonzero(~np.isfinite(vol.array)))
-        if bad:
-            return f"{bad} NaN/inf voxels"
-    return ""
+    bad = count_nonfinite(vol.array)
+    return f"{bad} NaN/inf voxels" if bad else ""
 
 
 def _spacing(vol: Volume, cfg: CheckConfig) -> str:

@@ -64,11 +64,8 @@ def slice_info(reader: sitk.ImageFileReader, path: Path) -> Slice:
 
 def raw_series_uid(path: Path) -> str:
     """SeriesInstanceUID found by scanning the bytes (for files SimpleITK cannot decode)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(1 << 16)
-    except OSError:
-        return ""
+    with open(path, "rb") as f:  # an OSError here is an I/O fault: raised, never a reason
+        data = f.read(1 << 16)
     at = data.find(b"\x20\x00\x0e\x00")
     if at < 0:
         return ""
@@ -83,10 +80,7 @@ def raw_series_uid(path: Path) -> str:
 
 def has_pixel_data(path: Path) -> bool:
     """Whether the file carries a PixelData element (7FE0,0010): an image, maybe damaged."""
-    try:
-        return b"\xe0\x7f\x10\x00" in path.read_bytes()
-    except OSError:
-        return False
+    return b"\xe0\x7f\x10\x00" in path.read_bytes()
 
 
 def _same(slices: list[Slice], key: str, what: str, label: str) -> str:
@@ -180,7 +174,9 @@ def read_slices(slices: list[Slice], label: str) -> np.ndarray:
         try:
             arr = sitk.GetArrayFromImage(reader.Execute())
         except RuntimeError as e:
-            raise SeriesError(f"{label}: slice {s.path.name} cannot be decoded ({_last(e)})") from e
+            raise SeriesError(
+                f"{label}: slice {s.path.name} cannot be decoded ({error_text(e)})"
+            ) from e
         if arr.ndim == 3 and arr.shape[0] == 1:
             arr = arr[0]
         if arr.ndim != 2:
@@ -193,6 +189,7 @@ def read_slices(slices: list[Slice], label: str) -> np.ndarray:
     return out
 
 
-def _last(e: Exception) -> str:
+def error_text(e: Exception) -> str:
+    """The telling line of a SimpleITK/GDCM error (its last non-empty line, shortened)."""
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     return lines[-1][:200] if lines else type(e).__name__

@@ -24,6 +24,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from genesis_core.io import dicom, metaimage, nifti, nrrd, storage
+from genesis_core.io.checks import count_nonfinite
 from genesis_core.io.geometry import GeometryError, check_geometry
 from genesis_core.io.layout import ScanSource, format_of
 from genesis_core.io.payload import PayloadError
@@ -93,7 +94,7 @@ def _info(path: Path) -> sitk.ImageFileReader:
     try:
         reader.ReadImageInformation()
     except RuntimeError as e:
-        raise ScanReadError(f"{path.name}: SimpleITK cannot read it ({_first_line(e)})") from e
+        raise ScanReadError(f"{path.name}: SimpleITK cannot read it ({dicom.error_text(e)})") from e
     _check_shape(reader.GetDimension(), reader.GetNumberOfComponents(), reader.GetSize(), path.name)
     return reader
 
@@ -109,12 +110,6 @@ def _geometry_of(reader: sitk.ImageFileReader | sitk.Image) -> dict[str, tuple]:
 @cache
 def numpy_dtype(pixel_id: int) -> np.dtype:
     return sitk.GetArrayViewFromImage(sitk.Image([1, 1, 1], pixel_id)).dtype
-
-
-def count_nonfinite(arr: np.ndarray) -> int:
-    if not np.issubdtype(arr.dtype, np.floating):
-        return 0
-    return int(arr.size - np.count_nonzero(np.isfinite(arr)))
 
 
 def _read_nifti(path: Path) -> Volume:
@@ -133,9 +128,9 @@ def _read_nifti(path: Path) -> Volume:
 
 def _read_nrrd(path: Path) -> Volume:
     stored = nrrd.read(path)
-    info = _info(path)
     if stored is None:  # ascii / hex / bzip2: SimpleITK reads it, we check what it gives
         return _read_sitk(path)
+    info = _info(path)
     if tuple(info.GetSize()) != stored.shape[::-1]:
         raise ScanReadError(f"{path.name}: SimpleITK reads size {info.GetSize()}, header differs")
     return Volume(_native(stored), **_geometry_of(info))
@@ -145,14 +140,9 @@ def _read_sitk(path: Path) -> Volume:
     try:
         img = sitk.ReadImage(str(path))
     except RuntimeError as e:
-        raise ScanReadError(f"{path.name}: SimpleITK cannot read it ({_first_line(e)})") from e
+        raise ScanReadError(f"{path.name}: SimpleITK cannot read it ({dicom.error_text(e)})") from e
     _check_shape(img.GetDimension(), img.GetNumberOfComponentsPerPixel(), img.GetSize(), path.name)
     return Volume.from_sitk(img)
-
-
-def _first_line(e: Exception) -> str:
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return lines[-1][:200] if lines else type(e).__name__
 
 
 def _check_shape(dim: int, components: int, size, name: str) -> None:
