@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -24,6 +24,8 @@ app.add_typer(synth_app, name="synth")
 store_app = typer.Typer(no_args_is_help=True, help="Check and tidy cube and target stores.")
 app.add_typer(store_app, name="store")
 console = Console()
+
+Sampling = Literal["auto", "random", "blocks"]
 
 RootOpt = Annotated[
     str | None,
@@ -345,6 +347,13 @@ def pretrain(
     gpus: Annotated[
         int, typer.Option(help="data-parallel processes under torchrun (one per GPU)")
     ] = 1,
+    sampling: Annotated[
+        Sampling,
+        typer.Option(
+            help="cube order: random (the paper's), blocks (scans in blocks of "
+            "GENESIS_BLOCK_SCANS, one request per scan), auto (blocks on object stores)"
+        ),
+    ] = "auto",
 ) -> None:
     """Pre-train the 3D U-Net by restoring corrupted cubes; track in MLflow; register the model."""
     print_pretrain(
@@ -363,6 +372,7 @@ def pretrain(
             model_name=model_name,
             warm_start=warm_start,
             gpus=gpus,
+            sampling=sampling,
         )
     )
 

@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger, runtime
 
 from genesis_core.store import read_latest
 from genesis_core.transforms import TransformConfig, ablation_switches
-from tasks.pretrain import register_model, train_model
+from tasks.pretrain import register_model, resolve_sampling, train_model
 from tasks.services import check_storage
 from tasks.settings import get_settings, root_scoped
 from tasks.tracking import code_version, redact_uri, sha256_json
@@ -40,6 +40,7 @@ def pretrain_flow(
     warm_start: str | None = None,
     catalog_sha256: str | None = None,
     gpus: int = 1,
+    sampling: Literal["auto", "random", "blocks"] = "auto",
 ) -> dict[str, Any]:
     """Pre-train on ``store`` (default ``ROOT/stores/DATASET.zarr``) and register the model.
 
@@ -47,6 +48,8 @@ def pretrain_flow(
     is a model URI (e.g. ``models:/genesis-unet3d@champion``) to continue from.
     A finished run with the same store version and parameters is not retrained.
     ``gpus > 1`` trains data-parallel under ``torchrun`` (batch size is per GPU).
+    ``sampling``: the cube order, ``random`` (uniform, the paper's) or ``blocks`` (scans
+    in blocks, one request per scan: for object stores); ``auto`` picks by the store.
     """
     settings = get_settings(root)
     if store is None:
@@ -68,6 +71,9 @@ def pretrain_flow(
     }
     if gpus > 1:  # another training: its own run folder (one-GPU keys stay as they were)
         params["gpus"] = gpus
+    sampling = resolve_sampling(sampling, store)
+    if sampling != "random":  # likewise: the random order keeps the keys it always had
+        params["sampling"] = sampling
     run_dir = settings.local_root / "runs" / "pretrain" / run_key(store, manifest.version, params)
     result = train_model(
         store,
@@ -81,6 +87,7 @@ def pretrain_flow(
         str(run_dir),
         warm_start,
         gpus,
+        sampling,
     )
     tags = {
         "catalog_sha256": catalog_sha256 or "",

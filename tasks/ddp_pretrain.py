@@ -24,7 +24,6 @@ import torch
 
 from genesis_core.models import UNet3D
 from genesis_core.training import load_checkpoint, save_atomic, train
-from genesis_core.training.profiles import profile
 from genesis_core.training.state import TrainResult
 
 RESULT = "ddp_result.json"
@@ -59,16 +58,17 @@ def _result_from_json(d: dict[str, Any]) -> TrainResult:
 
 
 def main(spec_path: str) -> None:
-    from tasks.pretrain import corruption, train_val_readers
+    from tasks.pretrain import corruption, train_val_readers, training_profile
     from tasks.settings import get_settings
     from tasks.tracking import MlflowSink, use_tracking
 
     spec = json.loads(Path(spec_path).read_text())
     rank = int(os.environ.get("RANK", 0))
     # the launching task verified the whole store; each rank still verifies what it reads
-    train_r, val_r = train_val_readers(spec["store_uri"], verify_all=False)
-    mode = spec["transforms"].get("mode", "fixed")
-    prof = profile(spec["profile"], spec["steps"], spec["device"], spec["seed"], mode)
+    sampling = spec.get("sampling", "random")
+    train_r, val_r = train_val_readers(spec["store_uri"], verify_all=False, sampling=sampling)
+    prof = training_profile(spec["profile"], spec["steps"], spec["device"], spec["seed"],
+                            spec["transforms"], sampling)  # fmt: skip
     torch.manual_seed(spec["seed"])  # as one process: rank 0's weights are broadcast
     model = UNet3D(prof.model)
     if spec.get("init"):

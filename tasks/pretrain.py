@@ -19,6 +19,7 @@ from mlflow.types.schema import Schema, TensorSpec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from genesis_core.io.storage import is_remote
 from genesis_core.models import UNet3D, UNet3DConfig
 from genesis_core.plots import loss_plot, restoration_montage
 from genesis_core.store import CubeStore
@@ -48,10 +49,25 @@ def corruption(transform_cfg: dict):
     return lambda cubes, generator: make_pairs(cubes, generator, cfg)
 
 
-def train_val_readers(store_uri: str, verify_all: bool = True) -> tuple[CubeStore, CubeStore]:
+def resolve_sampling(sampling: str, store_uri: str) -> str:
+    """``auto``: ``blocks`` for an object store (one request per scan instead of one per
+    cube), ``random`` (the paper's uniform order) for a local store, fast either way."""
+    if sampling not in ("auto", "random", "blocks"):
+        raise ValueError(f"sampling must be auto, random or blocks, got {sampling!r}")
+    if sampling == "auto":
+        return "blocks" if is_remote(store_uri) else "random"
+    return sampling
+
+
+def train_val_readers(
+    store_uri: str, verify_all: bool = True, sampling: str = "random"
+) -> tuple[CubeStore, CubeStore]:
     """Train and validation views.  ``verify_all`` checks every scan first (the training task
-    does, once per run); the readers verify any scan they touch regardless."""
-    store = CubeStore(store_uri, get_settings().storage_options())
+    does, once per run); the readers verify any scan they touch regardless.  Block sampling
+    reads whole scans; random sampling reads single cubes unless the store fits the cache."""
+    s = get_settings()
+    store = CubeStore(store_uri, s.storage_options(), cache_mb=s.read_cache_mb,
+                      whole_scans=True if sampling == "blocks" else None)  # fmt: skip
     if len(store) == 0:
         raise ValueError(
             f"cube store {store_uri} has no committed cubes: run `genesis preprocess` first"
@@ -66,6 +82,15 @@ def train_val_readers(store_uri: str, verify_all: bool = True) -> tuple[CubeStor
             f"{ {k: len(v.scan_ids) for k, v in sp.items()} }"
         )
     return sp["train"], val
+
+
+def training_profile(name: str, steps, device: str, seed: int, transform_cfg: dict, sampling: str):
+    """The named profile with this node's read-path settings (logged with the loop config)."""
+    s = get_settings()
+    prof = profile(name, steps, device, seed, transform_cfg.get("mode", "fixed"))
+    prof.loop.sampling, prof.loop.block_scans = sampling, s.block_scans
+    prof.loop.loader_workers = s.loader_workers
+    return prof
 
 
 def load_weights(model: torch.nn.Module, checkpoint: Path) -> None:
@@ -85,6 +110,7 @@ def train_model(
     run_dir: str,
     warm_start: str | None = None,
     gpus: int = 1,
+    sampling: str = "random",
 ) -> dict[str, Any]:
     """Train (or finish training) and return a small result dict; never re-trains a finished run.
 
@@ -97,8 +123,8 @@ def train_model(
     s = get_settings()
     use_tracking(s)
     exp_id = ensure_experiment(experiment, s)
-    train_r, val_r = train_val_readers(store_uri)
-    prof = profile(profile_name, steps, device, seed, transform_cfg.get("mode", "fixed"))
+    train_r, val_r = train_val_readers(store_uri, sampling=sampling)
+    prof = training_profile(profile_name, steps, device, seed, transform_cfg, sampling)
     torch.manual_seed(seed)  # the initial weights follow the run's seed, not earlier RNG use
     model = UNet3D(prof.model)
     if warm_start:
@@ -135,7 +161,7 @@ def train_model(
 
             spec = {
                 "store_uri": store_uri, "profile": profile_name, "steps": steps,
-                "device": device, "seed": seed, "transforms": transform_cfg,
+                "device": device, "seed": seed, "transforms": transform_cfg, "sampling": sampling,
                 "checkpoint_dir": str(ckpt_dir), "resume": resume, "run_id": run.info.run_id,
                 "tracking_uri": s.tracking_uri(),
                 "init": ddp_pretrain.save_init(model, run_path / "init.pt") if warm_start else None,

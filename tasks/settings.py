@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     store_lock_timeout: float = 600.0
     # preprocess commits finished scans every this many scans (or 30 s): a crash loses at most those
     commit_every: int = 16
+    # The training read path (see genesis_core.store.reader.CubeStore): decoded scans kept in
+    # memory per reader, loader threads, and scans per block for ``--sampling blocks``.
+    read_cache_mb: int = 1024
+    loader_workers: int = 2
+    block_scans: int = 16
     # Local folder for checkpoints, caches and the default MLflow database.  Default: the
     # root itself when it is local, else ./genesis_data of the working directory.
     work_dir: str | None = None

@@ -62,6 +62,15 @@ def moto_server(tmp_path_factory):
         yield url
 
 
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    """SeaweedFS, a real object store with an S3 API, on 127.0.0.1; yields its endpoint URL."""
+    from tests.servers.seaweed import seaweed_server
+
+    with seaweed_server(tmp_path_factory.mktemp("seaweed")) as url:
+        yield url
+
+
 @pytest.fixture()
 def s3_env(moto_server, monkeypatch):
     """Point settings and boto at the moto server; returns a helper to make buckets."""

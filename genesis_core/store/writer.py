@@ -4,6 +4,9 @@ Every write goes to a new *generation* (``scans/<scan_id>/<generation>/cubes``),
 committed data is never rewritten in place: a rebuild writes beside it, and only a
 manifest commit makes the new generation visible.  Parallel workers never touch the
 same shard; chunk-level locking is not needed and no cube can be lost.
+
+Besides the manifest's checksum of the whole scan, the array's attributes keep a CRC32C
+of every cube (``cube_crc32c``), so a reader that fetches single cubes checks each one.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import google_crc32c
 import numpy as np
 import zarr
 import zarr.errors
@@ -57,6 +61,11 @@ class Written:
         return ScanEntry(scan_id, self.n, source_sha256, subset, self.path, self.checksum)
 
 
+def cube_crc(cube: np.ndarray) -> int:
+    """CRC32C of one int16 cube's bytes (little endian, C order): its per-read check."""
+    return google_crc32c.value(np.ascontiguousarray(cube, dtype="<i2").tobytes())
+
+
 def cube_digest(cubes: np.ndarray, origins_zyx) -> str:
     return digest({"cubes": cubes, "origins": np.asarray(origins_zyx, dtype=np.int64)})
 
@@ -98,7 +107,12 @@ def write_scan(
         compressors=COMPRESSOR,
         fill_value=-1000,
         overwrite=True,
-        attributes={**attrs, "scan_id": scan_id, "origins_zyx": origins},
+        attributes={
+            **attrs,
+            "scan_id": scan_id,
+            "origins_zyx": origins,
+            "cube_crc32c": [cube_crc(c) for c in cubes],
+        },  # fmt: skip
     )
     arr[...] = cubes
     return Written(n, group, cube_digest(cubes, origins))

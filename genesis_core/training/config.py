@@ -14,6 +14,7 @@ from typing import Any
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("step", "plateau", "none")
+SAMPLINGS = ("random", "blocks")
 
 
 @dataclass
@@ -46,6 +47,9 @@ class LoopConfig:
     compile: bool | str = False
     cudnn_benchmark: bool = True
     prefetch_batches: int = 3
+    sampling: str = "random"  # or "blocks": see genesis_core.training.loader
+    block_scans: int = 16
+    loader_workers: int = 2
     drop_last: bool = True
     restore_best: bool = False
 
@@ -54,9 +58,12 @@ class LoopConfig:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         if self.max_steps is None and self.max_epochs is None:
             raise ValueError("set max_steps or max_epochs (or both)")
-        for name in ("batch_size", "log_every_steps", "val_every_steps", "checkpoint_every_steps"):
+        for name in ("batch_size", "log_every_steps", "val_every_steps", "checkpoint_every_steps",
+                     "block_scans", "loader_workers"):  # fmt: skip
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")

@@ -3,8 +3,16 @@
 The sampler is a pure function of ``(seed, epoch)``: the permutation of an epoch is the
 same on every run, so a resumed run continues at ``DataPosition(epoch, batch)`` and sees
 exactly the batches an uninterrupted run would have seen. Reads go through the reader
-one batch at a time, in a background thread a few batches ahead of the consumer, so the
-accelerator never waits on storage and the dataset is never held in RAM.
+one batch at a time, in ``workers`` background threads a few batches ahead of the
+consumer (batches still come out in order), so the accelerator never waits on storage
+and the dataset is never held in RAM.
+
+Two orders (``sampling``): ``"random"``, a uniform permutation of all samples (the
+paper's); ``"blocks"``, for readers that know their groups (a cube store's scans):
+the scans are permuted, cut into blocks of ``block_scans``, and the samples of each
+block permuted among themselves.  Every sample is still seen once per epoch, and a
+batch mixes the cubes of ``block_scans`` scans, but each scan is read once per epoch
+as a whole (one request) instead of one request per cube.
 
 Batches come out as CPU tensors: a reader's ndarray becomes one tensor, a tuple of
 arrays (pair readers) a tuple of tensors; pinned if ``pin_memory`` (CUDA hosts).
@@ -12,14 +20,16 @@ arrays (pair readers) a tuple of tensors; pinned if ``pin_memory`` (CUDA hosts).
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+
+from genesis_core.training.config import SAMPLINGS
 
 Batch = Any  # torch.Tensor or tuple[torch.Tensor, ...]
 
@@ -37,6 +47,28 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def block_permutation(sizes: Sequence[int], seed: int, epoch: int, block: int) -> np.ndarray:
+    """A permutation of all samples that keeps groups together in blocks of ``block`` groups.
+
+    ``sizes``: samples per group, groups numbered consecutively (group g holds samples
+    ``sum(sizes[:g])`` … ``sum(sizes[:g+1]) − 1``).  The groups are permuted, cut into
+    blocks of ``block`` groups, and each block's samples permuted; a pure function of
+    ``(seed, epoch)``.
+    """
+    if block < 1:
+        raise ValueError(f"block must be >= 1 group, got {block}")
+    rng = np.random.default_rng([seed, epoch, 1])
+    starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+    groups = rng.permutation(len(sizes))
+    parts = [np.empty(0, dtype=np.int64)]
+    for first in range(0, len(groups), block):
+        members = groups[first : first + block]
+        parts.append(
+            rng.permutation(np.concatenate([np.arange(starts[g], starts[g + 1]) for g in members]))
+        )
+    return np.concatenate(parts)
+
+
 def _to_tensors(arrays: Any, pin: bool) -> Batch:
     if isinstance(arrays, tuple | list):
         return tuple(_to_tensors(a, pin) for a in arrays)
@@ -51,6 +83,8 @@ class BatchLoader:
     samples (BatchNorm statistics stay comparable).  ``shard=(rank, world)`` (data-parallel
     training) cuts the epoch into global batches of ``batch_size × world`` samples and
     yields this rank's ``batch_size`` of each; positions count global batches.
+    ``sampling="blocks"`` needs ``reader.group_sizes()``; a reader without groups (an
+    in-memory array) is sampled uniformly.
     """
 
     def __init__(
@@ -64,15 +98,24 @@ class BatchLoader:
         prefetch: int = 3,
         pin_memory: bool = False,
         shard: tuple[int, int] = (0, 1),
+        sampling: str = "random",
+        block_scans: int = 16,
+        workers: int = 1,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
+        if block_scans < 1 or workers < 1:
+            raise ValueError(f"block_scans and workers must be >= 1, got {block_scans}, {workers}")
         self.rank, self.world = shard
         if not 0 <= self.rank < self.world:
             raise ValueError(f"shard must be (rank, world) with 0 <= rank < world, got {shard}")
         self.reader, self.batch_size, self.seed = reader, batch_size, seed
         self.shuffle, self.drop_last = shuffle, drop_last
         self.prefetch, self.pin_memory = max(1, prefetch), pin_memory
+        self.sampling, self.block_scans, self.workers = sampling, block_scans, workers
+        self._sizes = reader.group_sizes() if hasattr(reader, "group_sizes") else None
         if self.batches_per_epoch == 0:
             raise ValueError(f"{len(reader)} samples give no batch of {self.global_batch}")
 
@@ -88,7 +131,11 @@ class BatchLoader:
     def order(self, epoch: int) -> np.ndarray:
         """Sample order of ``epoch`` (the identity if not shuffling)."""
         n = len(self.reader)
-        return epoch_permutation(n, self.seed, epoch) if self.shuffle else np.arange(n)
+        if not self.shuffle:
+            return np.arange(n)
+        if self.sampling == "blocks" and self._sizes is not None:
+            return block_permutation(self._sizes, self.seed, epoch, self.block_scans)
+        return epoch_permutation(n, self.seed, epoch)
 
     def _slice(self, order: np.ndarray, batch: int) -> list[int]:
         first = batch * self.global_batch + self.rank * self.batch_size
@@ -111,61 +158,47 @@ class BatchLoader:
         ``close()``-ing) the iterator; the reader thread then ends.
         """
 
-        def produce() -> Iterator[tuple[DataPosition, Batch]]:
-            for after, idx in self._positions(start):
-                yield after, _to_tensors(self.reader.read(idx), self.pin_memory)
+        def read(item: tuple[DataPosition, list[int]]) -> tuple[DataPosition, Batch]:
+            after, idx = item
+            return after, _to_tensors(self.reader.read(idx), self.pin_memory)
 
-        return prefetch(produce, self.prefetch)
+        return ordered_map(read, self._positions(start), self.workers, self.prefetch)
 
     def one_pass(self) -> Iterator[Batch]:
         """One pass over the data in epoch-0 order (validation: use ``shuffle=False``)."""
+        order = self.order(0)
+        batches = (self._slice(order, b) for b in range(self.batches_per_epoch))
 
-        def produce() -> Iterator[Batch]:
-            order = self.order(0)
-            for b in range(self.batches_per_epoch):
-                yield _to_tensors(self.reader.read(self._slice(order, b)), self.pin_memory)
+        def read(idx: list[int]) -> Batch:
+            return _to_tensors(self.reader.read(idx), self.pin_memory)
 
-        return prefetch(produce, self.prefetch)
+        return ordered_map(read, batches, self.workers, self.prefetch)
 
 
-def prefetch(produce: Callable[[], Iterator[Any]], depth: int) -> Iterator[Any]:
-    """Run the iterator ``produce()`` in a daemon thread, at most ``depth`` items ahead.
+def ordered_map(
+    fn: Callable[[Any], Any], items: Iterable[Any], workers: int, depth: int
+) -> Iterator[Any]:
+    """``fn(item)`` for each item, in order, computed by ``workers`` threads ahead of the consumer.
 
-    Exceptions raised by the producer are re-raised in the consumer. Closing the returned
-    generator (or letting it be garbage collected) stops the thread.
+    At most ``max(depth, workers)`` items are in flight or waiting to be consumed.  An
+    exception raised by ``fn`` is re-raised in the consumer.  Closing the returned
+    generator (or letting it be garbage collected) cancels what has not started; the
+    threads end after the item they are on.
     """
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    thread = threading.Thread(target=_worker, args=(produce, items, stop), daemon=True)
-    thread.start()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genesis-loader")
+    source, pending = iter(items), deque()
     try:
-        while True:
-            kind, payload = items.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise payload
-            yield payload
+        for item in source:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= max(depth, workers):
+                break
+        while pending:
+            result = pending.popleft().result()
+            for item in source:
+                pending.append(pool.submit(fn, item))
+                break
+            yield result
     finally:
-        stop.set()
-        thread.join(timeout=10)
-
-
-def _worker(produce: Callable[[], Iterator[Any]], items: queue.Queue, stop: threading.Event):
-    try:
-        for item in produce():
-            if not _put(items, ("item", item), stop):
-                return
-        _put(items, ("done", None), stop)
-    except BaseException as error:  # noqa: BLE001 - handed to the consumer thread
-        _put(items, ("error", error), stop)
-
-
-def _put(items: queue.Queue, entry: tuple[str, Any], stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            items.put(entry, timeout=0.05)
-            return True
-        except queue.Full:
-            continue
-    return False
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)

