@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 WORKER = r"""
-import inspect, json, resource, sys, time
+import inspect, json, sys, time
 from genesis_core.store import CubeStore
 from genesis_core.training.loader import BatchLoader
 a = json.loads(sys.argv[1])
@@ -64,7 +64,9 @@ for epoch in range(2):
     if n < loader.batches_per_epoch:  # a partial epoch: the next one starts where this ended
         pass
 stream.close()
-print(json.dumps({"epochs": out, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec (the forking parent's peak)
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"epochs": out, "rss_mb": int(hwm.split()[1]) / 1024}))
 """
 
 
@@ -138,6 +140,28 @@ def read_benchmark(args, tmp: Path) -> list[str]:
     return rows
 
 
+def distinct_scans(uri: str, scans: int, cube=(16, 32, 32)) -> None:
+    """``scans`` different chest phantoms (their own anatomy and spacing), 32 cubes each:
+    block order can only matter if scans differ, so unlike the read benchmark's store
+    (one phantom, many windows) every scan here is its own body."""
+    import numpy as np
+
+    from genesis_core.cubes.extract import extract
+    from genesis_core.store import commit_scans, write_scan
+    from genesis_core.synth.chest import chest_phantom
+
+    entries = []
+    for k in range(scans):
+        rng = np.random.default_rng(1000 + k)
+        spacing = tuple(float(v) for v in rng.uniform(1.0, 1.6, 3))
+        hu, _ = chest_phantom((128, 128, 96), spacing, rng)
+        hi = np.asarray(hu.shape) - np.asarray(cube)
+        origins = np.stack([rng.integers(0, h + 1, 32) for h in hi], axis=1)
+        written = write_scan(uri, f"s{k:04d}", extract(hu, origins, cube), origins, {})
+        entries.append(written.entry(f"s{k:04d}", "x", k % 10))
+    commit_scans(uri, entries, {"cube_zyx": list(cube)}, "bench-train")
+
+
 def train_compare(args, tmp: Path) -> list[str]:
     """Tiny pre-training, random vs block order, same seeds: best validation loss."""
     import numpy as np
@@ -194,7 +218,7 @@ def main() -> None:
     ap.add_argument("--cache-mb", type=int, default=256)
     ap.add_argument("--no-read", action="store_true", help="skip the read benchmark")
     ap.add_argument("--train", action="store_true", help="also compare training, random vs blocks")
-    ap.add_argument("--train-scans", type=int, default=40)
+    ap.add_argument("--train-scans", type=int, default=30)
     ap.add_argument("--train-steps", type=int, default=200)
     ap.add_argument("--train-seeds", type=int, default=3)
     ap.add_argument("--train-block-scans", type=int, default=4)
