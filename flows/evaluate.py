@@ -17,7 +17,7 @@ import mlflow
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.targets import target_store_uri
+from flows.options import target_store_uri
 from genesis_core.evaluation import learning_curve_plot, summarize, to_csv, to_markdown
 from genesis_core.finetuning import PRIMARY_METRIC
 from genesis_core.store import read_latest

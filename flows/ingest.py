@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.options import dataset_name
 from genesis_core import catalog
 from tasks.ingest import commit_catalog, ingest_annotations, list_scans, plan_ingest, read_scan
-from tasks.progress import progress_bar
+from tasks.progress import progress_bar, short_name
 from tasks.services import check_storage
 from tasks.settings import get_settings, root_scoped
-
-
-def dataset_name(source: str) -> str:
-    return PurePosixPath(source.rstrip("/")).name or "dataset"
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
@@ -42,7 +38,7 @@ def ingest_flow(
         for fut in as_completed(futures):
             new = fut.result()
             rows.extend(new)
-            advance(info=new[0]["scan_id"][-24:] if new else "")
+            advance(info=short_name(new[0]["scan_id"]) if new else "")
     report = commit_catalog(uri, rows, todo)
     report.update(dataset=name, layout=listing.layout, listed=len(listing.scans))
     report["annotations"] = ingest_annotations(listing, uri)

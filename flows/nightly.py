@@ -19,7 +19,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from flows.ingest import ingest_flow
-from flows.preprocess import preprocess_flow, store_uri_for
+from flows.options import store_uri_for
+from flows.preprocess import preprocess_flow
 from flows.pretrain import pretrain_flow
 from genesis_core import catalog
 from genesis_core.io import storage

@@ -7,72 +7,12 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 
+from flows.options import build_config, store_uri_for
 from genesis_core import catalog
-from genesis_core.cubes.acceptance import ACCEPT_ALL, LUNG
-from genesis_core.cubes.sampling import SPEC_BORDER_XYZ, SamplingConfig
-from genesis_core.io import storage
-from genesis_core.preprocess import PreprocessConfig
 from tasks.locks import store_writer
 from tasks.preprocess import commit_store, plan_preprocess, process_scans
 from tasks.services import check_storage
 from tasks.settings import get_settings, root_scoped
-
-
-def store_uri_for(root_uri: str, dataset: str) -> str:
-    return storage.join(root_uri, "stores", f"{dataset}.zarr")
-
-
-def parse_spacing(spacing: str) -> tuple[float, float, float] | None:
-    if spacing.strip().lower() == "native":
-        return None
-    parts = tuple(float(p) for p in spacing.split(","))
-    if len(parts) == 1:
-        parts = parts * 3
-    if len(parts) != 3 or min(parts) <= 0:
-        raise ValueError(
-            f"spacing must be 'native', one value or X,Y,Z in mm (> 0), got {spacing!r}"
-        )
-    return parts  # type: ignore[return-value]
-
-
-def parse_border(border: str) -> tuple[int, int, int] | Literal["auto"]:
-    if border.strip().lower() == "auto":
-        return "auto"
-    try:
-        parts = tuple(int(p) for p in border.split(","))
-    except ValueError:
-        parts = ()
-    if len(parts) != 3 or min(parts) < 0:
-        raise ValueError(f"border must be 'auto' or X,Y,Z voxels (>= 0), got {border!r}")
-    return parts  # type: ignore[return-value]
-
-
-# --preset paper: the reference's cubes exactly (SPEC §1): native spacing, borders of
-# 100/100/30 voxels, and scans too small for those borders skipped (no cubes, a reason).
-PRESETS = {"paper": {"spacing": "native", "border": ",".join(map(str, SPEC_BORDER_XYZ))}}
-
-
-def build_config(
-    spacing: str = "1,1,1",
-    cube: str = "64,64,32",
-    cubes_per_scan: int = 32,
-    seed: int = 0,
-    acceptance: Literal["lung", "none"] = "lung",
-    border: str = "auto",
-    preset: Literal["default", "paper"] = "default",
-) -> PreprocessConfig:
-    if preset != "default":
-        spacing, border = PRESETS[preset]["spacing"], PRESETS[preset]["border"]
-    cube_xyz = tuple(int(c) for c in cube.split(","))
-    if len(cube_xyz) != 3 or any(c <= 0 or c % 8 for c in cube_xyz):
-        raise ValueError(f"cube must be X,Y,Z with each side divisible by 8, got {cube!r}")
-    sampling = SamplingConfig(
-        cube_xyz=cube_xyz,  # type: ignore[arg-type]
-        n=cubes_per_scan,
-        border_xyz=parse_border(border),
-        acceptance=LUNG if acceptance == "lung" else ACCEPT_ALL,
-    )
-    return PreprocessConfig(spacing_xyz=parse_spacing(spacing), sampling=sampling, seed=seed)
 
 
 @flow(name="preprocess", log_prints=True)

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger, runtime
 
+from flows.options import pretrain_plan, store_uri_for
 from genesis_core.store import read_latest
-from genesis_core.transforms import TransformConfig, ablation_switches
-from tasks.pretrain import register_model, resolve_sampling, train_model
+from tasks.pretrain import register_model, train_model
 from tasks.services import check_storage
 from tasks.settings import get_settings, root_scoped
 from tasks.tracking import code_version, redact_uri, sha256_json
-
-
-def run_key(store_uri: str, manifest_version: int, params: dict[str, Any]) -> str:
-    """Deterministic run folder name: same store version and parameters → same run."""
-    blob = json.dumps({"store": store_uri, "manifest": manifest_version, **params}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 @flow(name="pretrain", log_prints=True)
@@ -55,26 +48,13 @@ def pretrain_flow(
     if store is None:
         if dataset is None:
             raise ValueError("give --store or --dataset")
-        from flows.preprocess import store_uri_for
-
         store = store_uri_for(settings.root_uri, dataset)
     check_storage(store)
     manifest = read_latest(store, settings.storage_options())
-    tcfg = TransformConfig(**ablation_switches(transforms), mode=mode)
-    tdict = tcfg.model_dump() if hasattr(tcfg, "model_dump") else dict(tcfg.__dict__)
-    params = {
-        "profile": profile,
-        "steps": steps,
-        "transforms": tdict,
-        "seed": seed,
-        "warm": warm_start,
-    }
-    if gpus > 1:  # another training: its own run folder (one-GPU keys stay as they were)
-        params["gpus"] = gpus
-    sampling = resolve_sampling(sampling, store)
-    if sampling != "random":  # likewise: the random order keeps the keys it always had
-        params["sampling"] = sampling
-    run_dir = settings.local_root / "runs" / "pretrain" / run_key(store, manifest.version, params)
+    tdict, sampling, run_dir = pretrain_plan(
+        settings.local_root, store, manifest.version, profile, steps, transforms, mode, seed,
+        warm_start, gpus, sampling,
+    )  # fmt: skip
     result = train_model(
         store,
         profile,
@@ -108,6 +88,8 @@ def pretrain_flow(
         "run_dir": str(run_dir),
         "tracking_uri": settings.tracking_uri(),
     }
+    # what a rerun with nothing new prints without starting anything (flows.precheck)
+    (run_dir / "registered.json").write_text(json.dumps(out, indent=1, default=str))
     get_run_logger().info(
         "registered %s v%s (val loss %.5f, champion: v%s)",
         model_name,

@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from prefect import flow
 
-from flows.preprocess import parse_spacing
+from flows.options import parse_cube, parse_spacing, target_store_uri
 from genesis_core import catalog
-from genesis_core.io import msd, storage
+from genesis_core.io import msd
 from genesis_core.targets import TargetConfig
 from tasks.locks import store_writer
 from tasks.services import check_storage
@@ -27,10 +27,6 @@ def resolve_labels(catalog_uri: str, label: str | None, opts: dict) -> tuple[int
     if len(with_labels):
         where, spec = msd.dataset_json_for(str(with_labels.iloc[0]), opts)
     return msd.label_values(label.split(","), spec, where)
-
-
-def target_store_uri(root_uri: str, dataset: str, task: str) -> str:
-    return storage.join(root_uri, "targets", f"{dataset}-{task}.zarr")
 
 
 @flow(name="targets", log_prints=True)
@@ -55,7 +51,7 @@ def targets_flow(
     sphere masks) or ``seg`` (pairs for the named ``label`` of any labelled dataset, e.g.
     ``label="spleen"`` or ``"1,2"``) samples for every new ``ok`` scan, in parallel on Dask."""
     settings = get_settings(root)
-    cube_xyz = tuple(int(c) for c in cube.split(","))
+    cube_xyz = parse_cube(cube)
     catalog_uri = catalog.catalog_uri(settings.root_uri, dataset)
     labels = (1, 2) if include_tumour else (1,)
     if label is not None or task == "seg":

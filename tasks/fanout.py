@@ -10,7 +10,7 @@ from dask.base import tokenize
 from distributed import as_completed
 
 from tasks.dask_cluster import dask_client
-from tasks.progress import progress_bar
+from tasks.progress import progress_bar, short_name
 from tasks.settings import get_settings
 
 
@@ -51,7 +51,6 @@ def run_per_scan(
                 results.append(r)
                 if on_result is not None:
                     on_result(r)  # e.g. an incremental commit
-                advance(
-                    info=f"{r['scan_id'][-20:]} {r.get('n_cubes', 0)} cubes {r.get('seconds', 0):.1f}s"
-                )
+                advance(info=f"{short_name(r['scan_id'])} {r.get('n_cubes', 0)} cubes "
+                             f"{r.get('seconds', 0):.1f}s")  # fmt: skip
     return results

@@ -8,37 +8,25 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from genesis_core import catalog
+from genesis_core import catalog, planning
 from genesis_core.io import storage
 from genesis_core.preprocess import PreprocessConfig, preprocess_scan
 from genesis_core.store import read_latest
 from genesis_core.store.committer import Committer
-from genesis_core.store.manifest import check_same_config
 from genesis_core.store.writer import new_generation
 from tasks.fanout import run_per_scan
 from tasks.settings import get_settings
-
-ROW_FIELDS = ("scan_id", "source_uri", "format", "sha256", "subset")
 
 
 @task(name="plan-preprocess", cache_policy=NO_CACHE)
 def plan_preprocess(
     catalog_uri: str, store_uri: str, config: dict, force: bool = False
 ) -> list[dict]:
-    """``ok`` scans of the catalog that the store's manifest lacks (or all, with ``force``).
-
-    A scan whose content hash changed since it was committed is redone.
-    """
+    """``ok`` scans of the catalog that the store's manifest lacks (or all, with ``force``);
+    a scan whose content hash changed since it was committed is redone."""
     opts = get_settings().storage_options()
-    df = catalog.load(catalog_uri, opts)
-    if df.empty:
-        raise FileNotFoundError(f"no catalog at {catalog_uri}: run `genesis ingest` first")
-    ok = df[(df["status"] == catalog.OK) | catalog.transient_quarantine(df, "preprocess")]
-    manifest = read_latest(store_uri, opts)
-    if manifest.version and not force:
-        check_same_config(store_uri, manifest.config, config)
-    done = {} if force else manifest.scans
-    return catalog.pending(ok, done, ROW_FIELDS)
+    df, manifest = catalog.load(catalog_uri, opts), read_latest(store_uri, opts)
+    return planning.preprocess_rows(df, catalog_uri, manifest, store_uri, config, force)
 
 
 @task(name="preprocess-scans-on-dask", cache_policy=NO_CACHE)

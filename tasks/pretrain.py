@@ -19,7 +19,6 @@ from mlflow.types.schema import Schema, TensorSpec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from genesis_core.io.storage import is_remote
 from genesis_core.models import UNet3D, UNet3DConfig
 from genesis_core.plots import loss_plot, restoration_montage
 from genesis_core.store import CubeStore
@@ -47,16 +46,6 @@ SIGNATURE = ModelSignature(
 def corruption(transform_cfg: dict):
     cfg = TransformConfig(**transform_cfg)
     return lambda cubes, generator: make_pairs(cubes, generator, cfg)
-
-
-def resolve_sampling(sampling: str, store_uri: str) -> str:
-    """``auto``: ``blocks`` for an object store (one request per scan instead of one per
-    cube), ``random`` (the paper's uniform order) for a local store, fast either way."""
-    if sampling not in ("auto", "random", "blocks"):
-        raise ValueError(f"sampling must be auto, random or blocks, got {sampling!r}")
-    if sampling == "auto":
-        return "blocks" if is_remote(store_uri) else "random"
-    return sampling
 
 
 def train_val_readers(

@@ -8,18 +8,16 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from genesis_core import catalog
+from genesis_core import catalog, planning
 from genesis_core.io import storage
 from genesis_core.io.annotations import valid_rows
 from genesis_core.store import read_latest
 from genesis_core.store.writer import new_generation
 from genesis_core.targets import TargetConfig, build_target_scan, commit_targets, rows_for_scan
-from genesis_core.targets.config import LABEL_MAP_TASKS
 from tasks.fanout import run_per_scan
 from tasks.settings import get_settings
 
 TABLE_FOR_TASK = {"ncc": "candidates", "ncs": "annotations", "lcs": None, "seg": None}
-ROW_FIELDS = ("scan_id", "source_uri", "format", "label_uri", "sha256", "subset")
 
 
 def _table(catalog_uri: str, task_name: str, opts: dict) -> pd.DataFrame | None:
@@ -42,15 +40,9 @@ def plan_targets(
 ) -> list[dict]:
     """``ok`` scans (with a label map for lcs/seg) not yet committed; each carries its CSV rows."""
     opts = get_settings().storage_options()
-    df = catalog.load(catalog_uri, opts)
-    if df.empty:
-        raise FileNotFoundError(f"no catalog at {catalog_uri}: run `genesis ingest` first")
-    ok = df[df["status"] == catalog.OK]
-    if task_name in LABEL_MAP_TASKS:
-        ok = ok[ok["label_uri"].fillna("") != ""]
+    df, manifest = catalog.load(catalog_uri, opts), read_latest(store_uri, opts)
+    rows = planning.target_rows(df, catalog_uri, manifest, task_name, force)
     table = _table(catalog_uri, task_name, opts)
-    done = {} if force else read_latest(store_uri, opts).scans
-    rows = catalog.pending(ok, done, ROW_FIELDS)
     for r in rows:
         r["table"] = None if table is None else rows_for_scan(table, r["scan_id"])
     return rows

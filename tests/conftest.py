@@ -12,6 +12,10 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # A private Prefect home per test session: no lock contention with other runs.
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="genesis-prefect-"))
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# The CLI's long-lived local Prefect server outlives a command by design; tests keep
+# Prefect's per-process server so that nothing outlives the suite (test_local_api.py
+# starts and stops a real one).
+os.environ.setdefault("GENESIS_PREFECT_SERVER", "ephemeral")
 
 import pytest  # noqa: E402
 

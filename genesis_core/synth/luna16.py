@@ -64,18 +64,27 @@ def write_luna16(
     size_xyz: Sequence[int] = (128, 128, 64),
     subsets: int = 10,
     nodules: int | Sequence[float] | None = None,
+    fov_mm: float | None = None,
+    slice_mm: tuple[float, float] | None = None,
 ) -> Luna16Synth:
     """Write ``scans`` chest phantoms of ``size_xyz`` voxels in the LUNA16 layout.
 
     ``nodules`` is passed to :func:`~genesis_core.synth.chest.chest_phantom`
     (None: 1–3 per scan).  Same ``seed`` → byte-identical arrays and CSVs.
+    ``fov_mm``: in-plane field of view (pixel spacing drawn within ±8 % of
+    ``fov_mm / size``; a real chest CT sees 320–400 mm); ``slice_mm``: slice thickness
+    range.  Unset, the spacings of :func:`random_geometry` (0.6–0.9 mm pixels).
+    Scans are spread over the subsets so that any three or more land in train (0–4),
+    validation (5–6) and test (7–9) alike.
     """
     root = Path(out_dir)
     for k in range(subsets):
         (root / f"subset{k}").mkdir(parents=True, exist_ok=True)
     written, annotations, candidates = [], [], []
     for i in range(scans):
-        scan, ann, cand = write_luna16_scan(root, i, seed, size_xyz, i % subsets, nodules)
+        scan, ann, cand = write_luna16_scan(
+            root, i, seed, size_xyz, subset_of(i, subsets), nodules, _ranges(size_xyz, fov_mm, slice_mm)
+        )
         written.append(scan)
         annotations += ann
         candidates += cand
@@ -85,10 +94,30 @@ def write_luna16(
     return synth
 
 
-def write_luna16_scan(root: Path, index: int, seed: int, size_xyz, subset: int, nodules=None):
+# Subsets in an order that alternates the splits (train 0–4, val 5–6, test 7–9).
+SPREAD = (0, 5, 7, 1, 6, 8, 2, 9, 3, 4)
+
+
+def subset_of(index: int, subsets: int) -> int:
+    """The subset of scan ``index``: every split early on, each subset once per 10 scans."""
+    return SPREAD[index % 10] if subsets == 10 else index % subsets
+
+
+def _ranges(size_xyz, fov_mm: float | None, slice_mm) -> dict:
+    out: dict = {} if slice_mm is None else {"slice_mm": tuple(slice_mm)}
+    if fov_mm is not None:
+        pixel = fov_mm / max(size_xyz[0], size_xyz[1])
+        out["inplane_mm"] = (0.92 * pixel, 1.08 * pixel)
+    return out
+
+
+def write_luna16_scan(
+    root: Path, index: int, seed: int, size_xyz, subset: int, nodules=None,
+    geometry_ranges: dict | None = None,
+):  # fmt: skip
     """Write scan ``index``; returns (:class:`Luna16Scan`, annotation rows, candidate rows)."""
     rng = scan_rng(seed, "luna16", index)
-    uid, geometry = series_uid(rng), random_geometry(rng)
+    uid, geometry = series_uid(rng), random_geometry(rng, **(geometry_ranges or {}))
     phantom = make_chest(size_xyz, geometry.spacing_xyz, rng, nodules)
     volume = Volume(phantom.hu, geometry.spacing_xyz, geometry.origin_xyz)
     mhd = root / f"subset{subset}" / f"{uid}.mhd"

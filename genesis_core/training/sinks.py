@@ -48,3 +48,18 @@ class ListSink:
     def series(self, name: str) -> list[tuple[int, float]]:
         """All ``(step, value)`` reported for metric ``name``, in order."""
         return [(step, m[name]) for step, m in self.metrics if name in m]
+
+
+class FanoutSink:
+    """Reports to every sink it holds, in order (tracking and a progress display, say)."""
+
+    def __init__(self, *sinks: MetricsSink) -> None:
+        self.sinks = sinks
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        for sink in self.sinks:
+            sink.log_metrics(metrics, step)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        for sink in self.sinks:
+            sink.log_params(params)

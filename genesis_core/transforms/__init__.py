@@ -14,9 +14,25 @@ implementations), ``reference``, and for torch ``plan`` (all random decisions of
 Imports need only torch and NumPy (pydantic is optional, see :mod:`.config`).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from genesis_core.transforms.config import TransformConfig, ablation_switches
-from genesis_core.transforms.pipeline import make_pairs, make_validation_pairs
-from genesis_core.transforms.reference import reference_pair, reference_pairs
+
+if TYPE_CHECKING:
+    from genesis_core.transforms.pipeline import make_pairs, make_validation_pairs
+    from genesis_core.transforms.reference import reference_pair, reference_pairs
+
+# torch loads on first use, so that reading a config (the CLI's "nothing to do") stays fast
+_LAZY = {"make_pairs": "pipeline", "make_validation_pairs": "pipeline",
+         "reference_pair": "reference", "reference_pairs": "reference"}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "TransformConfig",

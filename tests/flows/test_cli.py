@@ -33,7 +33,7 @@ def test_inspect_writes_a_montage(tmp_path) -> None:
 
 def test_inspect_empty_store_exits_2(tmp_path) -> None:
     result = runner.invoke(app, ["inspect", str(tmp_path / "missing.zarr")])
-    assert result.exit_code == 2 and "no committed cubes" in text(result)
+    assert result.exit_code == 2 and "no committed scans" in text(result)
 
 
 def test_synth_writes_luna16_layout(tmp_path) -> None:

@@ -1,0 +1,133 @@
+"""Stage parameters as the CLI and the flows take them: parsed and checked without Prefect.
+
+The ``genesis`` command validates every option here before anything starts (so a bad
+``--spacing`` is one line naming the option, at once), and the flows build their
+configs with the same functions.  Default store locations live here too, so the CLI can
+tell "nothing to do" without starting the orchestration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from genesis_core.cubes.acceptance import ACCEPT_ALL, LUNG
+from genesis_core.cubes.sampling import SPEC_BORDER_XYZ, SamplingConfig
+from genesis_core.io import storage
+from genesis_core.preprocess import PreprocessConfig
+
+
+def dataset_name(source: str) -> str:
+    """The default catalog name of a source: its folder's name."""
+    return PurePosixPath(source.rstrip("/")).name or "dataset"
+
+
+def store_uri_for(root_uri: str, dataset: str) -> str:
+    return storage.join(root_uri, "stores", f"{dataset}.zarr")
+
+
+def parse_spacing(spacing: str) -> tuple[float, float, float] | None:
+    if spacing.strip().lower() == "native":
+        return None
+    try:
+        parts = tuple(float(p) for p in spacing.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) == 1:
+        parts = parts * 3
+    if len(parts) != 3 or not all(0 < p < float("inf") for p in parts):
+        raise ValueError(
+            f"spacing must be 'native', one value or X,Y,Z in mm (> 0), got {spacing!r}"
+        )
+    return parts  # type: ignore[return-value]
+
+
+def parse_border(border: str) -> tuple[int, int, int] | Literal["auto"]:
+    if border.strip().lower() == "auto":
+        return "auto"
+    try:
+        parts = tuple(int(p) for p in border.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) < 0:
+        raise ValueError(f"border must be 'auto' or X,Y,Z voxels (>= 0), got {border!r}")
+    return parts  # type: ignore[return-value]
+
+
+# --preset paper: the reference's cubes exactly (SPEC §1): native spacing, borders of
+# 100/100/30 voxels, and scans too small for those borders skipped (no cubes, a reason).
+PRESETS = {"paper": {"spacing": "native", "border": ",".join(map(str, SPEC_BORDER_XYZ))}}
+
+
+def build_config(
+    spacing: str = "1,1,1",
+    cube: str = "64,64,32",
+    cubes_per_scan: int = 32,
+    seed: int = 0,
+    acceptance: Literal["lung", "none"] = "lung",
+    border: str = "auto",
+    preset: Literal["default", "paper"] = "default",
+) -> PreprocessConfig:
+    if preset != "default":
+        spacing, border = PRESETS[preset]["spacing"], PRESETS[preset]["border"]
+    cube_xyz = parse_cube(cube)
+    sampling = SamplingConfig(
+        cube_xyz=cube_xyz,  # type: ignore[arg-type]
+        n=cubes_per_scan,
+        border_xyz=parse_border(border),
+        acceptance=LUNG if acceptance == "lung" else ACCEPT_ALL,
+    )
+    return PreprocessConfig(spacing_xyz=parse_spacing(spacing), sampling=sampling, seed=seed)
+
+
+def parse_cube(cube: str) -> tuple[int, int, int]:
+    """``X,Y,Z`` voxels, each side a positive multiple of 8 (three 2× poolings)."""
+    try:
+        cube_xyz = tuple(int(c) for c in cube.split(","))
+    except ValueError:
+        cube_xyz = ()
+    if len(cube_xyz) != 3 or any(c <= 0 or c % 8 for c in cube_xyz):
+        raise ValueError(f"cube must be X,Y,Z with each side divisible by 8, got {cube!r}")
+    return cube_xyz  # type: ignore[return-value]
+
+
+def target_store_uri(root_uri: str, dataset: str, task: str) -> str:
+    return storage.join(root_uri, "targets", f"{dataset}-{task}.zarr")
+
+
+def resolve_sampling(sampling: str, store_uri: str) -> str:
+    """``auto``: ``blocks`` for an object store (one request per scan instead of one per
+    cube), ``random`` (the paper's uniform order) for a local store, fast either way."""
+    if sampling not in ("auto", "random", "blocks"):
+        raise ValueError(f"sampling must be auto, random or blocks, got {sampling!r}")
+    if sampling == "auto":
+        return "blocks" if storage.is_remote(store_uri) else "random"
+    return sampling
+
+
+def run_key(store_uri: str, manifest_version: int, params: dict[str, Any]) -> str:
+    """Deterministic run folder name: same store version and parameters → same run."""
+    blob = json.dumps({"store": store_uri, "manifest": manifest_version, **params}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def pretrain_plan(
+    local_root: Path, store: str, manifest_version: int, profile: str, steps: int | None,
+    transforms: str, mode: str, seed: int, warm_start: str | None, gpus: int, sampling: str,
+) -> tuple[dict, str, Path]:  # fmt: skip
+    """(transform config, resolved sampling, run folder) of a pre-training run: the folder
+    is the same for the same store version and parameters, so a finished run is found."""
+    from genesis_core.transforms import TransformConfig, ablation_switches  # torch: only here
+
+    tcfg = TransformConfig(**ablation_switches(transforms), mode=mode)
+    tdict = tcfg.model_dump() if hasattr(tcfg, "model_dump") else dict(tcfg.__dict__)
+    params = {"profile": profile, "steps": steps, "transforms": tdict, "seed": seed,
+              "warm": warm_start}  # fmt: skip
+    if gpus > 1:  # another training: its own run folder (one-GPU keys stay as they were)
+        params["gpus"] = gpus
+    sampling = resolve_sampling(sampling, store)
+    if sampling != "random":  # likewise: the random order keeps the keys it always had
+        params["sampling"] = sampling
+    return tdict, sampling, local_root / "runs" / "pretrain" / run_key(store, manifest_version, params)
