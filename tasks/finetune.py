@@ -24,6 +24,7 @@ from genesis_core.finetuning import WithProbabilities, build_model, finetune_pro
 from genesis_core.models import read_state_dict
 from genesis_core.targets import TargetStore
 from genesis_core.training import load_checkpoint
+from tasks.progress import with_progress
 from tasks.settings import get_settings
 from tasks.tracking import CHAMPION, MlflowSink, ensure_experiment, use_tracking
 
@@ -91,7 +92,7 @@ def fit_one(
     with mlflow.start_run(
         experiment_id=exp_id, run_name=f"{init}-f{fraction}-s{seed}", tags=tags, nested=nested
     ) as run:
-        sink = MlflowSink(run.info.run_id)
+        sink = with_progress(MlflowSink(run.info.run_id), f"fine-tune {init}", prof.loop.max_steps)
         sink.log_params(
             {
                 "task": task_name,

@@ -26,6 +26,7 @@ from genesis_core.training import load_checkpoint, train
 from genesis_core.training.pretrain import validation_loss
 from genesis_core.training.profiles import profile
 from genesis_core.transforms import TransformConfig, make_pairs, make_validation_pairs
+from tasks.progress import with_progress
 from tasks.settings import get_settings
 from tasks.tracking import (
     CANDIDATE,
@@ -126,7 +127,7 @@ def train_model(
     run_path.mkdir(parents=True, exist_ok=True)
     with mlflow.start_run(run_id=run_id, experiment_id=exp_id, log_system_metrics=True) as run:
         run_id_file.write_text(run.info.run_id)
-        sink = MlflowSink(run.info.run_id)
+        sink = with_progress(MlflowSink(run.info.run_id), "pre-train", prof.loop.max_steps)
         if run_id is None:
             sink.log_params(
                 {

@@ -103,10 +103,11 @@ class ProgressSink:
     """A training bar (step of max steps, train and validation loss, cubes/s): a metrics
     sink (:mod:`genesis_core.training.sinks`) that sits beside the tracking one."""
 
-    def __init__(self, description: str, total_steps: int | None = None) -> None:
-        self.description, self.total = description, total_steps
+    def __init__(self, description: str, total_steps: int | None = None,
+                 console: Console = console) -> None:  # fmt: skip
+        self.description, self.total, self.console = description, total_steps, console
         self.prog: Progress | None = None
-        self.fields = {"loss": "", "val": "", "speed": ""}
+        self.fields = {"steps": "", "loss": "", "val": "", "speed": ""}
         self.run = RunProgress(description, description)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -114,9 +115,9 @@ class ProgressSink:
         if self.prog is None:
             self.prog = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(),
-                TextColumn("step {task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
+                TextColumn("step {task.fields[steps]}"), TimeElapsedColumn(),
                 TimeRemainingColumn(), TextColumn("{task.fields[loss]} {task.fields[val]} {task.fields[speed]}"),
-                console=console, transient=False,
+                console=self.console, transient=False,
             )  # fmt: skip
             self.prog.start()
             self.task = self.prog.add_task(self.description, total=self.total, **self.fields)
@@ -128,6 +129,7 @@ class ProgressSink:
             self.fields["loss"] = f"loss {metrics['train_loss']:.4f}"
         if "val_loss" in metrics:
             self.fields["val"] = f"val {metrics['val_loss']:.4f}"
+        self.fields["steps"] = f"{step}/{self.total}" if self.total else str(step)
         if "cubes_per_s" in metrics:
             self.fields["speed"] = f"{metrics['cubes_per_s']:.0f} cubes/s"
         self.prog.update(self.task, completed=step, **self.fields)  # type: ignore[union-attr]
@@ -138,3 +140,10 @@ class ProgressSink:
         if self.prog is not None:
             self.prog.stop()
             self.prog = None
+
+
+def with_progress(sink, description: str, total_steps: int | None = None):
+    """``sink`` plus a :class:`ProgressSink` on the terminal (the loop closes both)."""
+    from genesis_core.training.sinks import FanoutSink
+
+    return FanoutSink(sink, ProgressSink(description, total_steps))

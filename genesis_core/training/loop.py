@@ -41,7 +41,7 @@ from genesis_core.training.device import (
 from genesis_core.training.loader import Batch, BatchLoader
 from genesis_core.training.optim import build_optimizer, build_scheduler, current_lr
 from genesis_core.training.rng import capture_rng_state, restore_rng_state
-from genesis_core.training.sinks import MetricsSink, NullSink
+from genesis_core.training.sinks import MetricsSink, NullSink, close_sink
 from genesis_core.training.state import LoopState, TrainResult
 
 Pair = tuple[Tensor, Tensor]
@@ -156,15 +156,18 @@ class TrainingLoop:
         self.meter.restart()
         stream = self.train_loader.stream(self.state.position)
         try:
-            while self._stop_reason() is None:
-                position, batch = next(stream)
-                loss, samples = self._train_step(to_device(batch, self.device))
-                self.state.step, self.state.position = self.state.step + 1, position
-                self.meter.add(loss, samples)
-                self._after_step()
+            try:
+                while self._stop_reason() is None:
+                    position, batch = next(stream)
+                    loss, samples = self._train_step(to_device(batch, self.device))
+                    self.state.step, self.state.position = self.state.step + 1, position
+                    self.meter.add(loss, samples)
+                    self._after_step()
+            finally:
+                stream.close()
+            return self._finish()
         finally:
-            stream.close()
-        return self._finish()
+            close_sink(self.sink)
 
     def _stop_reason(self) -> str | None:
         c, s = self.config, self.state

@@ -50,6 +50,13 @@ class ListSink:
         return [(step, m[name]) for step, m in self.metrics if name in m]
 
 
+def close_sink(sink: MetricsSink) -> None:
+    """End a sink that holds something open (a progress display); the others have no close."""
+    close = getattr(sink, "close", None)
+    if callable(close):
+        close()
+
+
 class FanoutSink:
     """Reports to every sink it holds, in order (tracking and a progress display, say)."""
 
@@ -63,3 +70,7 @@ class FanoutSink:
     def log_params(self, params: Mapping[str, Any]) -> None:
         for sink in self.sinks:
             sink.log_params(params)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            close_sink(sink)

@@ -16,6 +16,7 @@ from genesis_core.training import (
     load_checkpoint,
     soft_dice_loss,
 )
+from genesis_core.training.sinks import FanoutSink, NullSink
 
 from ._helpers import smooth_cubes
 
@@ -59,6 +60,20 @@ def test_classifier_learns_and_best_weights_are_restored(tmp_path):
     best = load_checkpoint(result.best_checkpoint_path)["model"]
     for key, value in model.state_dict().items():
         assert torch.equal(value, best[key]), key
+
+
+def test_the_loop_closes_a_sink_that_holds_something_open():
+    class Closing(ListSink):
+        closed = 0
+
+        def close(self) -> None:
+            self.closed += 1
+
+    sink = Closing()
+    torch.manual_seed(0)
+    finetune(UNet3DClassifier(TINY, hidden=8), _bright_vs_dark(8, 0), _bright_vs_dark(4, 1),
+             bce_with_logits_loss, _config(max_steps=2), FanoutSink(sink, NullSink()))  # fmt: skip
+    assert sink.closed == 1 and sink.params  # reported to, then closed once
 
 
 def test_segmentation_with_soft_dice():
