@@ -86,10 +86,6 @@ def redact_uri(uri: str) -> str:
 
 
 def use_tracking(settings: Settings) -> str:
-    import logging
-
-    # We log models with pickle on purpose (torch.export fixes shapes); the warning is noise.
-    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
     uri = settings.tracking_uri()
     # MLflow's own HTTP retries take minutes against a dead server: bound them, and check once.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
