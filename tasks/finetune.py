@@ -32,22 +32,38 @@ from tasks.tracking import CHAMPION, MlflowSink, ensure_experiment, use_tracking
 GENESIS_DEFAULT = "models:/genesis-unet3d@champion"
 
 
-def resolve_init(init: str) -> dict[str, torch.Tensor] | None:
+def resolve_init(init: str) -> tuple[dict[str, torch.Tensor] | None, dict[str, str]]:
     """``scratch`` → None; ``genesis`` → the registered champion; ``models:/…``; ``file:PATH``.
 
-    Registered models are rebuilt from their run's safetensors (no unpickling)."""
+    Returns the weights and their lineage (tags for the fine-tuned version): the registered
+    name, version and run id an alias meant at this moment, or the file and its SHA-256."""
     if init == "scratch":
-        return None
+        return None, {}
     if init == "genesis":
         init = GENESIS_DEFAULT
     if init.startswith("file:"):
-        return read_state_dict(init.removeprefix("file:"))
+        path = init.removeprefix("file:")
+        return read_state_dict(path), {"init_file": path, "init_file_sha256": _sha256(path)}
     if init.startswith(("models:/", "runs:/")):
         use_tracking(get_settings())
-        return registry.load_state_dict(init)
+        ref = registry.resolve(init)  # pin the alias once: weights and tags then agree
+        pinned = f"models:/{ref['name']}/{ref['version']}" if ref["name"] else init
+        lineage = {"init_model_name": ref["name"], "init_model_version": ref["version"],
+                   "init_run_id": ref["run_id"]}  # fmt: skip
+        return registry.load_state_dict(pinned), {k: v for k, v in lineage.items() if v}
     raise ValueError(
         f"unknown init {init!r}: use scratch, genesis, models:/NAME@ALIAS or file:PATH"
     )
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def readers(store_uri: str, fraction: float, fractions: list[float], seed: int = 0):
@@ -105,11 +121,12 @@ def fit_one(
                 "profile": profile,
                 "train_scans": len(train_r.scan_ids),
                 "train_samples": len(train_r),
-                "loop": prof.loop.to_dict(),
             }
-        )
+        )  # the loop's own parameters are logged by the loop, once
+        init_state, lineage = resolve_init(init)
+        mlflow.set_tags(lineage)
         _, result = fit(
-            task_name, train_r, val_r, test_r, resolve_init(init), prof, path / "checkpoints", sink
+            task_name, train_r, val_r, test_r, init_state, prof, path / "checkpoints", sink
         )
         mlflow.log_metrics(
             {
@@ -127,6 +144,7 @@ def fit_one(
         checkpoint=str(path / "checkpoints" / "best.pt"),
         width=prof.width,
         train_scans=len(train_r.scan_ids),
+        init_lineage=lineage,
     )
     path.mkdir(parents=True, exist_ok=True)
     (path / "result.json").write_text(json.dumps(result, indent=1, default=float))
@@ -172,7 +190,7 @@ def register_fits(
 
 def _register_fit(r: dict, model_name: str, tags: dict[str, str]):
     """Log the fit's weights (safetensors) and its serving model (``pt2``: cubes →
-    probabilities) to its run; register a version."""
+    probabilities) to its run; register a version tagged with its init's lineage."""
     model, _ = build_model(r["task"], r["width"], None)
     model.load_state_dict(load_checkpoint(Path(r["checkpoint"]))["model"])
     with mlflow.start_run(run_id=r["run_id"]), tempfile.TemporaryDirectory() as tmp:
@@ -182,5 +200,5 @@ def _register_fit(r: dict, model_name: str, tags: dict[str, str]):
         f"test_{k}": f"{r[k]:.6g}" for k in ("auc", "dice", "iou", "mean_iou_paper") if k in r
     }
     fit_tags = {**tags, "init": r["init"], "fraction": str(r["fraction"]), "seed": str(r["seed"]),
-                **scores}  # fmt: skip
+                **scores, **r.get("init_lineage", {})}  # fmt: skip
     return registry.register_version(info, r["run_id"], model_name, fit_tags)

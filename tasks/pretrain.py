@@ -35,6 +35,7 @@ from tasks.tracking import (
     MlflowSink,
     alias_version,
     ensure_experiment,
+    store_dataset,
     use_tracking,
     version_for_run,
 )
@@ -145,14 +146,14 @@ def train_model(
                     "profile": profile_name,
                     "store_uri": store_uri,
                     "model": prof.model.__dict__,
-                    "loop": prof.loop.to_dict(),
                     "transforms": transform_cfg,
                     "train_cubes": len(train_r),
                     "val_cubes": len(val_r),
                     "warm_start": warm_start,
                     "gpus": gpus,
                 }
-            )
+            )  # the loop's own parameters are logged by the loop, once
+            mlflow.log_input(store_dataset(store_uri, train_r.manifest), context="training")
             _montage(
                 model, val_r, transform_cfg, run_path / "restoration_start.png", "before training"
             )
