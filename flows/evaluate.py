@@ -17,7 +17,7 @@ import mlflow
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.options import target_store_uri
+from flows.options import default_model_name, target_store_uri
 from genesis_core.evaluation import learning_curve_plot, summarize, to_csv, to_markdown
 from genesis_core.finetuning import PRIMARY_METRIC
 from genesis_core.store import read_latest
@@ -35,12 +35,12 @@ def fit_dir(settings, store: str, version: int, **params: Any):
     return settings.local_root / "runs" / "finetune" / key[:16]
 
 
-def _store(settings, task: str, dataset: str | None, store: str | None) -> str:
+def _store(settings, task: str, dataset: str | None, store: str | None, label: str | None) -> str:
     if store:
         return store
     if dataset is None:
         raise ValueError("give --store or --dataset")
-    return target_store_uri(settings.root_uri, dataset, task)
+    return target_store_uri(settings.root_uri, dataset, task, label)
 
 
 @flow(name="finetune", log_prints=True)
@@ -57,10 +57,13 @@ def finetune_flow(
     steps: int | None = None,
     experiment: str = "genesis-finetune",
     model_name: str | None = None,
+    label: str | None = None,
 ) -> dict[str, Any]:
-    """One fine-tune of ``init`` (scratch, genesis, models:/…, file:PATH) on ``task``; registered."""
+    """One fine-tune of ``init`` (scratch, genesis, models:/…, file:PATH) on ``task``; registered
+    as ``model_name`` (default ``genesis-TASK``; ``genesis-seg-DATASET-LABEL`` for ``seg``,
+    whose target store is found by ``label`` too)."""
     settings = get_settings(root)
-    uri = _store(settings, task, dataset, store)
+    uri = _store(settings, task, dataset, store, label)
     version = read_latest(uri, settings.storage_options()).version
     run_dir = fit_dir(
         settings,
@@ -77,9 +80,8 @@ def finetune_flow(
     r = fit_one(
         task, uri, init, fraction, [fraction], seed, profile, steps, str(run_dir), experiment
     )
-    reg = register_fits(
-        [r], model_name or f"genesis-{task}", PRIMARY_METRIC[task], {"target_store_uri": uri}
-    )
+    name = model_name or default_model_name(task, dataset, label, uri)
+    reg = register_fits([r], name, PRIMARY_METRIC[task], {"target_store_uri": uri})
     return {**r, **reg}
 
 
@@ -98,9 +100,12 @@ def evaluate_flow(
     experiment: str = "genesis-evaluate",
     model_name: str | None = None,
     register_models: bool = True,
+    label: str | None = None,
 ) -> dict[str, Any]:
+    """``label``: the target's label (``seg``), naming its store and model as in
+    :func:`finetune_flow`."""
     settings = get_settings(root)
-    uri = _store(settings, task, dataset, store)
+    uri = _store(settings, task, dataset, store, label)
     version = read_latest(uri, settings.storage_options()).version
     fractions = sorted(float(f) for f in label_fractions.split(","))
     init_list = [i.strip() for i in inits.split(",") if i.strip()]
@@ -154,7 +159,12 @@ def evaluate_flow(
         table=[{k: v for k, v in r.items()} for r in rows], key=f"evaluate-{task}-table"
     )
     reg = (
-        register_fits(fits, model_name or f"genesis-{task}", metric, {"target_store_uri": uri})
+        register_fits(
+            fits,
+            model_name or default_model_name(task, dataset, label, uri),
+            metric,
+            {"target_store_uri": uri},
+        )
         if register_models
         else {}
     )

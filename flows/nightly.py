@@ -9,7 +9,6 @@ stops early and says so.  One nightly at a time per store (a concurrency limit).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any, Literal
 
@@ -22,8 +21,6 @@ from flows.ingest import ingest_flow
 from flows.options import store_uri_for
 from flows.preprocess import preprocess_flow
 from flows.pretrain import pretrain_flow
-from genesis_core import catalog
-from genesis_core.io import storage
 from tasks.locks import store_lock
 from tasks.settings import get_settings, root_scoped
 from tasks.tracking import CANDIDATE, CHAMPION, alias_version, use_tracking
@@ -70,9 +67,10 @@ def nightly_flow(
             warm = (
                 None if (full_retrain or champion is None) else f"models:/{model_name}@{CHAMPION}"
             )
+            # No catalog_sha256: the pretrain flow derives it from the store's manifest.
             params = dict(
                 store=store_uri, root=root, profile=profile, steps=steps, seed=seed, experiment=experiment,
-                model_name=model_name, warm_start=warm, catalog_sha256=_catalog_sha(settings, dataset),
+                model_name=model_name, warm_start=warm,
             )  # fmt: skip
             report["pretrain"] = _pretrain(params, pretrain_deployment)
             report["trained"] = True
@@ -124,11 +122,6 @@ def _registered(model_name: str, flow_run_id: str, store_uri: str) -> dict[str, 
         "tracking_uri": mlflow.get_tracking_uri(),
         "prefect_flow_run_id": flow_run_id,
     }
-
-
-def _catalog_sha(settings, dataset: str) -> str:
-    uri = catalog.catalog_uri(settings.root_uri, dataset)
-    return hashlib.sha256(storage.read_bytes(uri, settings.storage_options())).hexdigest()
 
 
 def render(r: dict[str, Any], model_name: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -93,8 +94,37 @@ def parse_cube(cube: str) -> tuple[int, int, int]:
     return cube_xyz  # type: ignore[return-value]
 
 
-def target_store_uri(root_uri: str, dataset: str, task: str) -> str:
-    return storage.join(root_uri, "targets", f"{dataset}-{task}.zarr")
+def label_slug(label: str) -> str:
+    """A name part for ``--label`` (``"spleen"`` → ``spleen``, ``"1,2"`` → ``1-2``)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+    if not slug:
+        raise ValueError(f"label {label!r} has no letters or digits to name a store after")
+    return slug
+
+
+def target_name(dataset: str, task: str, label: str | None = None) -> str:
+    """``DATASET-TASK``, plus the label when one is named (``spleen-seg-spleen``): two labels
+    of one dataset never share a store or a model.  ``seg`` always names one."""
+    if label:
+        return f"{dataset}-{task}-{label_slug(label)}"
+    if task == "seg":
+        raise ValueError("task 'seg' needs --label: its store and model are named after it")
+    return f"{dataset}-{task}"
+
+
+def default_model_name(task: str, dataset: str | None, label: str | None, store: str) -> str:
+    """``genesis-TASK`` for the paper's tasks; a labelled target's champion is per dataset and
+    label (``genesis-seg-DATASET-LABEL``), or named after its store's folder."""
+    if not label and task != "seg":
+        return f"genesis-{task}"
+    if dataset and label:
+        return f"genesis-{task}-{dataset}-{label_slug(label)}"
+    stem = store.rstrip("/").rsplit("/", 1)[-1].removesuffix(".zarr")
+    return f"genesis-{task}-{stem.removesuffix(f'-{task}')}"
+
+
+def target_store_uri(root_uri: str, dataset: str, task: str, label: str | None = None) -> str:
+    return storage.join(root_uri, "targets", f"{target_name(dataset, task, label)}.zarr")
 
 
 def resolve_sampling(sampling: str, store_uri: str) -> str:

@@ -12,7 +12,7 @@ from genesis_core.store import read_latest
 from tasks.pretrain import register_model, train_model
 from tasks.services import check_storage
 from tasks.settings import get_settings, root_scoped
-from tasks.tracking import code_version, redact_uri, sha256_json
+from tasks.tracking import code_version, manifest_sha256, redact_uri
 
 
 @flow(name="pretrain", log_prints=True)
@@ -70,10 +70,10 @@ def pretrain_flow(
         sampling,
     )
     tags = {
-        "catalog_sha256": catalog_sha256 or "",
+        "catalog_sha256": catalog_sha256 or manifest.catalog_sha256(),
         "cube_store_uri": redact_uri(store),
         "manifest_version": str(manifest.version),
-        "manifest_sha256": sha256_json({k: v.__dict__ for k, v in manifest.scans.items()}),
+        "manifest_sha256": manifest_sha256(manifest),
         "transform_config": json.dumps(tdict, sort_keys=True),
         "profile": profile,
         "code_version": code_version(),

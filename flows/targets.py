@@ -60,7 +60,7 @@ def targets_flow(
         task=task, spacing_xyz=parse_spacing(spacing), cube_xyz=cube_xyz, n=samples_per_scan,
         foreground_ratio=foreground_ratio, labels=labels, seed=seed,
     )  # fmt: skip
-    store_uri = store or target_store_uri(settings.root_uri, dataset, task)
+    store_uri = store or target_store_uri(settings.root_uri, dataset, task, label)
     check_storage(settings.root_uri, store_uri)
     with store_writer(store_uri, f"targets {dataset} {task}") as lock:
         rows = plan_targets(catalog_uri, store_uri, task, force)

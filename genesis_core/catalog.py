@@ -208,3 +208,19 @@ def pending(
         r["subset"] = None if sub is None or sub != sub else int(sub)
         rows.append(r)
     return rows
+
+
+def rows_sha256(pairs: Mapping[str, str]) -> str:
+    """SHA-256 of catalog rows reduced to ``scan_id → sha256`` (voxel content hash), in id order.
+
+    A cube store records each scan's catalog ``sha256`` (``source_sha256`` in its manifest),
+    so the same digest comes from the catalog (:func:`selected_rows_sha256`) or from the
+    store alone (``Manifest.catalog_sha256``): the lineage of a model trained on the store."""
+    lines = "".join(f"{k}\t{pairs[k]}\n" for k in sorted(pairs))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def selected_rows_sha256(df: pd.DataFrame, scan_ids: list[str]) -> str:
+    """:func:`rows_sha256` of the catalog rows of ``scan_ids``."""
+    rows = df[df["scan_id"].isin(scan_ids)]
+    return rows_sha256(dict(zip(rows["scan_id"], rows["sha256"].fillna(""), strict=True)))

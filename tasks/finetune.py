@@ -7,6 +7,7 @@ interrupted evaluation resumes without redoing completed fits.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +25,46 @@ from genesis_core.finetuning import WithProbabilities, build_model, finetune_pro
 from genesis_core.models import read_state_dict
 from genesis_core.targets import TargetStore
 from genesis_core.training import load_checkpoint
+from tasks import registry
 from tasks.progress import with_progress
 from tasks.settings import get_settings
-from tasks.tracking import CHAMPION, MlflowSink, ensure_experiment, use_tracking
+from tasks.tracking import CHAMPION, MlflowSink, ensure_experiment, use_tracking, version_for_run
 
 GENESIS_DEFAULT = "models:/genesis-unet3d@champion"
 
 
-def resolve_init(init: str) -> dict[str, torch.Tensor] | None:
-    """``scratch`` → None; ``genesis`` → the registered champion; ``models:/…``; ``file:PATH``."""
+def resolve_init(init: str) -> tuple[dict[str, torch.Tensor] | None, dict[str, str]]:
+    """``scratch`` → None; ``genesis`` → the registered champion; ``models:/…``; ``file:PATH``.
+
+    Returns the weights and their lineage (tags for the fine-tuned version): the registered
+    name, version and run id an alias meant at this moment, or the file and its SHA-256."""
     if init == "scratch":
-        return None
+        return None, {}
     if init == "genesis":
         init = GENESIS_DEFAULT
     if init.startswith("file:"):
-        return read_state_dict(init.removeprefix("file:"))
+        path = init.removeprefix("file:")
+        return read_state_dict(path), {"init_file": path, "init_file_sha256": _sha256(path)}
     if init.startswith(("models:/", "runs:/")):
         use_tracking(get_settings())
-        return mlflow.pytorch.load_model(init, map_location="cpu").state_dict()
+        ref = registry.resolve(init)  # pin the alias once: weights and tags then agree
+        pinned = f"models:/{ref['name']}/{ref['version']}" if ref["name"] else init
+        lineage = {"init_model_name": ref["name"], "init_model_version": ref["version"],
+                   "init_run_id": ref["run_id"]}  # fmt: skip
+        return registry.load_state_dict(pinned), {k: v for k, v in lineage.items() if v}
     raise ValueError(
         f"unknown init {init!r}: use scratch, genesis, models:/NAME@ALIAS or file:PATH"
     )
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def readers(store_uri: str, fraction: float, fractions: list[float], seed: int = 0):
@@ -102,11 +122,12 @@ def fit_one(
                 "profile": profile,
                 "train_scans": len(train_r.scan_ids),
                 "train_samples": len(train_r),
-                "loop": prof.loop.to_dict(),
             }
-        )
+        )  # the loop's own parameters are logged by the loop, once
+        init_state, lineage = resolve_init(init)
+        mlflow.set_tags(lineage)
         _, result = fit(
-            task_name, train_r, val_r, test_r, resolve_init(init), prof, path / "checkpoints", sink
+            task_name, train_r, val_r, test_r, init_state, prof, path / "checkpoints", sink
         )
         mlflow.log_metrics(
             {
@@ -124,6 +145,7 @@ def fit_one(
         checkpoint=str(path / "checkpoints" / "best.pt"),
         width=prof.width,
         train_scans=len(train_r.scan_ids),
+        init_lineage=lineage,
     )
     path.mkdir(parents=True, exist_ok=True)
     (path / "result.json").write_text(json.dumps(result, indent=1, default=float))
@@ -131,9 +153,11 @@ def fit_one(
 
 
 def _signature(task_name: str) -> ModelSignature:
+    """Cubes (N, 1, D, H, W) float32 → (N,) for ``ncc``, else masks (N, 1, D, H, W); the input
+    is unnamed so pyfunc passes the array itself (see ``tasks.pretrain.SIGNATURE``)."""
     out_shape = (-1,) if task_name == "ncc" else (-1, 1, -1, -1, -1)
     return ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, -1, -1, -1), "cubes")]),
+        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, -1, -1, -1))]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), out_shape, "probabilities")]),
     )
 
@@ -147,37 +171,8 @@ def register_fits(
     client = MlflowClient()
     versions = []
     for r in fits:
-        existing = (
-            client.search_model_versions(f"name='{model_name}' and run_id='{r['run_id']}'")
-            if _model_exists(client, model_name)
-            else []
-        )
-        if existing:
-            versions.append((r, existing[0]))
-            continue
-        model, _ = build_model(r["task"], r["width"], None)
-        model.load_state_dict(load_checkpoint(Path(r["checkpoint"]))["model"])
-        serving = WithProbabilities(model.eval(), r["task"]).eval()
-        with mlflow.start_run(run_id=r["run_id"]):
-            info = mlflow.pytorch.log_model(
-                serving,
-                name="model",
-                serialization_format="pickle",
-                signature=_signature(r["task"]),
-                pip_requirements=["genesis-pipeline"],
-            )
-        fit_tags = {
-            **tags,
-            "init": r["init"],
-            "fraction": str(r["fraction"]),
-            "seed": str(r["seed"]),
-            **{
-                f"test_{k}": f"{r[k]:.6g}"
-                for k in ("auc", "dice", "iou", "mean_iou_paper")
-                if k in r
-            },
-        }
-        versions.append((r, mlflow.register_model(info.model_uri, model_name, tags=fit_tags)))
+        mv = version_for_run(model_name, r["run_id"])
+        versions.append((r, mv or _register_fit(r, model_name, tags)))
     full = [
         (r, v)
         for r, v in versions
@@ -194,9 +189,17 @@ def register_fits(
     }
 
 
-def _model_exists(client: MlflowClient, name: str) -> bool:
-    try:
-        client.get_registered_model(name)
-        return True
-    except mlflow.exceptions.MlflowException:
-        return False
+def _register_fit(r: dict, model_name: str, tags: dict[str, str]):
+    """Log the fit's weights (safetensors) and its serving model (``pt2``: cubes →
+    probabilities) to its run; register a version tagged with its init's lineage."""
+    model, _ = build_model(r["task"], r["width"], None)
+    model.load_state_dict(load_checkpoint(Path(r["checkpoint"]))["model"])
+    with mlflow.start_run(run_id=r["run_id"]), tempfile.TemporaryDirectory() as tmp:
+        registry.log_weights(model, r["task"], Path(tmp))
+        info = registry.log_model(WithProbabilities(model.eval(), r["task"]), _signature(r["task"]))
+    scores = {
+        f"test_{k}": f"{r[k]:.6g}" for k in ("auc", "dice", "iou", "mean_iou_paper") if k in r
+    }
+    fit_tags = {**tags, "init": r["init"], "fraction": str(r["fraction"]), "seed": str(r["seed"]),
+                **scores, **r.get("init_lineage", {})}  # fmt: skip
+    return registry.register_version(info, r["run_id"], model_name, fit_tags)

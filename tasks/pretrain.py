@@ -26,6 +26,7 @@ from genesis_core.training import load_checkpoint, train
 from genesis_core.training.pretrain import validation_loss
 from genesis_core.training.profiles import profile
 from genesis_core.transforms import TransformConfig, make_pairs, make_validation_pairs
+from tasks import registry
 from tasks.progress import with_progress
 from tasks.settings import get_settings
 from tasks.tracking import (
@@ -34,12 +35,15 @@ from tasks.tracking import (
     MlflowSink,
     alias_version,
     ensure_experiment,
+    store_dataset,
     use_tracking,
     version_for_run,
 )
 
+# Cubes (N, 1, D, H, W) float32 in [0, 1] → restored cubes, same shape.  The input is unnamed:
+# a named tensor makes pyfunc pass a dict, which MLflow's PyTorch flavour refuses.
 SIGNATURE = ModelSignature(
-    inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, -1, -1, -1), "cubes")]),
+    inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, -1, -1, -1))]),
     outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, -1, -1, -1), "restored")]),
 )
 
@@ -118,9 +122,7 @@ def train_model(
     torch.manual_seed(seed)  # the initial weights follow the run's seed, not earlier RNG use
     model = UNet3D(prof.model)
     if warm_start:
-        model.load_state_dict(
-            mlflow.pytorch.load_model(warm_start, map_location="cpu").state_dict()
-        )
+        model.load_state_dict(registry.load_state_dict(warm_start))
     corrupt = corruption(transform_cfg)
     run_id_file = run_path / "mlflow_run_id"
     run_id = run_id_file.read_text().strip() if (resume and run_id_file.exists()) else None
@@ -134,14 +136,14 @@ def train_model(
                     "profile": profile_name,
                     "store_uri": store_uri,
                     "model": prof.model.__dict__,
-                    "loop": prof.loop.to_dict(),
                     "transforms": transform_cfg,
                     "train_cubes": len(train_r),
                     "val_cubes": len(val_r),
                     "warm_start": warm_start,
                     "gpus": gpus,
                 }
-            )
+            )  # the loop's own parameters are logged by the loop, once
+            mlflow.log_input(store_dataset(store_uri, train_r.manifest), context="training")
             _montage(
                 model, val_r, transform_cfg, run_path / "restoration_start.png", "before training"
             )
@@ -192,8 +194,6 @@ def _montage(model, val_reader, transform_cfg: dict, path: Path, title: str) -> 
 
 
 def _log_run_artifacts(model, val_r, transform_cfg, result, run_path: Path, prof) -> None:
-    from safetensors.torch import save_file
-
     _montage(
         model,
         val_r,
@@ -206,9 +206,7 @@ def _log_run_artifacts(model, val_r, transform_cfg, result, run_path: Path, prof
     cfg = {"model": prof.model.__dict__, "loop": prof.loop.to_dict(), "transforms": transform_cfg}
     (run_path / "config.json").write_text(json.dumps(cfg, indent=1))
     mlflow.log_artifact(str(run_path / "config.json"))
-    weights = run_path / "model.safetensors"
-    save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(weights))
-    mlflow.log_artifact(str(weights), "weights")
+    registry.log_weights(model, "restore", run_path)
     if result.history:
         first, last = result.history[0], result.history[-1]
         mlflow.log_metrics(
@@ -234,14 +232,8 @@ def register_model(
     mv = version_for_run(model_name, result["run_id"])
     if mv is None:
         with mlflow.start_run(run_id=result["run_id"]):
-            info = mlflow.pytorch.log_model(
-                model,
-                name="model",
-                serialization_format="pickle",
-                signature=SIGNATURE,
-                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "genesis-pipeline"],
-            )
-        mv = mlflow.register_model(info.model_uri, model_name, tags=tags)
+            info = registry.log_model(model, SIGNATURE)
+        mv = registry.register_version(info, result["run_id"], model_name, tags)
     client.set_registered_model_alias(model_name, CANDIDATE, mv.version)
     _, val_r = train_val_readers(store_uri, verify_all=False)  # verified when training began
     from genesis_core.training import PretrainConfig
@@ -252,9 +244,7 @@ def register_model(
     champ = alias_version(model_name, CHAMPION)
     champ_loss = None
     if champ is not None and champ.version != mv.version:
-        champ_model = mlflow.pytorch.load_model(
-            f"models:/{model_name}@{CHAMPION}", map_location="cpu"
-        )
+        champ_model = registry.load_network(f"models:/{model_name}@{CHAMPION}")
         champ_loss = validation_loss(champ_model, val_r, corrupt, loop)
     promoted = champ is None or champ.version == mv.version or new_loss < champ_loss
     client.set_model_version_tag(model_name, mv.version, "val_loss", f"{new_loss:.6g}")

@@ -86,10 +86,6 @@ def redact_uri(uri: str) -> str:
 
 
 def use_tracking(settings: Settings) -> str:
-    import logging
-
-    # We log models with pickle on purpose (torch.export fixes shapes); the warning is noise.
-    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
     uri = settings.tracking_uri()
     # MLflow's own HTTP retries take minutes against a dead server: bound them, and check once.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
@@ -133,6 +129,28 @@ def code_version() -> str:
 
 def sha256_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def manifest_sha256(manifest) -> str:
+    """SHA-256 of a cube store manifest's committed scans (ids, counts, paths, checksums)."""
+    return sha256_json({k: v.__dict__ for k, v in manifest.scans.items()})
+
+
+def store_dataset(store_uri: str, manifest):
+    """The cube store at one manifest version as an MLflow dataset (metadata only).
+
+    Digest: the first 32 hex digits of :func:`manifest_sha256` (MLflow keeps 36 characters),
+    so two runs on the same committed scans share one dataset; name: the store's folder
+    and manifest version."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    uri = redact_uri(store_uri)
+    name = f"{uri.rstrip('/').rsplit('/', 1)[-1]}@v{manifest.version}"
+    with warnings.catch_warnings():  # two registered sources read local paths alike: harmless
+        warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
+        source = resolve_dataset_source(uri)
+    return MetaDataset(source, name=name, digest=manifest_sha256(manifest)[:32])
 
 
 def version_for_run(name: str, run_id: str):

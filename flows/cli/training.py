@@ -164,7 +164,8 @@ def run_targets(**kw: Any) -> dict[str, Any] | None:
                                  param_hint="--label")  # fmt: skip
     s = settings(kw["root"])
     catalog_uri = catalog.catalog_uri(s.root_uri, kw["dataset"])
-    store = kw["store"] or options.target_store_uri(s.root_uri, kw["dataset"], kw["task"])
+    store = kw["store"] or checked("--label", options.target_store_uri, s.root_uri, kw["dataset"],
+                                   kw["task"], kw["label"])  # fmt: skip
     say(f"targets {kw['task']} from {kw['dataset']} → {store}")
     why = precheck.targets_noop(catalog_uri, store, kw["task"], kw["force"], s.storage_options())
     if why:
@@ -183,16 +184,14 @@ def print_targets(r: dict[str, Any]) -> None:
         console.print(f"[red]failed[/] {f['scan_id']}: {f['reason']}", soft_wrap=True)
 
 
-def _target_store(s, task: str, dataset: str | None, store: str | None) -> str:
+def _target_store(s, task: str, dataset: str | None, store: str | None, label: str | None) -> str:
     from flows import options, precheck
 
     if store is None and dataset is None:
         raise typer.BadParameter("give --store or --dataset", param_hint="--store")
-    uri = store or options.target_store_uri(s.root_uri, dataset, task)
-    precheck.require_store(
-        uri, s.storage_options(),
-        f"run `genesis targets --dataset {dataset or 'NAME'} --task {task}` first",
-    )  # fmt: skip
+    uri = store or checked("--label", options.target_store_uri, s.root_uri, dataset, task, label)
+    build = f"--dataset {dataset or 'NAME'} --task {task}" + (f" --label {label}" if label else "")
+    precheck.require_store(uri, s.storage_options(), f"run `genesis targets {build}` first")
     return uri
 
 
@@ -211,13 +210,15 @@ def finetune(
     seed: Annotated[int, typer.Option(help="seed")] = 0,
     profile: Annotated[Profile, typer.Option(help="tiny or paper")] = "tiny",
     steps: Annotated[int | None, typer.Option(min=1, help="optimizer steps")] = None,
+    label: Annotated[str | None, typer.Option(help="seg: the label the target store was built for")] = None,
 ) -> None:
     """Fine-tune one model on a target task and register it."""
     s = settings(root)
-    uri = _target_store(s, task, dataset, store)
+    uri = _target_store(s, task, dataset, store, label)
     say(f"finetune {task} from {init} on {uri} ({fraction:g} of the training scans)")
     r = run_flow("flows.evaluate:finetune_flow", task=task, init=init, dataset=dataset, store=uri,
-                 root=root, fraction=fraction, seed=seed, profile=profile, steps=steps)  # fmt: skip
+                 root=root, fraction=fraction, seed=seed, profile=profile, steps=steps,
+                 label=label)  # fmt: skip
     scores = {k: round(float(r[k]), 4) for k in ("auc", "dice", "iou", "mean_iou_paper") if k in r}
     console.print(
         f"{task} fine-tuned from {init}: test {scores}; "
@@ -253,18 +254,19 @@ def evaluate(
     ] = "0.1,0.25,0.5,1.0",
     profile: Annotated[Profile, typer.Option(help="tiny or paper")] = "tiny",
     steps: Annotated[int | None, typer.Option(min=1, help="optimizer steps per fit")] = None,
+    label: Annotated[str | None, typer.Option(help="seg: the label the target store was built for")] = None,
 ) -> None:
     """Scratch vs Genesis (or any inits) over label fractions and seeds, with t-tests."""
     print_evaluate(run_evaluate(task=task, dataset=dataset, store=store, root=root, inits=inits,
                                 seeds=seeds, label_fractions=label_fractions, profile=profile,
-                                steps=steps))  # fmt: skip
+                                steps=steps, label=label))  # fmt: skip
 
 
 def run_evaluate(**kw: Any) -> dict[str, Any]:
     checked("--label-fractions", _fractions, kw["label_fractions"])
     checked("--inits", _inits, kw["inits"])
     s = settings(kw["root"])
-    uri = _target_store(s, kw["task"], kw["dataset"], kw["store"])
+    uri = _target_store(s, kw["task"], kw["dataset"], kw["store"], kw.get("label"))
     say(f"evaluate {kw['inits']} on {kw['task']} ({uri}), fractions {kw['label_fractions']}, "
         f"{kw['seeds']} seeds")  # fmt: skip
     return run_flow("flows.evaluate:evaluate_flow", **{**kw, "store": uri})
@@ -275,6 +277,6 @@ def print_evaluate(r: dict[str, Any]) -> None:
     console.print(f"table, CSV and learning curve: {r['out_dir']}")
     if r.get("champion_version"):
         console.print(
-            f"registered genesis-{r['task']} versions {r['versions']}; "
+            f"registered {r.get('model_name', 'genesis-' + r['task'])} versions {r['versions']}; "
             f"champion v{r['champion_version']} ({r['champion_init']})"
         )

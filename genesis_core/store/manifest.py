@@ -65,6 +65,15 @@ class Manifest:
     def n_cubes(self) -> int:
         return sum(e.n_cubes for e in self.scans.values())
 
+    def catalog_sha256(self) -> str:
+        """Digest of the catalog rows these scans were cut from (``catalog.rows_sha256``).
+
+        The catalog file itself changes after every ingest, and a store grows over many
+        catalog versions, so the lineage is the rows used, not a file hash."""
+        from genesis_core.catalog import rows_sha256
+
+        return rows_sha256({k: e.source_sha256 for k, e in self.scans.items()})
+
     def to_json(self) -> bytes:
         """A checkpoint: every committed scan."""
         d = asdict(self)

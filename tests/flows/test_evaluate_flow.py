@@ -3,6 +3,8 @@ targets → fits (init × fraction × seed) → table → registered versions, t
 
 from __future__ import annotations
 
+import hashlib
+
 import mlflow
 import pytest
 import torch
@@ -71,6 +73,10 @@ def test_evaluate_registers_and_resumes(ncc_dataset, genesis_root, tmp_path, mon
     )
     assert len(children) == 8
 
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    from_file = [v for v in versions if v.tags["init"] != "scratch"]
+    assert len(from_file) == 4 and {v.tags["init_file_sha256"] for v in from_file} == {digest}
+
     model = mlflow.pytorch.load_model("models:/genesis-ncc-test@champion")
     probs = model(torch.rand(3, 1, 16, 32, 32))
     assert probs.shape == (3,) and float(probs.min()) >= 0 and float(probs.max()) <= 1
@@ -80,3 +86,33 @@ def test_evaluate_registers_and_resumes(ncc_dataset, genesis_root, tmp_path, mon
         "completed fits are reused"
     )
     assert len(client.search_model_versions("name='genesis-ncc-test'")) == 8
+
+
+def test_a_registered_init_is_pinned_in_the_fine_tuned_versions_tags(
+    ncc_dataset, genesis_root, tmp_path
+) -> None:
+    """``init=models:/NAME@ALIAS`` → the version carries the name, version and run id that the
+    alias meant when the fit started; the fine-tuned model loads back from its safetensors."""
+    from flows.evaluate import finetune_flow
+    from genesis_core.models import UNet3DClassifier
+    from tasks import registry
+    from tests.helpers.registry import register_tiny
+
+    _, pre, _ = register_tiny(tmp_path, "tiny-pre")
+    register_tiny(tmp_path, "tiny-pre", seed=1)
+    MlflowClient().set_registered_model_alias("tiny-pre", "champion", "1")  # v2 is not champion
+    registry_name = "genesis-ncc-lineage"
+    fit = finetune_flow(
+        task="ncc", init="models:/tiny-pre@champion", dataset="luna", steps=2,
+        model_name=registry_name,
+    )  # fmt: skip
+    assert fit["versions"] == [1]
+    mv = MlflowClient().get_model_version(registry_name, "1")
+    assert (mv.tags["init_model_name"], mv.tags["init_model_version"]) == ("tiny-pre", "1")
+    assert mv.tags["init_run_id"] == pre.run_id
+    net = registry.load_network(f"models:/{registry_name}@champion")
+    assert isinstance(net, UNet3DClassifier)
+    exported = mlflow.pytorch.load_model(f"models:/{registry_name}/1")
+    x = torch.rand(2, 1, 16, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), torch.sigmoid(net(x)).squeeze(-1))

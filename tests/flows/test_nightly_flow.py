@@ -13,6 +13,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from genesis_core import catalog
 from genesis_core.store import read_latest
 from genesis_core.synth import write_luna16
 
@@ -144,6 +145,9 @@ def test_nightly_trains_appends_warm_starts_and_skips(
     v2 = client.get_model_version(MODEL, "2")
     assert v2.tags["warm_start"] == f"models:/{MODEL}@champion"
     assert v2.tags["manifest_version"] == "2"
+    rows = catalog.load(catalog.catalog_uri(str(genesis_root), PARAMS["dataset"]))
+    assert v2.tags["catalog_sha256"] == catalog.selected_rows_sha256(rows, list(manifest.scans))
+    assert v2.tags["catalog_sha256"] != v1.tags["catalog_sha256"], "one more scan, new digest"
     assert client.get_run(v2.run_id).data.params["warm_start"] == f"models:/{MODEL}@champion"
     assert int(client.get_model_version_by_alias(MODEL, "candidate").version) == 2
     assert f"{MODEL} v2" in nightly_report_markdown(run2)

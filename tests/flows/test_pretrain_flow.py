@@ -10,6 +10,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from genesis_core.catalog import rows_sha256
+from genesis_core.store import read_latest
+from tasks.tracking import manifest_sha256
 from tests.helpers.stores import phantom_store
 
 MODEL = "genesis-unet3d-test"
@@ -46,9 +49,7 @@ def untrained_val_loss(store: str, result: dict, transforms: dict) -> float:
 def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking) -> None:
     from flows.pretrain import pretrain_flow
 
-    first = pretrain_flow(
-        store=store, profile="tiny", steps=24, model_name=MODEL, catalog_sha256="abc"
-    )
+    first = pretrain_flow(store=store, profile="tiny", steps=24, model_name=MODEL)
     assert first["tracking_uri"] == tracking
     mlflow.set_tracking_uri(tracking)
     client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
@@ -59,6 +60,13 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
     run = client.get_run(first["run_id"])
     assert {"train_loss", "val_loss", "cubes_per_s"} <= set(run.data.metrics)
     assert run.data.params["profile"] == "tiny"
+    assert "batch_size" in run.data.params and not [
+        k for k in run.data.params if k.startswith("loop.")
+    ], "each parameter once (the loop logs its own)"
+    manifest = read_latest(store)
+    (ds,) = run.inputs.dataset_inputs
+    assert ds.dataset.digest == manifest_sha256(manifest)[:32]
+    assert ds.dataset.name == f"cubes.zarr@v{manifest.version}"
     artifacts = {a.path for a in client.list_artifacts(first["run_id"])}
     assert {"montages", "plots", "weights", "config.json"} <= artifacts
     montages = {a.path for a in client.list_artifacts(first["run_id"], "montages")}
@@ -78,6 +86,10 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
     ):
         assert mv.tags.get(tag), f"missing lineage tag {tag}"
     assert mv.tags["cube_store_uri"] == store
+    # The digest of the catalog rows the store's scans came from, derived from the store alone.
+    assert mv.tags["catalog_sha256"] == rows_sha256(
+        {k: e.source_sha256 for k, e in manifest.scans.items()}
+    )
 
     model = mlflow.pytorch.load_model(f"models:/{MODEL}@champion")
     for shape in [(2, 1, 16, 32, 32), (1, 1, 24, 40, 16)]:

@@ -58,10 +58,27 @@ def test_seg_target_takes_the_named_label_as_foreground(
     from flows.evaluate import finetune_flow
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    fit = finetune_flow(task="seg", init="scratch", dataset="toy", steps=2, model_name="toy-seg")
+    assert report["store_uri"].endswith("toy-seg-cyst.zarr"), "the label names the store"
+    fit = finetune_flow(task="seg", init="scratch", dataset="toy", label="cyst", steps=2)
     assert fit["versions"] == [1] and 0.0 <= fit["iou"] <= 1.0, fit
+    assert fit["model_name"] == "genesis-seg-toy-cyst", "one champion per dataset and label"
 
     with pytest.raises(ValueError, match="no label named 'tumor'.*cyst=2"):
         targets_flow(dataset="toy", task="seg", label="tumor", workers=1)
     with pytest.raises(ValueError, match="needs --label"):
         targets_flow(dataset="toy", task="seg", workers=1)
+
+
+def test_target_names_carry_the_label() -> None:
+    from flows.options import default_model_name, target_store_uri
+
+    organ = target_store_uri("/r", "toy", "seg", "organ")
+    assert organ != target_store_uri("/r", "toy", "seg", "cyst")
+    assert organ.endswith("targets/toy-seg-organ.zarr")
+    assert target_store_uri("/r", "luna", "ncc").endswith("targets/luna-ncc.zarr")
+    assert target_store_uri("/r", "toy", "seg", "1,2").endswith("toy-seg-1-2.zarr")
+    assert default_model_name("seg", "toy", "Left Kidney", organ) == "genesis-seg-toy-left-kidney"
+    assert default_model_name("ncc", "luna", None, "/r/targets/luna-ncc.zarr") == "genesis-ncc"
+    assert default_model_name("seg", None, None, organ) == "genesis-seg-toy-seg-organ"
+    with pytest.raises(ValueError, match="needs --label"):
+        target_store_uri("/r", "toy", "seg")
