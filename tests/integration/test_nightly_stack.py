@@ -145,6 +145,21 @@ def in_process(stack: Stack, monkeypatch, tmp_path):
     reset_settings_cache()
     yield stack
     reset_settings_cache()
+    _flush_prefect_workers(stack)
+
+
+def _flush_prefect_workers(stack: Stack) -> None:
+    """Send this process's queued events and logs while the stack's server is still up.
+
+    Prefect keeps one events worker per process whatever the API URL, bound to the server
+    it first talked to: left bound to this stack's server, it keeps retrying after the stack
+    stops, and a later ``prefect_test_harness`` hangs draining it at session end."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    with stack.prefect():
+        for service in (APILogWorker, EventsWorker):
+            service.drain_all(timeout=60, at_exit=False)
 
 
 # --------------------------------------------------------------------------- the nights
