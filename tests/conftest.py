@@ -75,24 +75,36 @@ def seaweed(tmp_path_factory):
         yield url
 
 
-@pytest.fixture()
-def s3_env(moto_server, monkeypatch):
-    """Point settings and boto at the moto server; returns a helper to make buckets."""
+def _point_s3_at(endpoint: str, key: str, secret: str, monkeypatch):
     import s3fs
 
     from tasks.settings import reset_settings_cache
 
     for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing-key-id",
-        "AWS_SECRET_ACCESS_KEY": "testing-secret-key-value",
+        "AWS_ACCESS_KEY_ID": key,
+        "AWS_SECRET_ACCESS_KEY": secret,
         "AWS_DEFAULT_REGION": "us-east-1",
-        "GENESIS_S3_ENDPOINT_URL": moto_server,
+        "GENESIS_S3_ENDPOINT_URL": endpoint,
     }.items():
         monkeypatch.setenv(k, v)
     reset_settings_cache()
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": moto_server})
-    yield fs
+    yield s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, use_listings_cache=False)
     reset_settings_cache()
+
+
+@pytest.fixture()
+def s3_env(moto_server, monkeypatch):
+    """Point settings and boto at the moto server (fast unit tests); yields an s3fs client."""
+    yield from _point_s3_at(moto_server, "testing-key-id", "testing-secret-key-value", monkeypatch)
+
+
+@pytest.fixture()
+def seaweed_env(seaweed, monkeypatch):
+    """Point settings and boto at SeaweedFS (tests of S3 behaviour: conditional puts,
+    listings, ranged reads); yields an s3fs client."""
+    from tests.servers.seaweed import ACCESS_KEY, SECRET_KEY
+
+    yield from _point_s3_at(seaweed, ACCESS_KEY, SECRET_KEY, monkeypatch)
 
 
 @pytest.fixture(scope="session")

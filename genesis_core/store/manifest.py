@@ -270,7 +270,7 @@ def create_exclusive(uri: str, data: bytes, storage_options: Mapping[str, Any] |
         except FileExistsError as e:
             raise StoreConflict(f"{uri} already exists: a concurrent writer won") from e
         except OSError as e:
-            if "PreconditionFailed" in str(e) or "412" in str(e):
+            if _precondition_failed(e):
                 raise StoreConflict(f"{uri} already exists: a concurrent writer won") from e
             raise
         return
@@ -286,3 +286,21 @@ def create_exclusive(uri: str, data: bytes, storage_options: Mapping[str, Any] |
         raise StoreConflict(f"{uri} already exists: a concurrent writer won") from e
     finally:
         os.unlink(tmp)
+
+
+def _precondition_failed(e: OSError) -> bool:
+    """Whether a conditional create was refused (HTTP 412): the key exists.
+
+    s3fs raises ``FileExistsError`` only when the error names its condition
+    (``<Condition>If-None-Match</Condition>``, as AWS and moto send); SeaweedFS sends a bare
+    ``PreconditionFailed``, which s3fs turns into ``OSError(EINVAL)`` with the server's
+    message.  The code is on the botocore error it was raised from.  A create has no other
+    precondition, so any 412 means another writer created the key first."""
+    for err in (e, e.__cause__, e.__context__):
+        response = getattr(err, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "PreconditionFailed" or status == 412:
+                return True
+    return "PreconditionFailed" in str(e)  # not a bare "412": version 412 is a file name

@@ -39,6 +39,13 @@ def pyproject_pins() -> dict[str, str]:
     }
 
 
+def extra_test_pins() -> dict[str, str]:
+    extra = tomllib.loads((h.ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]["test"]
+    return {name.split("[")[0].lower(): version for name, version in (d.split("==") for d in extra)}
+
+
 def settings_env() -> dict[str, str]:
     return {k: str(v) for k, v in h.compose()["x-genesis-settings"].items()}
 
@@ -367,6 +374,13 @@ def test_server_images_run_the_client_versions() -> None:
         r for w, r in h.dockerfile_instructions(h.DOCKER / "Dockerfile.mlflow") if w == "RUN"
     )
     assert f'"mlflow=={pins["mlflow"]}"' in mlflow_run
+    # the integration tier's MLflow server talks to Postgres with the image's driver: psycopg 3,
+    # SQLAlchemy 2.1's driver for a plain postgresql:// URI (it no longer means psycopg2)
+    assert f'"psycopg[binary]=={extra_test_pins()["psycopg"]}"' in mlflow_run
+    from sqlalchemy.engine import make_url
+
+    dbapi = make_url("postgresql://mlflow@postgres/mlflow").get_dialect().import_dbapi()
+    assert dbapi.__name__ == "psycopg", "the locked SQLAlchemy's postgresql:// driver changed"
     assert h.services()["mlflow"]["image"].endswith(":" + pins["mlflow"])
 
 

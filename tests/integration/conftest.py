@@ -1,9 +1,12 @@
-"""Fixtures for the real-server stack: Prefect server, MLflow server (artifacts in moto S3),
-Dask clusters, process workers and the deployments of ``prefect.yaml``.
+"""Fixtures for the real-server stack, shaped like the compose stack: PostgreSQL (databases
+``prefect`` and ``mlflow``, made by compose's own init script), SeaweedFS as the object
+store (one account per bucket), Prefect server and MLflow server on Postgres (MLflow's
+artifacts proxied to S3), Dask clusters, process workers and the deployments of
+``prefect.yaml``.
 
 Every server listens on 127.0.0.1, is health-checked before use and stopped by PID
-(``tests.servers.process``).  The stack gets its own bucket and S3 credentials, so
-nothing it writes can collide with another test session.
+(``tests.servers.process``).  The stack gets its own object store, database server and
+credentials, so nothing it writes can collide with another test session.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from typing import Any
 import pytest
 
 from tests.servers import bin_path, free_port, http_ok, process, wait_until
+from tests.servers.postgres import Postgres, PostgresMissing, postgres_server
+from tests.servers.postgres import bindir as pg_bindir
+from tests.servers.seaweed import identity, seaweed_server, storage_options
 
 REPO = Path(__file__).resolve().parents[2]
 POOLS = ("genesis-cpu", "genesis-gpu")
@@ -138,12 +144,13 @@ class Stack:
     prefect_url: str  # http://127.0.0.1:P/api
     mlflow: Service
     mlflow_url: str
-    moto_url: str
+    s3_url: str  # SeaweedFS
+    db: Postgres  # Prefect's and MLflow's databases
     bucket: str
     root: str  # s3://bucket/root
     source: str  # s3://bucket/scans
     dask_address: str
-    secret: str
+    secrets: dict[str, str]  # every credential of the stack by name: none may leak
     env: dict[str, str]  # what every stack process gets (workers, deploy, in-process flows)
     aws: dict[str, str]
     tmp: Path
@@ -168,13 +175,16 @@ class Stack:
         with self.prefect(), get_client(sync_client=True) as client:
             yield client
 
-    def s3(self):
+    def s3(self, admin: bool = False):
+        """An s3fs client with the pipeline's account (its bucket only) or the admin's."""
         import s3fs
 
+        if admin:
+            return s3fs.S3FileSystem(**storage_options(self.s3_url), use_listings_cache=False)
         return s3fs.S3FileSystem(
             key=self.aws["AWS_ACCESS_KEY_ID"],
             secret=self.aws["AWS_SECRET_ACCESS_KEY"],
-            client_kwargs={"endpoint_url": self.moto_url},
+            client_kwargs={"endpoint_url": self.s3_url},
             use_listings_cache=False,
         )
 
@@ -182,51 +192,75 @@ class Stack:
         return http_json(f"{self.mlflow_url}/api/2.0/mlflow/{path}", body)
 
 
+def _account(key: str) -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": key,
+        "AWS_SECRET_ACCESS_KEY": f"{key}-secret-{uuid.uuid4().hex}",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
 @pytest.fixture(scope="module")
-def stack_env(moto_server, tmp_path_factory) -> dict[str, Any]:
-    """Bucket, credentials and the environment shared by every process of the stack."""
+def stack_env(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """The stack's object store (SeaweedFS) with its buckets and accounts, and the
+    environment shared by every process of the stack.
+
+    As in compose, each account reaches one bucket: the pipeline's (workers, Dask) the
+    data bucket, MLflow's the artifact bucket, so the workers hold no MLflow S3 key."""
     import s3fs
 
     tmp = tmp_path_factory.mktemp("stack")
     bucket = f"genesis-stack-{uuid.uuid4().hex[:8]}"
-    secret = f"stack-secret-{uuid.uuid4().hex}"
-    aws = {
-        "AWS_ACCESS_KEY_ID": "stack-key-id",
-        "AWS_SECRET_ACCESS_KEY": secret,
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    fs = s3fs.S3FileSystem(
-        key=aws["AWS_ACCESS_KEY_ID"],
-        secret=secret,
-        client_kwargs={"endpoint_url": moto_server},
-    )
-    fs.mkdir(bucket)
-    if not fs.exists(MLFLOW_BUCKET):
-        fs.mkdir(MLFLOW_BUCKET)
+    aws, mlflow_aws = _account("stack-pipeline"), _account("stack-mlflow")
+    accounts = [
+        identity("pipeline", aws["AWS_ACCESS_KEY_ID"], aws["AWS_SECRET_ACCESS_KEY"], (bucket,)),
+        identity("mlflow", mlflow_aws["AWS_ACCESS_KEY_ID"], mlflow_aws["AWS_SECRET_ACCESS_KEY"],
+                 (MLFLOW_BUCKET,)),
+    ]  # fmt: skip
+    with seaweed_server(tmp / "seaweed", identities=accounts) as s3_url:
+        admin = s3fs.S3FileSystem(**storage_options(s3_url))
+        admin.mkdir(bucket)
+        admin.mkdir(MLFLOW_BUCKET)
+        yield _stack_env(tmp, bucket, aws, mlflow_aws, s3_url)
+
+
+def _stack_env(tmp: Path, bucket: str, aws: dict, mlflow_aws: dict, s3_url: str) -> dict:
     env = {
         **aws,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         "GENESIS_ROOT": f"s3://{bucket}/root",
-        "GENESIS_S3_ENDPOINT_URL": moto_server,
+        "GENESIS_S3_ENDPOINT_URL": s3_url,
         "GENESIS_CACHE_DIR": str(tmp / "cache"),
         "GENESIS_NIGHTLY_SOURCE": f"s3://{bucket}/scans",
         "GENESIS_PROJECT_DIR": str(REPO),
     }
-    return {"tmp": tmp, "bucket": bucket, "secret": secret, "aws": aws, "env": env}
+    return {"tmp": tmp, "bucket": bucket, "aws": aws, "mlflow_aws": mlflow_aws,
+            "s3_url": s3_url, "env": env}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stack_db(tmp_path_factory) -> Iterator[Postgres]:
+    """PostgreSQL with the databases ``prefect`` and ``mlflow`` (compose's init script)."""
+    try:
+        pg_bindir()
+    except PostgresMissing as e:
+        pytest.fail(str(e), pytrace=False)  # one line naming the missing binary
+    with postgres_server(tmp_path_factory.mktemp("postgres")) as db:
+        yield db
 
 
 @contextmanager
-def prefect_server(tmp: Path) -> Iterator[str]:
-    """``prefect server start`` on 127.0.0.1 with its own SQLite database; yields the API URL."""
+def prefect_server(tmp: Path, database_url: str) -> Iterator[str]:
+    """``prefect server start`` on 127.0.0.1 on ``database_url``; yields the API URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         "PREFECT_HOME": str(tmp / "home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp / 'prefect.db'}",
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url,
         "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",  # no 2 am runs mid-test
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
@@ -236,13 +270,14 @@ def prefect_server(tmp: Path) -> Iterator[str]:
         yield f"{url}/api"
 
 
-def mlflow_service(tmp: Path, aws: dict[str, str], moto_url: str) -> Service:
-    """``mlflow server`` on SQLite, serving artifacts from ``s3://mlflow-artifacts/`` (moto)."""
+def mlflow_service(tmp: Path, aws: dict[str, str], s3_url: str, database_url: str) -> Service:
+    """``mlflow server`` on ``database_url``, serving artifacts from ``s3://mlflow-artifacts/``
+    with its own S3 account (``aws``)."""
     port = free_port()
     cmd = [bin_path("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--workers", "1"]
+    cmd += ["--backend-store-uri", database_url, "--workers", "1"]
     cmd += ["--artifacts-destination", f"s3://{MLFLOW_BUCKET}/", "--serve-artifacts"]
-    env = {**aws, "MLFLOW_S3_ENDPOINT_URL": moto_url}
+    env = {**aws, "MLFLOW_S3_ENDPOINT_URL": s3_url}
     url = f"http://127.0.0.1:{port}"
     return Service(cmd, tmp / "server", http_ok(f"{url}/health"), "mlflow server", env, url)
 
@@ -297,9 +332,9 @@ def _online(prefect_url: str, pool: str) -> Callable[[], bool]:
 
 
 @pytest.fixture(scope="module")
-def stack(stack_env, moto_server) -> Iterator[Stack]:
-    """Prefect server, MLflow server and a Dask cluster (started side by side), the work
-    pools, one process worker per pool, and ``prefect deploy --all`` from the repo.
+def stack(stack_env, stack_db) -> Iterator[Stack]:
+    """Prefect server, MLflow server (both on ``stack_db``) and a Dask cluster (started side
+    by side), the work pools, one process worker per pool, and ``prefect deploy --all``.
 
     The Dask workers get the S3 credentials in their environment (they read scans and
     write shards), which is why the stack has its own cluster rather than ``dask_scheduler``.
@@ -307,7 +342,8 @@ def stack(stack_env, moto_server) -> Iterator[Stack]:
     tmp = stack_env["tmp"]
     (tmp / "mlflow").mkdir()
     (tmp / "prefect-server").mkdir()
-    mlflow = mlflow_service(tmp / "mlflow", stack_env["aws"], moto_server)
+    s3_url = stack_env["s3_url"]
+    mlflow = mlflow_service(tmp / "mlflow", stack_env["mlflow_aws"], s3_url, stack_db.url("mlflow"))
     timings: list[str] = []
     t0 = time.monotonic()
 
@@ -315,7 +351,8 @@ def stack(stack_env, moto_server) -> Iterator[Stack]:
         timings.append(f"{time.monotonic() - t0:6.1f}s {what}")
 
     def prefect_and_pools(exits: ExitStack) -> str:
-        url = exits.enter_context(prefect_server(tmp / "prefect-server"))
+        db_url = stack_db.url("prefect", "postgresql+asyncpg")
+        url = exits.enter_context(prefect_server(tmp / "prefect-server", db_url))
         mark("prefect server healthy")
         env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_LOGGING_LEVEL": "WARNING"}
         creates = [
@@ -360,12 +397,17 @@ def stack(stack_env, moto_server) -> Iterator[Stack]:
             prefect_url=prefect_url,
             mlflow=mlflow,
             mlflow_url=mlflow.url,
-            moto_url=moto_server,
+            s3_url=s3_url,
+            db=stack_db,
             bucket=stack_env["bucket"],
             root=env["GENESIS_ROOT"],
             source=env["GENESIS_NIGHTLY_SOURCE"],
             dask_address=up["dask"]["address"],
-            secret=stack_env["secret"],
+            secrets={
+                "pipeline S3": stack_env["aws"]["AWS_SECRET_ACCESS_KEY"],
+                "MLflow S3": stack_env["mlflow_aws"]["AWS_SECRET_ACCESS_KEY"],
+                **{f"Postgres {db}": pw for db, pw in stack_db.passwords.items()},
+            },
             env=env,
             aws=stack_env["aws"],
             tmp=tmp,

@@ -1,4 +1,5 @@
-"""The same ingest from an s3:// bucket on a real moto server (127.0.0.1)."""
+"""The same ingest from an s3:// bucket on a real object store (SeaweedFS on 127.0.0.1):
+listings, ETags as fingerprints and reads of every layout go through its S3 API."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tests.helpers import volumes
 pytestmark = pytest.mark.integration
 
 
-def test_ingest_from_s3_matches_local(s3_env, prefect_harness, tmp_path, monkeypatch) -> None:
+def test_ingest_from_s3_matches_local(seaweed_env, prefect_harness, tmp_path, monkeypatch) -> None:
     from flows.ingest import ingest_flow
     from tasks.settings import reset_settings_cache
 
@@ -29,7 +30,7 @@ def test_ingest_from_s3_matches_local(s3_env, prefect_harness, tmp_path, monkeyp
             "diameter_mm": [5.0, 6.0],
         }
     ).to_csv(src / "annotations.csv", index=False)
-    fs = s3_env
+    fs = seaweed_env
     fs.mkdir("scans")
     fs.put(str(src) + "/", "scans/luna", recursive=True)
     monkeypatch.setenv("GENESIS_ROOT", "s3://scans/genesis-root")

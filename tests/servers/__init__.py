@@ -50,8 +50,11 @@ def process(
     what: str,
     timeout: float = 60,
     env: dict | None = None,
+    as_user: dict | None = None,
 ):
-    """Run ``cmd`` in its own process group; yield it once ``health`` passes; stop by PID."""
+    """Run ``cmd`` in its own process group; yield it once ``health`` passes; stop by PID.
+
+    ``as_user``: Popen's ``user``/``group``/``extra_groups`` (a server that refuses root)."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             cmd,
@@ -59,6 +62,7 @@ def process(
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             start_new_session=True,
+            **(as_user or {}),
         )
     try:
         wait_until(health, timeout, what, proc)

@@ -28,10 +28,21 @@ def storage_options(endpoint: str) -> dict:
     }
 
 
-def _s3_config(path: Path) -> Path:
-    identity = {"name": "genesis", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}  # fmt: skip
-    path.write_text(json.dumps({"identities": [identity]}))
+def identity(name: str, key: str, secret: str, buckets: tuple[str, ...] = ()) -> dict:
+    """An S3 account: every action on every bucket (admin), or read/write/list on ``buckets``."""
+    if buckets:
+        actions = [f"{a}:{b}" for b in buckets for a in ("Read", "Write", "List", "Tagging")]
+    else:
+        actions = ["Admin", "Read", "Write", "List", "Tagging"]
+    return {
+        "name": name,
+        "credentials": [{"accessKey": key, "secretKey": secret}],
+        "actions": actions,
+    }
+
+
+def _s3_config(path: Path, identities: list[dict]) -> Path:
+    path.write_text(json.dumps({"identities": identities}))
     return path
 
 
@@ -53,18 +64,21 @@ def _quiet_port() -> int:
 
 
 @contextmanager
-def seaweed_server(folder: Path, timeout: float = 60):
-    """Yield the S3 endpoint URL of a fresh SeaweedFS under ``folder``."""
+def seaweed_server(folder: Path, timeout: float = 60, identities: list[dict] | None = None):
+    """Yield the S3 endpoint URL of a fresh SeaweedFS under ``folder``.
+
+    ``ACCESS_KEY``/``SECRET_KEY`` is always an admin account; ``identities`` adds others."""
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "data"
     data.mkdir(exist_ok=True)
+    accounts = [identity("genesis", ACCESS_KEY, SECRET_KEY), *(identities or [])]
     s3_port = _quiet_port()
     ports = {name: str(_quiet_port()) for name in (
         "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
         "filer.port", "filer.port.grpc", "s3.port.grpc")}  # fmt: skip
     cmd = [bin_path("weed"), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
            "-s3", f"-s3.port={s3_port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-           f"-s3.config={_s3_config(folder / 's3.json')}", "-master.volumeSizeLimitMB=256",
+           f"-s3.config={_s3_config(folder / 's3.json', accounts)}", "-master.volumeSizeLimitMB=256",
            "-volume.max=0", *(f"-{k}={v}" for k, v in ports.items())]  # fmt: skip
 
     url = f"http://127.0.0.1:{s3_port}"

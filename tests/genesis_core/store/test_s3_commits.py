@@ -1,6 +1,7 @@
-"""Commits and the writer lock against a real S3 server (moto on 127.0.0.1): a manifest
-version is won by exactly one writer (conditional put), appends that lose retry, and the
-lock admits one writer at a time and names the holder."""
+"""Commits and the writer lock against a real object store (SeaweedFS on 127.0.0.1): a
+manifest version is won by exactly one writer (conditional put), appends that lose retry,
+and the lock admits one writer at a time and names the holder.  The conditional put is
+also checked on moto, which the fast unit tests use."""
 
 from __future__ import annotations
 
@@ -18,19 +19,29 @@ from tests.genesis_core.store.test_store import CFG, write_and_entry
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture()
-def s3(s3_env):
+def _store(fs) -> tuple[str, dict]:
     bucket = f"commits-{uuid.uuid4().hex[:8]}"
-    s3_env.mkdir(bucket)
-    opts = {"client_kwargs": {"endpoint_url": s3_env.client_kwargs["endpoint_url"]}}
+    fs.mkdir(bucket)
+    opts = {"client_kwargs": {"endpoint_url": fs.client_kwargs["endpoint_url"]}}
     return f"s3://{bucket}/store", opts
 
 
-def test_conditional_create_refuses_an_existing_key(s3) -> None:
-    uri, opts = s3
-    create_exclusive(f"{uri}/manifests/000001.json", b"{}", opts)
+@pytest.fixture()
+def s3(seaweed_env):
+    return _store(seaweed_env)
+
+
+@pytest.mark.parametrize("server", ["seaweed_env", "s3_env"], ids=["seaweedfs", "moto"])
+def test_conditional_create_refuses_an_existing_key(server, request) -> None:
+    """SeaweedFS answers 412 without naming the condition (s3fs then raises a plain
+    OSError), moto names it (FileExistsError): both are a conflict, and the first body stays."""
+    fs = request.getfixturevalue(server)
+    uri, opts = _store(fs)
+    key = f"{uri}/manifests/000412.json"
+    create_exclusive(key, b"{}", opts)
     with pytest.raises(StoreConflict, match="already exists"):
-        create_exclusive(f"{uri}/manifests/000001.json", b'{"other": 1}', opts)
+        create_exclusive(key, b'{"other": 1}', opts)
+    assert fs.cat(key.removeprefix("s3://")) == b"{}"
 
 
 def test_two_writers_appending_on_s3_lose_nothing(s3) -> None:
