@@ -27,18 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from revision import checkout
+
 ROOT = Path(__file__).resolve().parents[1]
 PRE = ["preprocess", "--dataset", "d", "--cube", "32,32,16", "--cubes-per-scan", "8"]
 PRETRAIN = ["pretrain", "--dataset", "d", "--steps", "2"]
 
 
-def _tree(rev: str, tmp: Path) -> Path:
-    dest = tmp / f"tree-{rev}"
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True,
-                             capture_output=True)  # fmt: skip
-    dest.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-    return dest
 
 
 def timed(tree: Path, args: list[str], env: dict) -> tuple[float, float, str]:
@@ -74,7 +69,7 @@ def main() -> None:
         write_luna16(src, scans=3, seed=0, size_xyz=(96, 96, 48), fov_mm=200)
         base = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
         env = {**base, "GENESIS_ROOT": str(tmp / "root")}
-        trees = {"before": _tree(args.before, tmp), "after": ROOT}
+        trees = {"before": checkout(args.before, tmp), "after": ROOT}
         for setup in (["ingest", str(src), "--dataset", "d"], PRE, PRETRAIN):
             timed(ROOT, setup, env)
         rows = []

@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from revision import checkout
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
 
@@ -54,14 +56,6 @@ def _datasets(tmp: Path, phantoms: int) -> dict[str, Path]:
     return out
 
 
-def _tree(rev: str, tmp: Path) -> Path:
-    dest = tmp / f"tree-{rev}"
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True
-    )
-    dest.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-    return dest
 
 
 def _time(tree: Path, src: Path, work: Path) -> dict:
@@ -82,7 +76,7 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        trees = {"before": _tree(args.before, tmp), "after": ROOT}
+        trees = {"before": checkout(args.before, tmp), "after": ROOT}
         rows = []
         for label, src in _datasets(tmp, args.phantoms).items():
             best: dict[str, dict] = {}

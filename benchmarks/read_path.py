@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from revision import checkout
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -70,14 +72,6 @@ print(json.dumps({"epochs": out, "rss_mb": int(hwm.split()[1]) / 1024}))
 """
 
 
-def _tree(rev: str, tmp: Path) -> Path:
-    dest = tmp / f"tree-{rev}"
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True
-    )
-    dest.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-    return dest
 
 
 def _run(tree: Path, args: dict) -> dict:
@@ -106,7 +100,7 @@ def read_benchmark(args, tmp: Path) -> list[str]:
     t0 = time.perf_counter()
     build(local, args.scans)
     print(f"wrote {args.scans} scans × 32 cubes of 64×64×32 in {time.perf_counter() - t0:.1f} s")
-    trees = {"before": _tree(args.before, tmp), "random": ROOT, "blocks": ROOT}
+    trees = {"before": checkout(args.before, tmp), "random": ROOT, "blocks": ROOT}
     common = {"cache_mb": args.cache_mb, "workers": args.workers, "block_scans": args.block_scans}
 
     def job(kind: str, uri: str, opts: dict) -> dict:
