@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from typer.testing import CliRunner
 
@@ -28,6 +30,16 @@ def test_default_synth_then_nightly_trains_registers_and_then_stops_early(
     assert all(len(splits[k]) > 0 for k in ("train", "val", "test")), {k: len(v) for k, v in splits.items()}
     second = runner.invoke(app, ["nightly", str(src), "--dataset", "n", "--steps", "2"])
     assert second.exit_code == 0 and "no new scans" in second.output, second.output
+    # the printed hint runs as printed, from another folder, without an activated venv
+    load = next(line for line in night.output.splitlines() if line.startswith("load it:"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    hint = load.removeprefix("load it:").strip()
+    assert hint.endswith('"')
+    ran = subprocess.run(hint[:-1] + "; print('loaded', m)\"",
+                         shell=True, cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0 and "loaded" in ran.stdout, ran.stderr[-2000:]
+    assert not (elsewhere / "mlflow.db").exists()  # no stray database where it ran
 
 
 @pytest.mark.usefixtures("prefect_harness")

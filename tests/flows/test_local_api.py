@@ -4,8 +4,10 @@ command, visible in ``genesis server status``, stopped by ``genesis server stop`
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,28 @@ def test_one_server_per_root_is_started_reused_and_stopped(tmp_path) -> None:
     assert stopped.returncode == 0 and f"stopped pid {state['pid']}" in stopped.stdout
     assert not alive(state["pid"]) and running(root) is None
     assert _genesis(["server", "status"], root).returncode == 1
+
+
+def test_genesis_ui_serves_the_data_roots_tracking_store(tmp_path) -> None:
+    from tests.servers import free_port, wait_until
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["GENESIS_ROOT"] = str(tmp_path / "root")
+    proc = subprocess.Popen([GENESIS, "ui", "--port", str(port)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        first = proc.stdout.readline()  # type: ignore[union-attr]
+        assert f"http://127.0.0.1:{port}" in first and "mlflow.db" in first, first
+
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        wait_until(answers, 120, "genesis ui")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)

@@ -16,7 +16,7 @@ def _sha(path) -> str:
 
 @pytest.fixture(scope="session")
 def luna(tmp_path_factory):
-    """Two chest scans (128×128×64 voxels), one 10 mm nodule each, in subsets 0 and 1."""
+    """Two chest scans (128×128×64 voxels), one 10 mm nodule each, in subsets 0 and 5."""
     return write_luna16(
         tmp_path_factory.mktemp("luna16"), scans=2, seed=3, size_xyz=(128, 128, 64), nodules=[10.0]
     )

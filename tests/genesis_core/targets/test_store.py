@@ -75,8 +75,9 @@ def test_provenance_and_subset_split(tmp_path, luna, candidates) -> None:
     assert prov["scan_id"] == store.scan_ids[0] and prov["config_hash"] == cfg.hash()
     assert np.subtract(prov["center_zyx"], prov["origin_zyx"]).tolist() == [8, 16, 16]
     splits = store.split()
-    assert splits["train"].scan_ids == sorted(s.uid for s in luna.scans)  # subsets 0 and 1
-    assert len(splits["val"]) == 0 == len(splits["test"])
+    assert splits["train"].scan_ids == [luna.scans[0].uid]  # subset 0
+    assert splits["val"].scan_ids == [luna.scans[1].uid]  # subset 5
+    assert len(splits["test"]) == 0
     one = store.subset([luna.scans[1].uid])
     assert len(one) == len(rows_for_scan(candidates, luna.scans[1].uid))
 
