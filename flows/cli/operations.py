@@ -98,7 +98,8 @@ def ui(
 ) -> None:
     """Browse runs and registered models: the MLflow UI on this data root's tracking store."""
     uri = settings(root).tracking_uri()
-    console.print(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C stops it)")
+    console.print(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C stops it)",
+                  soft_wrap=True, highlight=False)  # fmt: skip
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     try:
