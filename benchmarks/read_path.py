@@ -172,7 +172,7 @@ def train_compare(args, tmp: Path) -> list[str]:
     build(uri, args.train_scans)
     cfg = TransformConfig()
     rows = []
-    for seed in range(args.train_seeds):
+    for seed in range(args.train_first_seed, args.train_first_seed + args.train_seeds):
         got = {}
         for sampling in ("random", "blocks"):
             store = CubeStore(uri, whole_scans=True if sampling == "blocks" else None)
@@ -215,6 +215,7 @@ def main() -> None:
     ap.add_argument("--train-scans", type=int, default=30)
     ap.add_argument("--train-steps", type=int, default=200)
     ap.add_argument("--train-seeds", type=int, default=3)
+    ap.add_argument("--train-first-seed", type=int, default=0)
     ap.add_argument("--train-block-scans", type=int, default=4)
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
