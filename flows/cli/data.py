@@ -231,7 +231,7 @@ def inspect(
     target = "task" in view.manifest.config
     _summary(store, view, target)
     idx = sorted(np.random.default_rng(seed).choice(len(view), min(n, len(view)), False).tolist())
-    images = _images(view, idx, target)
+    images = _images(view, idx)
     titles = [f"{view._locate(i)[0][-14:]} #{i}" for i in idx]
     console.print(f"montage: {cube_montage(images, titles, out or Path('inspect.png'))}")
 
@@ -248,7 +248,7 @@ def _summary(uri: str, view, target: bool) -> None:
     console.print(t)
 
 
-def _images(view, idx: list[int], target: bool) -> list:
+def _images(view, idx: list[int]) -> list:
     """The (D, H, W) image of each sample (a target store's image, not its label)."""
     got = view.read(idx)
     images = got[0] if isinstance(got, tuple) else got
