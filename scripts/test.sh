@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: set up, then lint and run the default test suite (CI runs exactly this).
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m slow` for the slow tier.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m slow` for the slow tier
+# (the stack tier has its own command: bash scripts/test-stack.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -19,5 +20,5 @@ fi
 export PYTHONUTF8=1 LANG=C.UTF-8 LC_ALL=C.UTF-8
 export PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
 .venv/bin/ruff check .
-if [ "$#" -eq 0 ]; then set -- -m "not slow"; fi
+if [ "$#" -eq 0 ]; then set -- -m "not slow and not stack"; fi
 exec .venv/bin/python -m pytest -q "$@"

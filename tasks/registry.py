@@ -27,6 +27,7 @@ from mlflow.tracking import MlflowClient
 from torch import Tensor, nn
 
 from genesis_core.models.weights_file import build_network, read_metadata, save_weights
+from tasks.tracking import artifacts_through_the_server
 
 WEIGHTS_DIR, WEIGHTS_FILE = "weights", "model.safetensors"
 # Batch 2 and three distinct sides: torch.export then keeps every one of them symbolic
@@ -106,15 +107,20 @@ def load_state_dict(model_uri: str) -> dict[str, Tensor]:
 
 
 def _download(run_id: str, artifact_path: str, dst: str, model_uri: str) -> str:
+    artifacts_through_the_server()
     try:
         return mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path=artifact_path, dst_path=dst
         )
-    except (MlflowException, OSError) as e:
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_DOES_NOT_EXIST" and "No such file" not in str(e):
+            raise
         raise FileNotFoundError(
             f"{model_uri}: run {run_id} has no {artifact_path} (registered before weights were "
             f"logged as safetensors? re-run that stage to register it again): {e}"
         ) from e
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{model_uri}: run {run_id} has no {artifact_path}: {e}") from e
 
 
 def _legacy_config(run_id: str, dst: str) -> dict[str, Any]:

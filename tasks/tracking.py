@@ -85,11 +85,24 @@ def redact_uri(uri: str) -> str:
     return _USERINFO.sub(r"\1", uri)
 
 
+def artifacts_through_the_server() -> None:
+    """Move artifacts through the tracking server (``--serve-artifacts``), never straight
+    to its object store, unless the user says otherwise.
+
+    An MLflow 3 server that proxies S3 advertises presigned-URL transfers; the client then
+    fetches from the object store at the address the *server* uses (``http://seaweedfs:8333``
+    inside compose), which a client on another network cannot resolve: downloads from the
+    host hung in retries.  Through the server, a client needs its URL and nothing else."""
+    os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "false")
+
+
 def use_tracking(settings: Settings) -> str:
     uri = settings.tracking_uri()
     # MLflow's own HTTP retries take minutes against a dead server: bound them, and check once.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    artifacts_through_the_server()
     check_tracking(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

@@ -18,10 +18,10 @@ import yaml
 
 from tests.infra import helpers as h
 
-STATEFUL = {"postgres", "minio", "prefect-server", "mlflow", "dask-scheduler"}
+STATEFUL = {"postgres", "seaweedfs", "prefect-server", "mlflow", "dask-scheduler"}
 REQUIRED_SETTINGS = {
     "GENESIS_ROOT": "s3://genesis/root",
-    "GENESIS_S3_ENDPOINT_URL": "http://minio:9000",
+    "GENESIS_S3_ENDPOINT_URL": "http://seaweedfs:8333",
     "GENESIS_DASK_ADDRESS": "tcp://dask-scheduler:8786",
     "MLFLOW_TRACKING_URI": "http://mlflow:5000",
     "PREFECT_API_URL": "http://prefect-server:4200/api",
@@ -103,7 +103,10 @@ def test_compose_depends_on_targets_exist() -> None:
 
 
 def test_compose_variables_are_exactly_those_of_env_example() -> None:
-    used = h.compose_vars(h.COMPOSE.read_text(encoding="utf-8"))
+    text = h.COMPOSE.read_text(encoding="utf-8")
+    optional = set(re.findall(r"\$\{(\w+):-[^}]+\}", text))  # the base images, defaulted
+    assert optional == {"GENESIS_PYTHON_IMAGE", "GENESIS_DEBIAN_IMAGE"}, optional
+    used = h.compose_vars(text) - optional
     defined = set(h.env_example())
     assert used - defined == set(), (
         f"used in compose.yaml but not in .env.example: {used - defined}"
@@ -147,7 +150,7 @@ def test_compose_stateful_services_have_healthchecks_and_named_volumes() -> None
             source = str(vol).split(":")[0]
             if not source.startswith((".", "/")):
                 assert source in declared, f"{name}: volume {source} not declared"
-    for name in ("postgres", "minio"):
+    for name in ("postgres", "seaweedfs"):
         assert any(str(v).split(":")[0] in declared for v in svcs[name]["volumes"]), name
 
 
@@ -224,8 +227,26 @@ def test_compose_and_kubernetes_share_init_scripts() -> None:
     assert os.access(init, os.X_OK), "the Postgres entrypoint runs only executable *.sh"
     cms = {d["metadata"]["name"]: d["data"] for d in h.applied_docs() if d["kind"] == "ConfigMap"}
     assert cms["postgres-init"]["10-init-databases.sh"] == init.read_text(encoding="utf-8")
-    for name, text in cms["minio-setup"].items():
-        assert (h.INFRA / "compose" / "minio" / name).read_text(encoding="utf-8") == text, name
+    assert set(cms["s3-setup"]) == {"setup.py"}
+    setup = h.INFRA / "compose" / "seaweedfs" / "setup.py"
+    assert cms["s3-setup"]["setup.py"] == setup.read_text(encoding="utf-8")
+
+
+def test_every_compose_image_is_built_from_a_base_image_argument() -> None:
+    """One compose file: a machine without a registry overrides only the base images
+    (GENESIS_PYTHON_IMAGE / GENESIS_DEBIAN_IMAGE), each defaulting to the Dockerfile's own."""
+    pulled = {name for name, svc in h.services().items() if "build" not in svc}
+    assert pulled == set(), f"pulled, not built: {pulled}"
+    for name, svc in h.services().items():
+        build = svc["build"]
+        if "gpu" in svc.get("profiles", []):  # CUDA: built FROM pytorch/pytorch (PYTORCH_TAG)
+            continue
+        ((arg, value),) = build["args"].items()
+        m = re.fullmatch(r"\$\{(GENESIS_(?:PYTHON|DEBIAN)_IMAGE):-([^}]+)\}", value)
+        assert m, f"{name}: base image argument {value!r}"
+        text = (h.ROOT / build["dockerfile"]).read_text(encoding="utf-8")
+        assert f"ARG {arg}={m.group(2)}\n" in text, f"{name}: {arg} default differs"
+        assert f"FROM ${{{arg}}}" in text, f"{name}: FROM does not use {arg}"
 
 
 # --- settings names ---------------------------------------------------------------------
@@ -310,7 +331,8 @@ def test_pipeline_images_pin_torch_and_set_the_environment(flavour) -> None:
     ]
     assert torch_args == [f"torch=={torch_pin}"], torch_args
     if flavour == "cpu":
-        assert "--index-url https://download.pytorch.org/whl/cpu" in runs
+        assert '--index-url "$TORCH_INDEX_URL"' in runs
+        assert ("ARG", "TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu") in ins
     assert "requirements.lock" in runs
     env = " ".join(rest for word, rest in ins if word == "ENV")
     for setting in (
@@ -338,7 +360,7 @@ def test_dockerignore_sends_every_copy_source_and_nothing_local(path) -> None:
     patterns = h.dockerignore(ignore)
     for word, rest in h.dockerfile_instructions(path):
         if word == "COPY" and not rest.startswith("--from"):
-            for src in rest.split()[:-1]:
+            for src in [w for w in rest.split() if not w.startswith("--")][:-1]:
                 assert (h.ROOT / src).exists(), src
                 assert h.dockerignore_allows(patterns, src), f"{src} is excluded"
     for local in (".venv/bin/python", "genesis_data/x", ".git/HEAD", "tests/conftest.py"):

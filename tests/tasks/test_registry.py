@@ -78,3 +78,21 @@ def test_a_run_without_weights_is_a_clear_error(genesis_root) -> None:
         pass
     with pytest.raises(FileNotFoundError, match="has no weights/model.safetensors"):
         registry.load_network(f"runs:/{run.info.run_id}")
+
+
+def test_artifacts_go_through_the_tracking_server_unless_the_user_says_otherwise(
+    monkeypatch,
+) -> None:
+    """Presigned transfers would send clients to the object store's in-network address."""
+    from tasks.tracking import artifacts_through_the_server
+
+    monkeypatch.delenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", raising=False)
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    artifacts_through_the_server()
+    from mlflow.environment_variables import (
+        MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD,
+        MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD,
+    )
+
+    assert MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD.get() is False
+    assert MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD.get() is True  # the user's choice stands
