@@ -1,7 +1,7 @@
 """The compose stack of ``infra/compose/compose.yaml`` under podman, on this machine.
 
 The compose file is the one users run with Docker.  What this module adds is only what
-this machine forces (infra/README.md, "The stack under podman"):
+this machine forces (infra/README.md, "The stack in containers"):
 
 - **no container registry**: every base image is ``localhost/genesis-base:bookworm``, built
   from Debian's archive by ``scripts/stack-base-image.sh`` (``GENESIS_PYTHON_IMAGE`` and
