@@ -55,13 +55,14 @@ from genesis_core.cubes.rng import rng_for  # noqa: E402
 from genesis_core.cubes.sampling import SamplingConfig, sample_cubes  # noqa: E402
 from genesis_core.cubes.targets import AIR_HU, candidate_cubes, segmentation_pairs  # noqa: E402
 from genesis_core.evaluation import nested_fractions, summarize, to_markdown  # noqa: E402
-from genesis_core.finetuning import PRIMARY_METRIC, finetune_profile, fit  # noqa: E402
+from genesis_core.finetuning import finetune_profile, fit  # noqa: E402
 from genesis_core.intensity import HU_HI, HU_LO, window  # noqa: E402
 from genesis_core.models import UNet3D, count_parameters  # noqa: E402
 from genesis_core.synth.abdomen import make_abdomen  # noqa: E402
 from genesis_core.synth.candidates import negative_positions  # noqa: E402
 from genesis_core.synth.chest import make_chest  # noqa: E402
 from genesis_core.synth.scan_geometry import scan_rng  # noqa: E402
+from genesis_core.target_tasks import target_task  # noqa: E402
 from genesis_core.training import ArrayCubeReader, ArrayPairReader, ListSink, train  # noqa: E402
 from genesis_core.training.pretrain import validation_loss  # noqa: E402
 from genesis_core.training.profiles import profile  # noqa: E402
@@ -437,9 +438,7 @@ def pretrain(a: argparse.Namespace, data: Data) -> tuple[dict[str, torch.Tensor]
         "profile": prof.name,
         "width": prof.model.width,
         "loop": loop.to_dict(),
-        "transforms": dataclasses.asdict(tcfg)
-        if dataclasses.is_dataclass(tcfg)
-        else tcfg.model_dump(),
+        "transforms": tcfg.as_dict(),
         "initial_val_loss": initial,
         "first_val_loss": result.history[0]["val_loss"] if result.history else None,
         "best_val_loss": result.best_val_loss,
@@ -469,7 +468,7 @@ def evaluate(
     a: argparse.Namespace, task: str, splits: dict[str, ScanPairs], genesis: dict
 ) -> dict[str, Any]:
     """Every init × fraction × seed on ``task``; the table of :mod:`genesis_core.evaluation`."""
-    metric = PRIMARY_METRIC[task]
+    metric = target_task(task).primary_metric
     train_r, val_r, test_r = splits["train"], splits["val"], splits["test"]
     subsets = nested_fractions(train_r.scan_ids, a.fraction_list, seed=a.seed)
     inits = {"scratch": None, "genesis": genesis}

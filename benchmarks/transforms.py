@@ -3,6 +3,7 @@
     python benchmarks/transforms.py                      # CPU, 1 thread each
     python benchmarks/transforms.py --device cuda        # adds GPU cubes/s
     python benchmarks/transforms.py --seconds 10 --json out.json
+    python benchmarks/transforms.py --against REV        # this tree vs revision REV, torch CPU
 
 Cubes are 64×64×32 (array (1, 32, 64, 64)), float32 in [0, 1], default rates.  The
 reference runs sample by sample (as the original code); torch runs ``make_pairs`` on
@@ -133,6 +134,61 @@ def report(info: dict, result: dict) -> None:
         print(f"{name:<28}{value:>10.1f}{value / ref:>14.1f}")
 
 
+def _as_package(tree: Path, dest: Path, name: str) -> None:
+    """``tree/genesis_core`` copied to ``dest/name`` with its own imports renamed, so that
+    both revisions load side by side in this process."""
+    import re
+    import shutil
+
+    shutil.copytree(tree / "genesis_core", dest / name)
+    for path in (dest / name).rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(re.sub(r"\bgenesis_core\b", name, text), encoding="utf-8")
+
+
+def against(args: argparse.Namespace) -> None:
+    """This tree vs revision ``args.against`` in one process, batch for batch interleaved
+    (who goes first alternates), so machine noise hits both alike; 1 thread each."""
+    import importlib
+    import tempfile
+
+    from revision import checkout
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _as_package(checkout(args.against, Path(tmp)), Path(tmp), "genesis_core_rev")
+        sys.path.insert(0, tmp)
+        rev = importlib.import_module("genesis_core_rev.transforms")
+        torch.set_num_threads(1)
+        data = torch.rand((args.batch, *CUBE), generator=torch.Generator().manual_seed(0))
+        impls = {args.against: (rev.make_pairs, rev.TransformConfig(mode=args.mode)),
+                 "this tree": (make_pairs, TransformConfig(mode=args.mode))}  # fmt: skip
+        same = all(
+            torch.equal(a, b)
+            for chunk in (None, 4)
+            for a, b in zip(*(f(data, torch.Generator().manual_seed(7), c, chunk)
+                              for f, c in impls.values()), strict=True)
+        )  # fmt: skip
+        print(f"mode {args.mode}, batch {args.batch} cubes of 64×64×32, one process, "
+              f"batches interleaved for {args.seconds:.0f} s per path")  # fmt: skip
+        print(f"{'implementation':<22}" + "".join(f"{n:>16}" for n in impls) + f"{'this/rev':>10}")
+        for label, chunk in (("torch_cpu_1thread", None), ("torch_cpu_chunked4", 4)):
+            times: dict[str, list[float]] = {n: [] for n in impls}
+            gens = {n: torch.Generator().manual_seed(2) for n in impls}
+            start, k = time.perf_counter(), 0
+            while time.perf_counter() - start < args.seconds or k < 4:
+                order = list(impls) if k % 2 == 0 else list(reversed(impls))
+                for n in order:
+                    f, cfg = impls[n]
+                    t0 = time.perf_counter()
+                    f(data, gens[n], cfg, chunk)
+                    times[n].append(time.perf_counter() - t0)
+                k += 1
+            rates = [args.batch / statistics.median(times[n]) for n in impls]
+            print(f"{label:<22}" + "".join(f"{r:>16.1f}" for r in rates)
+                  + f"{rates[1] / rates[0]:>10.3f}")  # fmt: skip
+        print(f"seeded outputs identical: {'yes' if same else 'NO'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -142,7 +198,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gpu-batches", default="256,1024,2048", help="GPU batch sizes")
     parser.add_argument("--mode", choices=["faithful", "fixed"], default="faithful")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--against", metavar="REV", help="compare with revision REV instead")
     args = parser.parse_args(argv)
+    if args.against:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        return against(args)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda but torch sees no CUDA device")
     info, result = machine(args), measure(args)

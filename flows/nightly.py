@@ -12,8 +12,6 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-import mlflow
-from mlflow.tracking import MlflowClient
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
@@ -22,8 +20,9 @@ from flows.options import store_uri_for
 from flows.preprocess import preprocess_flow
 from flows.pretrain import pretrain_flow
 from tasks.locks import store_lock
+from tasks.pretrain import registered_outcome
 from tasks.settings import get_settings, root_scoped
-from tasks.tracking import CANDIDATE, CHAMPION, alias_version, use_tracking
+from tasks.tracking import CHAMPION, alias_version, use_tracking
 
 
 @flow(name="nightly", log_prints=True)
@@ -98,30 +97,7 @@ def _pretrain(params: dict[str, Any], deployment: str | None) -> dict[str, Any]:
         )
     # Flow results are not persisted (and the GPU worker may be another machine), so the
     # outcome is read back from the registry, where the version carries the flow run id.
-    return _registered(params["model_name"], str(run.id), params["store"])
-
-
-def _registered(model_name: str, flow_run_id: str, store_uri: str) -> dict[str, Any]:
-    client = MlflowClient()
-    found = client.search_model_versions(
-        f"name='{model_name}' and tags.prefect_flow_run_id='{flow_run_id}'"
-    )
-    # A rerun that only re-registered an existing version: that version is the candidate.
-    mv = found[0] if found else alias_version(model_name, CANDIDATE)
-    champion = alias_version(model_name, CHAMPION)
-    val_loss, champ_loss = mv.tags.get("val_loss"), mv.tags.get("champion_val_loss")
-    return {
-        "model_name": model_name,
-        "version": int(mv.version),
-        "val_loss": float(val_loss) if val_loss else float("nan"),
-        "champion_val_loss": float(champ_loss) if champ_loss else None,
-        "promoted": champion is not None and champion.version == mv.version,
-        "champion_version": int(champion.version) if champion else None,
-        "run_id": mv.run_id,
-        "store_uri": store_uri,
-        "tracking_uri": mlflow.get_tracking_uri(),
-        "prefect_flow_run_id": flow_run_id,
-    }
+    return registered_outcome(params["model_name"], str(run.id), params["store"])
 
 
 def render(r: dict[str, Any], model_name: str) -> str:

@@ -152,7 +152,7 @@ def pretrain_plan(
     from genesis_core.transforms import TransformConfig, ablation_switches  # torch: only here
 
     tcfg = TransformConfig(**ablation_switches(transforms), mode=mode)
-    tdict = tcfg.model_dump() if hasattr(tcfg, "model_dump") else dict(tcfg.__dict__)
+    tdict = tcfg.as_dict()
     params = {"profile": profile, "steps": steps, "transforms": tdict, "seed": seed,
               "warm": warm_start}  # fmt: skip
     if gpus > 1:  # another training: its own run folder (one-GPU keys stay as they were)

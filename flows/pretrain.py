@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger, runtime
 
 from flows.options import pretrain_plan, store_uri_for
 from genesis_core.store import read_latest
-from tasks.pretrain import register_model, train_model
+from tasks.pretrain import record_registration, register_model, train_model
 from tasks.services import check_storage
 from tasks.settings import get_settings, root_scoped
 from tasks.tracking import code_version, manifest_sha256, redact_uri
@@ -88,8 +88,7 @@ def pretrain_flow(
         "run_dir": str(run_dir),
         "tracking_uri": settings.tracking_uri(),
     }
-    # what a rerun with nothing new prints without starting anything (flows.precheck)
-    (run_dir / "registered.json").write_text(json.dumps(out, indent=1, default=str))
+    record_registration(run_dir, out)
     get_run_logger().info(
         "registered %s v%s (val loss %.5f, champion: v%s)",
         model_name,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow
 
 from flows.options import parse_cube, parse_spacing, target_store_uri
 from genesis_core import catalog
 from genesis_core.io import msd
+from genesis_core.target_tasks import TaskName
 from genesis_core.targets import TargetConfig
 from tasks.locks import store_writer
 from tasks.services import check_storage
@@ -33,7 +34,7 @@ def resolve_labels(catalog_uri: str, label: str | None, opts: dict) -> tuple[int
 @root_scoped
 def targets_flow(
     dataset: str,
-    task: Literal["ncc", "lcs", "ncs", "seg"],
+    task: TaskName,
     root: str | None = None,
     store: str | None = None,
     spacing: str = "1,1,1",

@@ -1,8 +1,8 @@
 """Fine-tuning on a target task: model + initialisation, loss, one fit, test scores.
 
-Tasks (SPEC §4): ``ncc`` classification (encoder → pool → 1024 → 1, BCE, ROC-AUC);
-``lcs``/``ncs`` segmentation (whole U-Net, sigmoid, 1 − soft Dice; Dice, IoU and the
-paper's mean IoU).  Initialisations are a state dict (pre-trained U-Net, released
+Tasks (SPEC §4, defined in :mod:`genesis_core.target_tasks`): classification (``ncc``:
+encoder → pool → 1024 → 1, BCE, ROC-AUC) or segmentation (``lcs``, ``ncs``, ``seg``: whole
+U-Net, sigmoid, 1 − soft Dice; Dice, IoU and the paper's mean IoU).  Initialisations are a state dict (pre-trained U-Net, released
 reference weights, any checkpoint) or ``None`` for scratch.  The ``paper`` profile is the
 reference's recipe (plain BCE); the ``tiny`` profile weights ``ncc`` positives with
 ``n_negative / n_positive`` of the training fraction (``FinetuneProfile.pos_weight``).
@@ -21,10 +21,10 @@ from torch import Tensor, nn
 
 from genesis_core import metrics
 from genesis_core.models import UNet3D, UNet3DClassifier, UNet3DConfig, load_reference_weights
+from genesis_core.presets import build, none_values, preset
+from genesis_core.target_tasks import target_task
 from genesis_core.training import FinetuneConfig, finetune, soft_dice_loss
 from genesis_core.training.device import resolve_device
-
-SEGMENTATION = ("lcs", "ncs", "seg")
 
 
 @dataclass(frozen=True)
@@ -35,33 +35,22 @@ class FinetuneProfile:
     pos_weight: bool = False  # weight ncc positives by n_negative / n_positive
 
 
-# SPEC §4, the reference's downstream configs: batch and early-stopping patience (epochs).
-PAPER_BATCH = {"ncc": 24, "ncs": 16, "lcs": 16, "seg": 16}
-PAPER_PATIENCE = {"ncc": 10, "ncs": 50, "lcs": 20, "seg": 20}
-# Adam at Keras's default for every task: the reference passes optimizer='adam' as a string,
-# so its liver config's 1e-2 never ran (at 1e-2 a pre-trained encoder is overwritten in steps).
-FINETUNE_LR = 1e-3
-
-
 def finetune_profile(
     name: str, task: str, steps: int | None, seed: int, device: str = "auto"
 ) -> FinetuneProfile:
-    """``tiny`` (CPU minutes) or ``paper`` (SPEC §4: Adam 1e-3, the reference's batch sizes and
-    patience, plain BCE)."""
-    lr = FINETUNE_LR
-    if name == "tiny":
-        loop = FinetuneConfig(
-            batch_size=8, max_steps=steps or 40, max_epochs=None, lr=lr, val_every_steps=10,
-            checkpoint_every_steps=10, log_every_steps=5, patience=None, device=device, seed=seed,
-        )  # fmt: skip
-        return FinetuneProfile("tiny", 0.125, loop, pos_weight=True)
-    if name == "paper":
-        loop = FinetuneConfig(
-            lr=lr, batch_size=PAPER_BATCH[task], patience=PAPER_PATIENCE[task], max_steps=steps,
-            device=device, seed=seed,
-        )  # fmt: skip
-        return FinetuneProfile("paper", 1.0, loop)
-    raise ValueError(f"unknown profile {name!r}: use 'tiny' or 'paper'")
+    """The profile ``name`` of ``genesis_core/presets/finetune.toml`` (or a user's copy, see
+    :mod:`genesis_core.presets`): ``tiny`` (CPU minutes) or ``paper`` (SPEC §4: Adam 1e-3,
+    the reference's batch size and patience for ``task``, plain BCE)."""
+    table = preset("finetune", name)
+    where = f"{table['source']} [{name}]"
+    spec = target_task(task)
+    per_task = {"batch_size": spec.paper_batch, "patience": spec.paper_patience}
+    loop = {k: (per_task[k] if v == "task" else v) for k, v in none_values(table.get("loop", {})).items()}
+    if steps is not None:
+        loop["max_steps"] = steps
+    loop.update(device=device, seed=seed)
+    return FinetuneProfile(name, float(table.get("width", 1.0)),
+                           build(FinetuneConfig, loop, where), bool(table.get("pos_weight", False)))  # fmt: skip
 
 
 def build_model(
@@ -69,7 +58,7 @@ def build_model(
 ) -> tuple[nn.Module, dict]:
     """The task's network, initialised from ``init_state`` where names match; returns a load report."""
     cfg = UNet3DConfig(width=width, bn_momentum=0.5 if width < 1 else 0.1)
-    model: nn.Module = UNet3DClassifier(cfg) if task == "ncc" else UNet3D(cfg)
+    model: nn.Module = UNet3DClassifier(cfg) if target_task(task).classification else UNet3D(cfg)
     if init_state is None:
         return model, {"init": "scratch"}
     # init_state is already in the project's layout (read_state_dict converted any released file)
@@ -82,7 +71,7 @@ def build_model(
 
 
 def loss_for(task: str, pos_weight: float = 1.0):
-    if task in SEGMENTATION:
+    if not target_task(task).classification:
         return soft_dice_loss
     weight = torch.tensor(float(pos_weight))
 
@@ -116,16 +105,13 @@ def predict(
 
 
 def score(task: str, probs: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    if task == "ncc":
+    if target_task(task).classification:
         return {"auc": metrics.roc_auc(probs, truth, on_single_class="nan")}
     return {
         "dice": metrics.dice(probs, truth),
         "iou": metrics.iou(probs, truth),
         "mean_iou_paper": metrics.mean_iou_paper(probs, truth),
     }
-
-
-PRIMARY_METRIC = {"ncc": "auc", "lcs": "iou", "ncs": "iou", "seg": "iou"}
 
 
 def fit(
@@ -142,7 +128,8 @@ def fit(
     """Fine-tune one model and score it on the test split; returns (model, result dict)."""
     torch.manual_seed(profile.loop.seed)  # head/decoder initialisation is part of the seed
     model, report = build_model(task, profile.width, init_state)
-    pw = positive_weight(train_reader.labels()) if task == "ncc" and profile.pos_weight else 1.0
+    weighted = target_task(task).classification and profile.pos_weight
+    pw = positive_weight(train_reader.labels()) if weighted else 1.0
     res = finetune(
         model,
         train_reader,
@@ -182,8 +169,8 @@ class WithProbabilities(nn.Module):
 
     def __init__(self, model: nn.Module, task: str) -> None:
         super().__init__()
-        self.model, self.task = model, task
+        self.model, self.classification = model, target_task(task).classification
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.model(x)
-        return torch.sigmoid(out).squeeze(-1) if self.task == "ncc" else out
+        return torch.sigmoid(out).squeeze(-1) if self.classification else out

@@ -13,7 +13,7 @@ import pandas as pd
 
 from genesis_core import catalog
 from genesis_core.store.manifest import Manifest, check_same_config
-from genesis_core.targets.config import LABEL_MAP_TASKS
+from genesis_core.target_tasks import target_task
 
 PREPROCESS_FIELDS = ("scan_id", "source_uri", "format", "sha256", "subset")
 TARGET_FIELDS = ("scan_id", "source_uri", "format", "label_uri", "sha256", "subset")
@@ -45,6 +45,6 @@ def target_rows(
     """``ok`` scans (with a label map where the task needs one) the target store lacks."""
     _require(df, catalog_uri)
     ok = df[df["status"] == catalog.OK]
-    if task in LABEL_MAP_TASKS:
+    if target_task(task).label_map:
         ok = ok[ok["label_uri"].fillna("") != ""]
     return catalog.pending(ok, {} if force else manifest.scans, TARGET_FIELDS)

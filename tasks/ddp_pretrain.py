@@ -17,29 +17,57 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from genesis_core.io.storage import write_bytes_atomic
 from genesis_core.models import UNet3D
 from genesis_core.training import load_checkpoint, save_atomic, train
 from genesis_core.training.state import TrainResult
+from tasks.training_inputs import corruption, train_val_readers, training_profile
 
 RESULT = "ddp_result.json"
 
 
-def launch(spec: dict[str, Any], gpus: int, run_path: Path) -> TrainResult:
+@dataclass(frozen=True)
+class DdpSpec:
+    """Everything every rank needs to run the pretrain task's loop (JSON on disk)."""
+
+    store_uri: str
+    profile: str
+    steps: int | None
+    device: str
+    seed: int
+    transforms: dict[str, Any]  # TransformConfig.as_dict()
+    sampling: str
+    checkpoint_dir: str
+    resume: bool
+    run_id: str  # the task's MLflow run, which rank 0 reports to
+    tracking_uri: str
+    init: str | None = None  # warm start: a checkpoint every rank loads
+
+    def write(self, path: Path) -> None:
+        write_bytes_atomic(str(path), json.dumps(dataclasses.asdict(self), indent=1).encode())
+
+    @classmethod
+    def read(cls, path: str | Path) -> DdpSpec:
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def launch(spec: DdpSpec, gpus: int, run_path: Path) -> TrainResult:
     """Run the training described by ``spec`` in ``gpus`` processes; the rank-0 result."""
     run_path.mkdir(parents=True, exist_ok=True)
     spec_path = run_path / "ddp_spec.json"
-    spec_path.write_text(json.dumps(spec, indent=1))
+    spec.write(spec_path)
     (run_path / RESULT).unlink(missing_ok=True)
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
         f"--nproc-per-node={gpus}", "-m", "tasks.ddp_pretrain", str(spec_path),
     ]  # fmt: skip
-    env = os.environ | {"MLFLOW_TRACKING_URI": spec["tracking_uri"], "OMP_NUM_THREADS": "1"}
+    env = os.environ | {"MLFLOW_TRACKING_URI": spec.tracking_uri, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     (run_path / "ddp.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0 or not (run_path / RESULT).exists():
@@ -58,38 +86,33 @@ def _result_from_json(d: dict[str, Any]) -> TrainResult:
 
 
 def main(spec_path: str) -> None:
-    from tasks.pretrain import corruption, train_val_readers, training_profile
     from tasks.settings import get_settings
     from tasks.tracking import MlflowSink, use_tracking
 
-    spec = json.loads(Path(spec_path).read_text())
+    spec = DdpSpec.read(spec_path)
     rank = int(os.environ.get("RANK", 0))
     # the launching task verified the whole store; each rank still verifies what it reads
-    sampling = spec.get("sampling", "random")
-    train_r, val_r = train_val_readers(spec["store_uri"], verify_all=False, sampling=sampling)
-    prof = training_profile(spec["profile"], spec["steps"], spec["device"], spec["seed"],
-                            spec["transforms"], sampling)  # fmt: skip
-    torch.manual_seed(spec["seed"])  # as one process: rank 0's weights are broadcast
+    train_r, val_r = train_val_readers(spec.store_uri, verify_all=False, sampling=spec.sampling)
+    prof = training_profile(spec.profile, spec.steps, spec.device, spec.seed, spec.transforms,
+                            spec.sampling)  # fmt: skip
+    torch.manual_seed(spec.seed)  # as one process: rank 0's weights are broadcast
     model = UNet3D(prof.model)
-    if spec.get("init"):
-        model.load_state_dict(load_checkpoint(spec["init"])["model"])
+    if spec.init:
+        model.load_state_dict(load_checkpoint(spec.init)["model"])
     sink = None
     if rank == 0:
         use_tracking(get_settings())
-        sink = MlflowSink(spec["run_id"])
+        sink = MlflowSink(spec.run_id)
     try:
         result = train(
-            model, train_r, val_r, corruption(spec["transforms"]), prof.loop, sink,
-            spec["checkpoint_dir"], resume=spec["resume"],
+            model, train_r, val_r, corruption(spec.transforms), prof.loop, sink,
+            spec.checkpoint_dir, resume=spec.resume,
         )  # fmt: skip
         if rank == 0:
             out = dataclasses.asdict(result)
             for key in ("checkpoint_path", "best_checkpoint_path"):
                 out[key] = str(out[key]) if out[key] else None
-            path = Path(spec_path).parent / RESULT
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(out, indent=1))
-            tmp.replace(path)
+            write_bytes_atomic(str(Path(spec_path).parent / RESULT), json.dumps(out, indent=1).encode())
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -22,7 +22,9 @@ from prefect.cache_policies import NO_CACHE
 
 from genesis_core.evaluation import nested_fractions
 from genesis_core.finetuning import WithProbabilities, build_model, finetune_profile, fit
+from genesis_core.io.storage import write_bytes_atomic
 from genesis_core.models import read_state_dict
+from genesis_core.target_tasks import target_task
 from genesis_core.targets import TargetStore
 from genesis_core.training import load_checkpoint
 from tasks import registry
@@ -147,15 +149,15 @@ def fit_one(
         train_scans=len(train_r.scan_ids),
         init_lineage=lineage,
     )
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "result.json").write_text(json.dumps(result, indent=1, default=float))
+    # atomic: a fit killed while writing is redone, never read back half-written
+    write_bytes_atomic(str(path / "result.json"), json.dumps(result, indent=1, default=float).encode())
     return result
 
 
 def _signature(task_name: str) -> ModelSignature:
     """Cubes (N, 1, D, H, W) float32 → (N,) for ``ncc``, else masks (N, 1, D, H, W); the input
     is unnamed so pyfunc passes the array itself (see ``tasks.pretrain.SIGNATURE``)."""
-    out_shape = (-1,) if task_name == "ncc" else (-1, 1, -1, -1, -1)
+    out_shape = target_task(task_name).output_shape
     return ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, -1, -1, -1))]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), out_shape, "probabilities")]),

@@ -19,14 +19,13 @@ from mlflow.types.schema import Schema, TensorSpec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from genesis_core.io.storage import write_bytes_atomic
 from genesis_core.models import UNet3D, UNet3DConfig
 from genesis_core.plots import loss_plot, restoration_montage
-from genesis_core.store import CubeStore
-from genesis_core.training import load_checkpoint, train
+from genesis_core.training import promotion, train
 from genesis_core.training.pretrain import validation_loss
-from genesis_core.training.profiles import profile
-from genesis_core.transforms import TransformConfig, make_pairs, make_validation_pairs
-from tasks import registry
+from genesis_core.transforms import TransformConfig, make_validation_pairs
+from tasks import ddp_pretrain, registry
 from tasks.progress import with_progress
 from tasks.settings import get_settings
 from tasks.tracking import (
@@ -39,6 +38,7 @@ from tasks.tracking import (
     use_tracking,
     version_for_run,
 )
+from tasks.training_inputs import corruption, load_weights, train_val_readers, training_profile
 
 # Cubes (N, 1, D, H, W) float32 in [0, 1] → restored cubes, same shape.  The input is unnamed:
 # a named tensor makes pyfunc pass a dict, which MLflow's PyTorch flavour refuses.
@@ -46,49 +46,6 @@ SIGNATURE = ModelSignature(
     inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, -1, -1, -1))]),
     outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 1, -1, -1, -1), "restored")]),
 )
-
-
-def corruption(transform_cfg: dict):
-    cfg = TransformConfig(**transform_cfg)
-    return lambda cubes, generator: make_pairs(cubes, generator, cfg)
-
-
-def train_val_readers(
-    store_uri: str, verify_all: bool = True, sampling: str = "random"
-) -> tuple[CubeStore, CubeStore]:
-    """Train and validation views.  ``verify_all`` checks every scan first (the training task
-    does, once per run); the readers verify any scan they touch regardless.  Block sampling
-    reads whole scans; random sampling reads single cubes unless the store fits the cache."""
-    s = get_settings()
-    store = CubeStore(store_uri, s.storage_options(), cache_mb=s.read_cache_mb,
-                      whole_scans=True if sampling == "blocks" else None)  # fmt: skip
-    if len(store) == 0:
-        raise ValueError(
-            f"cube store {store_uri} has no committed cubes: run `genesis preprocess` first"
-        )
-    if verify_all:
-        store.verify_store()  # refuse a damaged store before training on any of it
-    sp = store.split()
-    val = sp["val"] if len(sp["val"]) else sp["test"]
-    if len(sp["train"]) == 0 or len(val) == 0:
-        raise ValueError(
-            f"{store_uri}: need scans in both train and validation splits, got "
-            f"{ {k: len(v.scan_ids) for k, v in sp.items()} }"
-        )
-    return sp["train"], val
-
-
-def training_profile(name: str, steps, device: str, seed: int, transform_cfg: dict, sampling: str):
-    """The named profile with this node's read-path settings (logged with the loop config)."""
-    s = get_settings()
-    prof = profile(name, steps, device, seed, transform_cfg.get("mode", "fixed"))
-    prof.loop.sampling, prof.loop.block_scans = sampling, s.block_scans
-    prof.loop.loader_workers = s.loader_workers
-    return prof
-
-
-def load_weights(model: torch.nn.Module, checkpoint: Path) -> None:
-    model.load_state_dict(load_checkpoint(checkpoint)["model"])
 
 
 @task(name="pretrain-model", cache_policy=NO_CACHE)
@@ -149,15 +106,12 @@ def train_model(
             )
         ckpt_dir = run_path / "checkpoints"
         if gpus > 1:
-            from tasks import ddp_pretrain
-
-            spec = {
-                "store_uri": store_uri, "profile": profile_name, "steps": steps,
-                "device": device, "seed": seed, "transforms": transform_cfg, "sampling": sampling,
-                "checkpoint_dir": str(ckpt_dir), "resume": resume, "run_id": run.info.run_id,
-                "tracking_uri": s.tracking_uri(),
-                "init": ddp_pretrain.save_init(model, run_path / "init.pt") if warm_start else None,
-            }  # fmt: skip
+            spec = ddp_pretrain.DdpSpec(
+                store_uri=store_uri, profile=profile_name, steps=steps, device=device, seed=seed,
+                transforms=transform_cfg, sampling=sampling, checkpoint_dir=str(ckpt_dir),
+                resume=resume, run_id=run.info.run_id, tracking_uri=s.tracking_uri(),
+                init=ddp_pretrain.save_init(model, run_path / "init.pt") if warm_start else None,
+            )  # fmt: skip
             result = ddp_pretrain.launch(spec, gpus, run_path)
         else:
             result = train(model, train_r, val_r, corrupt, prof.loop, sink, ckpt_dir, resume=resume)
@@ -174,14 +128,22 @@ def train_model(
         "loop": prof.loop.to_dict(),
         "first_val_loss": result.history[0]["val_loss"] if result.history else None,
     }
-    done.write_text(json.dumps(out, indent=1))
+    # atomic: its presence means "trained, never again", so never half-written
+    write_bytes_atomic(str(done), json.dumps(out, indent=1).encode())
     return out
+
+
+def record_registration(run_dir: Path, registered: dict[str, Any]) -> None:
+    """``registered.json``: what a rerun with nothing new prints without starting anything
+    (:mod:`flows.precheck`)."""
+    write_bytes_atomic(str(run_dir / "registered.json"),
+                       json.dumps(registered, indent=1, default=str).encode())  # fmt: skip
 
 
 @torch.no_grad()
 def _montage(model, val_reader, transform_cfg: dict, path: Path, title: str) -> None:
     cubes = torch.from_numpy(val_reader.read(range(min(4, len(val_reader)))))[:, None]
-    inputs, targets = make_validation_pairs(cubes, 1234, TransformConfig(**transform_cfg))
+    inputs, targets = make_validation_pairs(cubes, 1234, TransformConfig.from_dict(transform_cfg))
     was = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -246,21 +208,46 @@ def register_model(
     if champ is not None and champ.version != mv.version:
         champ_model = registry.load_network(f"models:/{model_name}@{CHAMPION}")
         champ_loss = validation_loss(champ_model, val_r, corrupt, loop)
-    promoted = champ is None or champ.version == mv.version or new_loss < champ_loss
+    decision = promotion.decide(str(mv.version), new_loss, champ and str(champ.version), champ_loss)
     client.set_model_version_tag(model_name, mv.version, "val_loss", f"{new_loss:.6g}")
-    if champ_loss is not None:  # the champion it was compared with, on the same pairs
+    if decision.compared_with is not None:  # the champion it was compared with, on the same pairs
         client.set_model_version_tag(
             model_name, mv.version, "champion_val_loss", f"{champ_loss:.6g}"
         )
-        client.set_model_version_tag(model_name, mv.version, "compared_with", champ.version)
-    if promoted:
+        client.set_model_version_tag(model_name, mv.version, "compared_with", decision.compared_with)
+    if decision.promoted:
         client.set_registered_model_alias(model_name, CHAMPION, mv.version)
     return {
         "model_name": model_name,
         "version": int(mv.version),
         "val_loss": new_loss,
         "champion_val_loss": champ_loss,
-        "promoted": promoted,
-        "champion_version": int(mv.version) if promoted else int(champ.version),
+        "promoted": decision.promoted,
+        "champion_version": int(decision.champion_version),
         "run_id": result["run_id"],
+    }
+
+
+def registered_outcome(model_name: str, flow_run_id: str, store_uri: str) -> dict[str, Any]:
+    """The outcome of a pretrain flow run that ran elsewhere (a deployment on the GPU pool),
+    read back from the registry, where its version carries the flow run id."""
+    client = MlflowClient()
+    found = client.search_model_versions(
+        f"name='{model_name}' and tags.prefect_flow_run_id='{flow_run_id}'"
+    )
+    # A rerun that only re-registered an existing version: that version is the candidate.
+    mv = found[0] if found else alias_version(model_name, CANDIDATE)
+    champion = alias_version(model_name, CHAMPION)
+    val_loss, champ_loss = mv.tags.get("val_loss"), mv.tags.get("champion_val_loss")
+    return {
+        "model_name": model_name,
+        "version": int(mv.version),
+        "val_loss": float(val_loss) if val_loss else float("nan"),
+        "champion_val_loss": float(champ_loss) if champ_loss else None,
+        "promoted": champion is not None and champion.version == mv.version,
+        "champion_version": int(champion.version) if champion else None,
+        "run_id": mv.run_id,
+        "store_uri": store_uri,
+        "tracking_uri": mlflow.get_tracking_uri(),
+        "prefect_flow_run_id": flow_run_id,
     }

@@ -13,15 +13,14 @@ from genesis_core.io import storage
 from genesis_core.io.annotations import valid_rows
 from genesis_core.store import read_latest
 from genesis_core.store.writer import new_generation
+from genesis_core.target_tasks import target_task
 from genesis_core.targets import TargetConfig, build_target_scan, commit_targets, rows_for_scan
 from tasks.fanout import run_per_scan
 from tasks.settings import get_settings
 
-TABLE_FOR_TASK = {"ncc": "candidates", "ncs": "annotations", "lcs": None, "seg": None}
-
 
 def _table(catalog_uri: str, task_name: str, opts: dict) -> pd.DataFrame | None:
-    kind = TABLE_FOR_TASK[task_name]
+    kind = target_task(task_name).catalog_table
     if kind is None:
         return None
     uri = catalog_uri.removesuffix(".parquet") + f".{kind}.parquet"

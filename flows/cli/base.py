@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from flows.console import OneLineErrors, console, friendly
+from genesis_core.target_tasks import TaskName  # noqa: F401 - the CLI's task choices
 
 app = typer.Typer(
     cls=OneLineErrors,
@@ -29,7 +30,6 @@ RootOpt = Annotated[
 ]
 Sampling = Literal["auto", "random", "blocks"]
 Profile = Literal["tiny", "paper"]
-TaskName = Literal["ncc", "lcs", "ncs", "seg"]
 
 
 def command(name: str | None = None, group: typer.Typer = app):

@@ -216,7 +216,7 @@ def finetune(
     s = settings(root)
     uri = _target_store(s, task, dataset, store, label)
     say(f"finetune {task} from {init} on {uri} ({fraction:g} of the training scans)")
-    r = run_flow("flows.evaluate:finetune_flow", task=task, init=init, dataset=dataset, store=uri,
+    r = run_flow("flows.finetune:finetune_flow", task=task, init=init, dataset=dataset, store=uri,
                  root=root, fraction=fraction, seed=seed, profile=profile, steps=steps,
                  label=label)  # fmt: skip
     scores = {k: round(float(r[k]), 4) for k in ("auc", "dice", "iou", "mean_iou_paper") if k in r}

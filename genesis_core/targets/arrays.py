@@ -102,3 +102,17 @@ def resample_pair(
             raise ValueError(f"image and label {name} differ: {tuple(a)} vs {tuple(b)}")
     label = Volume(label.array, image.spacing, image.origin, image.direction)
     return resample_image(image, spacing_xyz, interpolation), resample_label(label, spacing_xyz)
+
+
+WORLD_COLUMNS = ["coordX", "coordY", "coordZ"]
+
+
+def world_columns(table: Any, extra: str) -> tuple[np.ndarray, np.ndarray]:
+    """World centres (m, 3) mm and the ``extra`` column (m,) of a LUNA16 CSV slice (a pandas
+    frame); empty for None or no rows."""
+    if table is None or len(table) == 0:
+        return np.empty((0, 3)), np.empty(0)
+    missing = [c for c in [*WORLD_COLUMNS, extra] if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks columns {missing}")
+    return table[WORLD_COLUMNS].to_numpy(np.float64), table[extra].to_numpy()

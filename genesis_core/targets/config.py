@@ -24,14 +24,12 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 from genesis_core.axes import xyz_to_zyx
+from genesis_core.target_tasks import TARGET_TASKS, TaskName, target_task
 
-Task = Literal["ncc", "lcs", "ncs", "seg"]
-TASKS: tuple[str, ...] = ("ncc", "lcs", "ncs", "seg")
-LABEL_MAP_TASKS: frozenset[str] = frozenset({"lcs", "seg"})  # masks come from label maps
-CLASSIFICATION_TASKS: frozenset[str] = frozenset({"ncc"})
+TASKS: tuple[str, ...] = tuple(TARGET_TASKS)
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ class TargetConfig:
     choices, per scan through :func:`genesis_core.cubes.rng.rng_for`.
     """
 
-    task: Task = "ncc"
+    task: TaskName = "ncc"
     spacing_xyz: tuple[float, float, float] | None = (1.0, 1.0, 1.0)
     cube_xyz: tuple[int, int, int] = (64, 64, 32)
     n: int = 32
@@ -56,8 +54,7 @@ class TargetConfig:
     interpolation: str = "linear"
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; use one of {TASKS}")
+        target_task(self.task)  # an unknown task is an error naming the known ones
         if len(self.cube_xyz) != 3 or min(self.cube_xyz) < 1:
             raise ValueError(f"cube_xyz must be 3 positive sizes, got {self.cube_xyz}")
         if not 0.0 <= self.foreground_ratio <= 1.0:
@@ -69,7 +66,7 @@ class TargetConfig:
 
     @property
     def is_classification(self) -> bool:
-        return self.task in CLASSIFICATION_TASKS
+        return target_task(self.task).classification
 
     @property
     def cube_zyx(self) -> tuple[int, int, int]:

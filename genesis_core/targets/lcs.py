@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from genesis_core.cubes.targets import segmentation_pairs
+from genesis_core.io.readers import ScanReadError
 from genesis_core.targets.arrays import Grid, TargetArrays, resample_pair
 from genesis_core.targets.config import TargetConfig
 from genesis_core.volume import Volume
@@ -31,3 +32,11 @@ def lcs_arrays(
         labels=config.labels,
     )
     return TargetArrays(pairs.images, pairs.origins_zyx, Grid.of(img), masks=pairs.masks)
+
+
+def build(image: Volume, label: Volume | None, table, config: TargetConfig,
+          rng: np.random.Generator) -> TargetArrays:  # fmt: skip
+    """The builder of the label-map tasks (``lcs``, ``seg``; :mod:`genesis_core.target_tasks`)."""
+    if label is None:
+        raise ScanReadError("no label map (label_uri) for a segmentation scan")
+    return lcs_arrays(image, label, config, rng)

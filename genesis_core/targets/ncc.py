@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from genesis_core.cubes.targets import AIR_HU, candidate_cubes
-from genesis_core.targets.arrays import Grid, TargetArrays, resample_image
+from genesis_core.targets.arrays import Grid, TargetArrays, resample_image, world_columns
 from genesis_core.targets.config import TargetConfig
 from genesis_core.volume import Volume
 
@@ -57,3 +57,10 @@ def ncc_arrays(
         labels=classes[rows].astype(np.int8),
         rows=rows,
     )
+
+
+def build(image: Volume, label: Volume | None, table, config: TargetConfig,
+          rng: np.random.Generator) -> TargetArrays:  # fmt: skip
+    """The task's builder (:mod:`genesis_core.target_tasks`): this scan's candidates."""
+    points, classes = world_columns(table, "class")
+    return ncc_arrays(image, points, classes.astype(np.int64), config, rng)

@@ -13,7 +13,7 @@ import numpy as np
 
 from genesis_core.cubes.extract import extract_padded
 from genesis_core.cubes.targets import AIR_HU, nearest_voxel_zyx, random_origins, sphere_mask
-from genesis_core.targets.arrays import Grid, TargetArrays, resample_image
+from genesis_core.targets.arrays import Grid, TargetArrays, resample_image, world_columns
 from genesis_core.targets.config import TargetConfig
 from genesis_core.volume import Volume
 
@@ -41,3 +41,10 @@ def ncs_arrays(
         grid=Grid.of(res),
         masks=extract_padded(mask, origins, cube_zyx, 0),
     )
+
+
+def build(image: Volume, label: Volume | None, table, config: TargetConfig,
+          rng: np.random.Generator) -> TargetArrays:  # fmt: skip
+    """The task's builder (:mod:`genesis_core.target_tasks`): this scan's annotated nodules."""
+    centers, diameters = world_columns(table, "diameter_mm")
+    return ncs_arrays(image, centers, diameters.astype(np.float64), config, rng)

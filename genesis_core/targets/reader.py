@@ -16,7 +16,7 @@ import numpy as np
 
 from genesis_core.store.manifest import Manifest
 from genesis_core.store.reader import ManifestView
-from genesis_core.targets.config import CLASSIFICATION_TASKS
+from genesis_core.target_tasks import TARGET_TASKS
 from genesis_core.targets.splits import split_target_scans
 from genesis_core.targets.writer import target_digest, target_path
 
@@ -41,7 +41,7 @@ class TargetStore(ManifestView):
 
     @property
     def is_classification(self) -> bool:
-        return self.task in CLASSIFICATION_TASKS
+        return self.task in TARGET_TASKS and TARGET_TASKS[self.task].classification
 
     @property
     def window(self) -> tuple[float, float]:

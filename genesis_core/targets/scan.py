@@ -19,17 +19,13 @@ import pandas as pd
 from genesis_core.cubes.rng import rng_for
 from genesis_core.faults import is_transient
 from genesis_core.io import storage
-from genesis_core.io.readers import ScanReadError, read_catalogued, read_image
+from genesis_core.io.readers import read_catalogued, read_image
 from genesis_core.store.manifest import Manifest, ScanEntry, commit_scans
+from genesis_core.target_tasks import target_task
 from genesis_core.targets.arrays import TargetArrays
-from genesis_core.targets.config import LABEL_MAP_TASKS, TargetConfig
-from genesis_core.targets.lcs import lcs_arrays
-from genesis_core.targets.ncc import ncc_arrays
-from genesis_core.targets.ncs import ncs_arrays
+from genesis_core.targets.config import TargetConfig
 from genesis_core.targets.writer import write_target_scan
 from genesis_core.volume import Volume
-
-WORLD_COLUMNS = ["coordX", "coordY", "coordZ"]
 
 
 def rows_for_scan(
@@ -49,16 +45,6 @@ def _subset(v: Any) -> int | None:
     return int(v) if _present(v) else None
 
 
-def _columns(table: pd.DataFrame | None, extra: str) -> tuple[np.ndarray, np.ndarray]:
-    """World centres (m, 3) mm and the ``extra`` column (m,) of a CSV slice; empty for None."""
-    if table is None or len(table) == 0:
-        return np.empty((0, 3)), np.empty(0)
-    missing = [c for c in [*WORLD_COLUMNS, extra] if c not in table.columns]
-    if missing:
-        raise ValueError(f"table lacks columns {missing}")
-    return table[WORLD_COLUMNS].to_numpy(np.float64), table[extra].to_numpy()
-
-
 def target_arrays(
     config: TargetConfig,
     image: Volume,
@@ -66,16 +52,8 @@ def target_arrays(
     table: pd.DataFrame | None,
     rng: np.random.Generator,
 ) -> TargetArrays:
-    """Dispatch to the task's builder (arrays in, arrays out)."""
-    if config.task in LABEL_MAP_TASKS:
-        if label is None:
-            raise ScanReadError("no label map (label_uri) for a segmentation scan")
-        return lcs_arrays(image, label, config, rng)
-    if config.task == "ncc":
-        points, classes = _columns(table, "class")
-        return ncc_arrays(image, points, classes.astype(np.int64), config, rng)
-    centers, diameters = _columns(table, "diameter_mm")
-    return ncs_arrays(image, centers, diameters.astype(np.float64), config, rng)
+    """The task's builder (arrays in, arrays out): :data:`~genesis_core.target_tasks.TARGET_TASKS`."""
+    return target_task(config.task).build(image, label, table, config, rng)
 
 
 def _read_label(row: Mapping[str, Any], cache_dir: Path, storage_options) -> Volume | None:
@@ -124,7 +102,7 @@ def build_target_scan(
         image = read_catalogued(
             row["source_uri"], row["format"], cache, storage_options, row.get("sha256")
         )
-        label = _read_label(row, cache, storage_options) if task in LABEL_MAP_TASKS else None
+        label = _read_label(row, cache, storage_options) if target_task(task).label_map else None
         arrays = target_arrays(config, image, label, table, rng_for(config.seed, row["scan_id"]))
         attrs = {
             **arrays.attrs(config.cube_zyx),

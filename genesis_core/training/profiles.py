@@ -1,10 +1,13 @@
-"""Named pre-training profiles: ``tiny`` (a CPU run in minutes) and ``paper`` (SPEC §3)."""
+"""Named pre-training profiles, read from ``genesis_core/presets/pretrain.toml``:
+``tiny`` (a CPU run in minutes) and ``paper`` (SPEC §3), or a user's edited copy
+(``GENESIS_PRESETS_DIR``, see :mod:`genesis_core.presets`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from genesis_core.models import UNet3DConfig
+from genesis_core.presets import build, none_values, preset
 from genesis_core.training.config import PretrainConfig
 
 
@@ -23,17 +26,11 @@ def profile(
     ``mode="faithful"`` (the transforms' mode) also reproduces the reference network's
     BatchNorm quirk: batch statistics even in eval mode (SPEC §3).
     """
-    faithful = mode == "faithful"
-    if name == "tiny":
-        # Small width and AdamW so a CPU run learns visibly in a couple of minutes.
-        loop = PretrainConfig(
-            batch_size=8, max_steps=steps or 120, max_epochs=None, optimizer="adamw", lr=2e-3,
-            scheduler="none", lr_step_epochs=None, patience=None, val_every_steps=20,
-            checkpoint_every_steps=20, log_every_steps=5, device=device, seed=seed, grad_clip_norm=1.0,
-        )  # fmt: skip
-        model = UNet3DConfig(width=0.125, bn_momentum=0.5, bn_always_batch_stats=faithful)
-        return Profile("tiny", model, loop)
-    if name == "paper":
-        loop = PretrainConfig(max_steps=steps, device=device, seed=seed)
-        return Profile("paper", UNet3DConfig(width=1.0, bn_always_batch_stats=faithful), loop)
-    raise ValueError(f"unknown profile {name!r}: use 'tiny' or 'paper'")
+    table = preset("pretrain", name)
+    where = f"{table['source']} [{name}]"
+    loop = none_values(table.get("loop", {}))
+    if steps is not None:
+        loop["max_steps"] = steps
+    loop.update(device=device, seed=seed)
+    model = {**table.get("model", {}), "bn_always_batch_stats": mode == "faithful"}
+    return Profile(name, build(UNet3DConfig, model, where), build(PretrainConfig, loop, where))

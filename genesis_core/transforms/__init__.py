@@ -11,7 +11,7 @@
 Modules, one concept each: ``config``, ``geometry`` (size rules shared by both
 implementations), ``reference``, and for torch ``plan`` (all random decisions of a batch),
 ``flip``, ``blocks`` + ``shuffle``, ``intensity``, ``painting``, ``pipeline``.
-Imports need only torch and NumPy (pydantic is optional, see :mod:`.config`).
+Imports need only torch and NumPy.
 """
 
 from typing import TYPE_CHECKING, Any

@@ -1,10 +1,9 @@
 """`TransformConfig`: the rates and switches of the Models Genesis corruptions (SPEC §2).
 
-One object drives both implementations (the NumPy reference and the batched torch one).
-It is a frozen pydantic v2 ``BaseModel`` when pydantic is importable (flow parameters,
-forms in the Prefect UI) and otherwise a frozen dataclass with the same fields, defaults
-and validation, so ``genesis_core.transforms`` imports on a bare CUDA image that has only
-torch and NumPy.  Validation happens once, at construction.
+One object drives both implementations (the NumPy reference and the batched torch one):
+a frozen dataclass, validated once at construction, so ``genesis_core.transforms``
+imports on a bare CUDA image that has only torch and NumPy.  It crosses process and
+flow boundaries as :meth:`TransformConfig.as_dict` / :meth:`TransformConfig.from_dict`.
 
 Ablation groups of the paper (SPEC §5): I non-linear intensity, II local shuffling,
 III out-painting, IV in-painting; V = all.  Flipping is not part of the ablation: set
@@ -20,7 +19,9 @@ Z, Y and X and treats every channel (its own curve and noise, shuffled like chan
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
 
 Mode = Literal["faithful", "fixed"]
 MODES: tuple[str, ...] = ("faithful", "fixed")
@@ -45,39 +46,63 @@ def ablation_switches(name: str) -> dict[str, bool]:
     return {flag: group in parts for group, flag in GROUPS.items()}
 
 
-class _ConfigLogic:
-    """Validation and derived quantities shared by both class variants (no fields here)."""
+@dataclass(frozen=True)
+class TransformConfig:
+    """Corruption rates and switches; see the module docstring."""
 
-    if TYPE_CHECKING:  # the fields, for type checkers only (pydantic must not see them)
-        flip_rate: float
-        local_rate: float
-        nonlinear_rate: float
-        paint_rate: float
-        inpaint_rate: float
-        mode: Mode
-        use_nonlinear: bool
-        use_local_shuffle: bool
-        use_outpaint: bool
-        use_inpaint: bool
-        bezier_points: int
-        bezier_table_size: int
-        shuffle_blocks: int
+    flip_rate: float = 0.4
+    local_rate: float = 0.5
+    nonlinear_rate: float = 0.9
+    paint_rate: float = 0.9
+    inpaint_rate: float = 0.2
+    mode: Mode = "fixed"
+    use_nonlinear: bool = True
+    use_local_shuffle: bool = True
+    use_outpaint: bool = True
+    use_inpaint: bool = True
+    # The reference samples its Bézier curve at 100 000 points (NumPy reference only).
+    bezier_points: int = 100_000
+    # Torch maps intensities through a table of this many knots on [0, 1]; 2048 stay
+    # within 1e-5 of the 100 000-point map for 99.9 % of values (see .intensity).
+    bezier_table_size: int = 2048
+    shuffle_blocks: int = 10_000  # shuffling blocks per cube, as the reference
 
-    def _validate(self) -> None:
+    def __post_init__(self) -> None:
         for name in _RATES:
             value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, got {value!r}")
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
         for name, minimum in _MINIMUM_COUNTS.items():
-            if getattr(self, name) < minimum:
-                raise ValueError(f"{name} must be at least {minimum}, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+            if value < minimum:
+                raise ValueError(f"{name} must be at least {minimum}, got {value}")
+        for flag in GROUPS.values():
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
 
     @classmethod
-    def ablation(cls, name: str, **overrides: Any) -> Any:
+    def ablation(cls, name: str, **overrides: Any) -> TransformConfig:
         """A config enabling the ablation group(s) ``name`` ("I&II", "III&IV", "all", ...)."""
         return cls(**{**ablation_switches(name), **overrides})
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (JSON, MLflow params, flow parameters)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TransformConfig:
+        """The inverse of :meth:`as_dict`; an unknown key is an error naming it."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown transform settings {unknown}; known: {sorted(known)}")
+        return cls(**values)
 
     @property
     def local_probability(self) -> float:
@@ -100,62 +125,3 @@ class _ConfigLogic:
         if self.use_inpaint and self.use_outpaint:
             return self.inpaint_rate
         return 1.0 if self.use_inpaint else 0.0
-
-
-try:
-    import pydantic
-except ImportError:  # bare CUDA image: torch and NumPy only
-    pydantic = None  # type: ignore[assignment]
-
-if pydantic is not None:
-
-    class TransformConfig(_ConfigLogic, pydantic.BaseModel):
-        """Corruption rates and switches (pydantic variant); see the module docstring."""
-
-        model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
-
-        flip_rate: float = 0.4
-        local_rate: float = 0.5
-        nonlinear_rate: float = 0.9
-        paint_rate: float = 0.9
-        inpaint_rate: float = 0.2
-        mode: Mode = "fixed"
-        use_nonlinear: bool = True
-        use_local_shuffle: bool = True
-        use_outpaint: bool = True
-        use_inpaint: bool = True
-        # The reference samples its Bézier curve at 100 000 points (NumPy reference only).
-        bezier_points: int = 100_000
-        # Torch maps intensities through a table of this many knots on [0, 1]; 2048 stay
-        # within 1e-5 of the 100 000-point map for 99.9 % of values (see .intensity).
-        bezier_table_size: int = 2048
-        shuffle_blocks: int = 10_000  # shuffling blocks per cube, as the reference
-
-        @pydantic.model_validator(mode="after")
-        def _check(self) -> TransformConfig:
-            self._validate()
-            return self
-
-else:
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True)
-    class TransformConfig(_ConfigLogic):  # type: ignore[no-redef]
-        """Corruption rates and switches (dataclass variant); see the module docstring."""
-
-        flip_rate: float = 0.4
-        local_rate: float = 0.5
-        nonlinear_rate: float = 0.9
-        paint_rate: float = 0.9
-        inpaint_rate: float = 0.2
-        mode: Mode = "fixed"
-        use_nonlinear: bool = True
-        use_local_shuffle: bool = True
-        use_outpaint: bool = True
-        use_inpaint: bool = True
-        bezier_points: int = 100_000
-        bezier_table_size: int = 2048
-        shuffle_blocks: int = 10_000
-
-        def __post_init__(self) -> None:
-            self._validate()

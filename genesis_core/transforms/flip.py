@@ -77,3 +77,31 @@ def apply_flips(batch: Tensor, plan: FlipPlan, out: Tensor | None = None) -> Ten
 def flip_cube_into(cube: Tensor, dims: list[int], out: Tensor) -> None:
     """One sample (C, D, H, W) flipped along batch ``dims`` (from :func:`code_dims`) into ``out``."""
     out.copy_(cube.flip([d - 1 for d in dims]) if dims else cube)
+
+
+class Flip:
+    """Flips (SPEC §2) as a :class:`~genesis_core.transforms.corruption.Corruption`: applied to
+    input and target alike, over the whole batch at once on the batched path."""
+
+    name = "flip"
+    gates = 0
+    on_target = True
+
+    def draw(self, gates: Tensor, batch, generator: torch.Generator,
+             config: TransformConfig) -> FlipPlan:  # fmt: skip
+        return draw_flips(batch.n, generator, batch.device, config)
+
+    def prepare(self, part: FlipPlan, config: TransformConfig, per_cube: bool):
+        return (flip_codes(part).tolist(), {}) if per_cube else None
+
+    def apply_batch(self, x: Tensor, out: Tensor, first: int, part: FlipPlan, prepared,
+                    generator: torch.Generator, config: TransformConfig) -> Tensor:  # fmt: skip
+        return apply_flips(x, part, out=out)
+
+    def apply_cube(self, i: int, x: Tensor, out: Tensor, part: FlipPlan, prepared,
+                   config: TransformConfig) -> Tensor:  # fmt: skip
+        codes, dims = prepared
+        if codes[i] not in dims:
+            dims[codes[i]] = code_dims(part, codes[i], (1, *x.shape))
+        flip_cube_into(x, dims[codes[i]], out)
+        return out

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from genesis_core.transforms.config import TransformConfig
+from genesis_core.transforms.corruption import chosen, on_rows
 from genesis_core.transforms.sampling import uniform
 
 SAMPLES_PER_KNOT = 2
@@ -118,3 +119,47 @@ def nonlinear_intensity(
     m, c = batch.shape[:2]
     curves = draw_curves(m * curves_per_cube(c, config), generator, batch.device)
     return apply_tables(batch, curve_tables(curves, config.bezier_table_size))
+
+
+@dataclass(frozen=True)
+class CurvePart:
+    samples: list[int]  # the samples given a curve, ascending
+    tables: tuple[Tensor, Tensor]  # values and slopes, ``per_sample`` rows per sample
+    per_sample: int
+
+
+class NonlinearIntensity:
+    """Non-linear intensity (SPEC §2) as a :class:`~genesis_core.transforms.corruption.Corruption`."""
+
+    name = "nonlinear_intensity"
+    gates = 1
+    on_target = False
+
+    def draw(self, gates: Tensor, batch, generator: torch.Generator,
+             config: TransformConfig) -> CurvePart:  # fmt: skip
+        samples = chosen(gates[0], config.nonlinear_probability)
+        k = len(samples) * curves_per_cube(batch.channels, config)
+        values, slopes = curve_tables(draw_curves(k, generator, batch.device),
+                                      config.bezier_table_size)  # fmt: skip
+        tables = (values.to(batch.dtype), slopes.to(batch.dtype))
+        return CurvePart(samples, tables, tables[0].shape[0] // max(len(samples), 1))
+
+    def prepare(self, part: CurvePart, config: TransformConfig, per_cube: bool):
+        return {sample: row for row, sample in enumerate(part.samples)} if per_cube else None
+
+    def _tables(self, part: CurvePart, rows: slice) -> tuple[Tensor, Tensor]:
+        t = slice(rows.start * part.per_sample, rows.stop * part.per_sample)
+        return part.tables[0][t], part.tables[1][t]
+
+    def apply_batch(self, x: Tensor, out: Tensor, first: int, part: CurvePart, prepared,
+                    generator: torch.Generator, config: TransformConfig) -> Tensor:  # fmt: skip
+        return on_rows(x, part.samples, first,
+                       lambda sub, r: apply_tables(sub, self._tables(part, r)))  # fmt: skip
+
+    def apply_cube(self, i: int, x: Tensor, out: Tensor, part: CurvePart, prepared,
+                   config: TransformConfig) -> Tensor:  # fmt: skip
+        row = prepared.get(i)
+        if row is None:
+            return x
+        apply_tables(x[None], self._tables(part, slice(row, row + 1)), out=out[None])
+        return out

@@ -14,6 +14,7 @@ much faster than ``torch.where`` on a CPU.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -211,3 +212,47 @@ def in_painting(batch: Tensor, generator: torch.Generator, config: TransformConf
 def out_painting(batch: Tensor, generator: torch.Generator, config: TransformConfig) -> Tensor:
     """Out-paint every cube of ``batch``; a new tensor."""
     return _paint_all(batch, generator, config, out=True)
+
+
+@dataclass(frozen=True)
+class PaintPart:
+    samples: list[int]  # the painted samples, ascending
+    plan: PaintPlan  # one row per sample of the batch
+
+
+class Painting:
+    """In-/out-painting (SPEC §2) as a :class:`~genesis_core.transforms.corruption.Corruption`;
+    its noise is drawn while applying, chunk by chunk (or from per-sample seeds per cube)."""
+
+    name = "painting"
+    gates = 2  # painting at all; in- rather than out-painting
+    on_target = False
+
+    def draw(self, gates: Tensor, batch, generator: torch.Generator,
+             config: TransformConfig) -> PaintPart:  # fmt: skip
+        painting = gates[0] < config.paint_probability
+        inpaint = painting & (gates[1] < config.inpaint_given_paint)
+        plan = draw_painting(inpaint, painting & ~inpaint, batch.spatial, generator)
+        return PaintPart(painting.nonzero().flatten().tolist(), plan)
+
+    def prepare(self, part: PaintPart, config: TransformConfig, per_cube: bool):
+        if not per_cube:
+            return None
+        plan = part.plan
+        return box_regions(plan), plan.inpaint.tolist(), plan.outpaint.tolist(), plan.seeds or []
+
+    def apply_batch(self, x: Tensor, out: Tensor, first: int, part: PaintPart, prepared,
+                    generator: torch.Generator, config: TransformConfig) -> Tensor:  # fmt: skip
+        stop = first + x.shape[0]
+        if bisect.bisect_left(part.samples, stop) == bisect.bisect_left(part.samples, first):
+            return x
+        paint(x, part.plan[first:stop], generator, config, out=out)
+        return out
+
+    def apply_cube(self, i: int, x: Tensor, out: Tensor, part: PaintPart, prepared,
+                   config: TransformConfig) -> Tensor:  # fmt: skip
+        regions, inpaint, outpaint, seeds = prepared
+        if not (inpaint[i] or outpaint[i]):
+            return x
+        paint_cube_(x, out, regions[i], inpaint[i], seeds[i], config)
+        return out

@@ -1,40 +1,46 @@
 """`CorruptionPlan`: every random decision for a batch, drawn before any voxel is touched.
 
-For a batch ``(N, C, D, H, W)``: per-sample flips, which samples are shuffled (and their
-:class:`~genesis_core.transforms.shuffle.ShufflePlan`), which get an intensity curve (and
-the curves' lookup tables), and the painting boxes.  Only the painting noise is drawn
-later, while applying.  Draw order is fixed, so a seeded generator fixes the plan.
+For a batch ``(N, C, D, H, W)``: one part per corruption of the pipeline
+(:func:`~genesis_core.transforms.corruption.pipeline`), each drawn by the corruption itself
+from the shared per-sample gate uniforms and the generator, in pipeline order.  Only the
+painting noise is drawn later, while applying.  Draw order is fixed, so a seeded generator
+fixes the plan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from genesis_core.transforms.config import TransformConfig
-from genesis_core.transforms.flip import FlipPlan, draw_flips
-from genesis_core.transforms.intensity import curve_tables, curves_per_cube, draw_curves
-from genesis_core.transforms.painting import PaintPlan, draw_painting
+from genesis_core.transforms.corruption import Batch, Corruption, pipeline
 from genesis_core.transforms.sampling import uniform
-from genesis_core.transforms.shuffle import ShufflePlan, draw_shuffle
+
+PIPELINE: tuple[Corruption, ...] = pipeline()
 
 
 @dataclass(frozen=True)
 class CorruptionPlan:
-    """Random decisions for N samples; ``shuffled``/``curved``/``painted`` are sample indices
-    in increasing order, and row r of ``shuffle``/``tables`` belongs to the r-th of them
-    (``tables`` has ``curves_per_cube`` rows per sample: values and slopes, (R, size))."""
+    """The batch's decisions: ``parts[k]`` belongs to ``steps[k]``."""
 
-    flips: FlipPlan
-    shuffled: list[int]
-    shuffle: ShufflePlan
-    curved: list[int]
-    tables: tuple[Tensor, Tensor]
-    painted: list[int]
-    paint: PaintPlan
+    steps: tuple[Corruption, ...]
+    parts: tuple[Any, ...]
+
+    def part(self, name: str) -> Any:
+        return self.parts[[s.name for s in self.steps].index(name)]
+
+    # the four of SPEC §2 by name (tests and statistics read them)
+    flips = property(lambda self: self.part("flip"))
+    shuffled = property(lambda self: self.part("local_shuffle").samples)
+    shuffle = property(lambda self: self.part("local_shuffle").plan)
+    curved = property(lambda self: self.part("nonlinear_intensity").samples)
+    tables = property(lambda self: self.part("nonlinear_intensity").tables)
+    painted = property(lambda self: self.part("painting").samples)
+    paint = property(lambda self: self.part("painting").plan)
 
 
 def draw_plan(
@@ -43,19 +49,13 @@ def draw_plan(
     config: TransformConfig,
     device: torch.device,
     dtype: torch.dtype = torch.float32,
+    steps: tuple[Corruption, ...] = PIPELINE,
 ) -> CorruptionPlan:
     """Sample the corruption of a batch of ``shape`` (N, C, D, H, W)."""
-    n, channels, spatial = shape[0], shape[1], tuple(shape[2:])
-    u = uniform((4, n), generator, device)
-    flips = draw_flips(n, generator, device, config)
-    shuffled = (u[0] < config.local_probability).nonzero().flatten().tolist()
-    shuffle = draw_shuffle(len(shuffled), spatial, config.shuffle_blocks, generator, device)
-    curved = (u[1] < config.nonlinear_probability).nonzero().flatten().tolist()
-    curves = draw_curves(len(curved) * curves_per_cube(channels, config), generator, device)
-    values, slopes = curve_tables(curves, config.bezier_table_size)
-    painting = u[2] < config.paint_probability
-    inpaint = painting & (u[3] < config.inpaint_given_paint)
-    paint = draw_painting(inpaint, painting & ~inpaint, spatial, generator)
-    painted = painting.nonzero().flatten().tolist()
-    tables = (values.to(dtype), slopes.to(dtype))
-    return CorruptionPlan(flips, shuffled, shuffle, curved, tables, painted, paint)
+    batch = Batch(shape[0], shape[1], tuple(shape[2:]), device, dtype)  # type: ignore[arg-type]
+    gates: Tensor = uniform((sum(s.gates for s in steps), batch.n), generator, device)
+    parts, row = [], 0
+    for step in steps:
+        parts.append(step.draw(gates[row : row + step.gates], batch, generator, config))
+        row += step.gates
+    return CorruptionPlan(steps, tuple(parts))

@@ -41,6 +41,7 @@ from genesis_core.transforms.blocks import (
     draw_blocks,
 )
 from genesis_core.transforms.config import TransformConfig
+from genesis_core.transforms.corruption import chosen, on_rows
 from genesis_core.transforms.sampling import random_keys, uniform
 
 
@@ -247,3 +248,43 @@ def local_shuffle(batch: Tensor, generator: torch.Generator, config: TransformCo
     m, spatial = batch.shape[0], tuple(batch.shape[2:])
     plan = draw_shuffle(m, spatial, config.shuffle_blocks, generator, batch.device)
     return apply_shuffle(batch, plan_sources(plan), all_channels=config.mode == "fixed")
+
+
+@dataclass(frozen=True)
+class ShufflePart:
+    samples: list[int]  # the shuffled samples, ascending; row r of ``plan`` is samples[r]
+    plan: ShufflePlan
+
+
+class LocalShuffle:
+    """Local pixel shuffling (SPEC §2) as a :class:`~genesis_core.transforms.corruption.Corruption`."""
+
+    name = "local_shuffle"
+    gates = 1
+    on_target = False
+
+    def draw(self, gates: Tensor, batch, generator: torch.Generator,
+             config: TransformConfig) -> ShufflePart:  # fmt: skip
+        samples = chosen(gates[0], config.local_probability)
+        plan = draw_shuffle(len(samples), batch.spatial, config.shuffle_blocks, generator,
+                            batch.device)  # fmt: skip
+        return ShufflePart(samples, plan)
+
+    def prepare(self, part: ShufflePart, config: TransformConfig, per_cube: bool):
+        if per_cube:  # sources a few cubes at a time, as the cubes come
+            return set(part.samples), cube_sources(part.plan)
+        return plan_sources(part.plan)  # the whole batch at once: per-call overheads dominate
+
+    def apply_batch(self, x: Tensor, out: Tensor, first: int, part: ShufflePart, prepared,
+                    generator: torch.Generator, config: TransformConfig) -> Tensor:  # fmt: skip
+        fixed = config.mode == "fixed"
+        return on_rows(x, part.samples, first,
+                       lambda sub, r: apply_shuffle(sub, prepared[r], all_channels=fixed))  # fmt: skip
+
+    def apply_cube(self, i: int, x: Tensor, out: Tensor, part: ShufflePart, prepared,
+                   config: TransformConfig) -> Tensor:  # fmt: skip
+        shuffled, sources = prepared
+        if i not in shuffled:
+            return x
+        shuffle_cube_into(x, next(sources), out, all_channels=config.mode == "fixed")
+        return out

@@ -93,7 +93,7 @@ def test_a_registered_init_is_pinned_in_the_fine_tuned_versions_tags(
 ) -> None:
     """``init=models:/NAME@ALIAS`` → the version carries the name, version and run id that the
     alias meant when the fit started; the fine-tuned model loads back from its safetensors."""
-    from flows.evaluate import finetune_flow
+    from flows.finetune import finetune_flow
     from genesis_core.models import UNet3DClassifier
     from tasks import registry
     from tests.helpers.registry import register_tiny

@@ -37,7 +37,7 @@ def untrained_val_loss(store: str, result: dict, transforms: dict) -> float:
     from genesis_core.models import UNet3D, UNet3DConfig
     from genesis_core.training import PretrainConfig
     from genesis_core.training.pretrain import validation_loss
-    from tasks.pretrain import corruption, train_val_readers
+    from tasks.training_inputs import corruption, train_val_readers
 
     torch.manual_seed(0)
     model = UNet3D(UNet3DConfig(**result["model_config"]))

@@ -131,7 +131,7 @@ def test_two_runs_on_one_dask_scheduler_keep_their_own_results(
 
 def test_pretraining_refuses_a_damaged_store(ingested, genesis_root) -> None:
     from flows.preprocess import preprocess_flow
-    from tasks.pretrain import train_val_readers
+    from tasks.training_inputs import train_val_readers
 
     report = preprocess_flow(dataset="luna", **PARAMS)
     store = report["store_uri"]

@@ -55,7 +55,7 @@ def test_seg_target_takes_the_named_label_as_foreground(
         assert np.array_equal(masks[i].astype(bool), expected), "mask = the cyst label only"
         assert expected.any(), "foreground_ratio 1: every cube is centred on the cyst"
 
-    from flows.evaluate import finetune_flow
+    from flows.finetune import finetune_flow
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert report["store_uri"].endswith("toy-seg-cyst.zarr"), "the label names the store"

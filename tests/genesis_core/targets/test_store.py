@@ -18,7 +18,7 @@ from genesis_core.targets import (
     ncc_arrays,
     rows_for_scan,
 )
-from genesis_core.targets.scan import WORLD_COLUMNS
+from genesis_core.targets.arrays import WORLD_COLUMNS
 from genesis_core.targets.splits import lits_split, split_target_scans
 from genesis_core.training import PairReader
 

@@ -1,0 +1,67 @@
+"""One fine-tune of an initialisation on a target task, registered in MLflow."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from prefect import flow
+
+from flows.options import default_model_name, target_store_uri
+from genesis_core.store import read_latest
+from genesis_core.target_tasks import TaskName, target_task
+from tasks.evaluation import fit_dir
+from tasks.finetune import fit_one, register_fits
+from tasks.settings import Settings, get_settings, root_scoped
+
+
+def target_store(
+    settings: Settings, task: str, dataset: str | None, store: str | None, label: str | None
+) -> str:
+    """``store`` as given, or the default target store of ``dataset`` (and ``label``)."""
+    if store:
+        return store
+    if dataset is None:
+        raise ValueError("give --store or --dataset")
+    return target_store_uri(settings.root_uri, dataset, task, label)
+
+
+@flow(name="finetune", log_prints=True)
+@root_scoped
+def finetune_flow(
+    task: TaskName,
+    init: str = "genesis",
+    dataset: str | None = None,
+    store: str | None = None,
+    root: str | None = None,
+    fraction: float = 1.0,
+    seed: int = 0,
+    profile: Literal["tiny", "paper"] = "tiny",
+    steps: int | None = None,
+    experiment: str = "genesis-finetune",
+    model_name: str | None = None,
+    label: str | None = None,
+) -> dict[str, Any]:
+    """One fine-tune of ``init`` (scratch, genesis, models:/…, file:PATH) on ``task``; registered
+    as ``model_name`` (default ``genesis-TASK``; ``genesis-seg-DATASET-LABEL`` for ``seg``,
+    whose target store is found by ``label`` too)."""
+    settings = get_settings(root)
+    uri = target_store(settings, task, dataset, store, label)
+    version = read_latest(uri, settings.storage_options()).version
+    run_dir = fit_dir(
+        settings,
+        uri,
+        version,
+        task=task,
+        init=init,
+        fraction=fraction,
+        seed=seed,
+        profile=profile,
+        steps=steps,
+        fractions=[fraction],
+    )
+    r = fit_one(
+        task, uri, init, fraction, [fraction], seed, profile, steps, str(run_dir), experiment
+    )
+    name = model_name or default_model_name(task, dataset, label, uri)
+    reg = register_fits([r], name, target_task(task).primary_metric, {"target_store_uri": uri})
+    return {**r, **reg}
