@@ -21,11 +21,10 @@ from genesis_core.target_tasks import TaskName as Task
 from genesis_core.target_tasks import target_task
 from tasks.evaluation import close_evaluation_run, fail_evaluation_run, fit_dir, open_evaluation_run
 from tasks.finetune import fit_one, register_fits
-from tasks.settings import get_settings, root_scoped
+from tasks.settings import get_settings
 
 
 @flow(name="evaluate", log_prints=True)
-@root_scoped
 def evaluate_flow(
     task: Task,
     dataset: str | None = None,
@@ -59,7 +58,7 @@ def evaluate_flow(
             fit_one(task, uri, init, f, fractions, seed, profile, steps,
                     str(fit_dir(settings, uri, version, task=task, init=init, fraction=f, seed=seed,
                                 profile=profile, steps=steps, fractions=fractions)),
-                    experiment, parent)
+                    experiment, parent, root=root)
             for init in init_list for f in fractions for seed in range(seeds)
         ]  # fmt: skip
         rows, table_md = close_evaluation_run(parent, fits, metric, str(out_dir))
@@ -80,6 +79,7 @@ def evaluate_flow(
             model_name or default_model_name(task, dataset, label, uri),
             metric,
             {"target_store_uri": uri},
+            root=root,
         )
         if register_models
         else {}

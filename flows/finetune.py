@@ -11,7 +11,7 @@ from genesis_core.store import read_latest
 from genesis_core.target_tasks import TaskName, target_task
 from tasks.evaluation import fit_dir
 from tasks.finetune import fit_one, register_fits
-from tasks.settings import Settings, get_settings, root_scoped
+from tasks.settings import Settings, get_settings
 
 
 def target_store(
@@ -26,7 +26,6 @@ def target_store(
 
 
 @flow(name="finetune", log_prints=True)
-@root_scoped
 def finetune_flow(
     task: TaskName,
     init: str = "genesis",
@@ -60,8 +59,10 @@ def finetune_flow(
         fractions=[fraction],
     )
     r = fit_one(
-        task, uri, init, fraction, [fraction], seed, profile, steps, str(run_dir), experiment
+        task, uri, init, fraction, [fraction], seed, profile, steps, str(run_dir), experiment,
+        root=root,
     )
     name = model_name or default_model_name(task, dataset, label, uri)
-    reg = register_fits([r], name, target_task(task).primary_metric, {"target_store_uri": uri})
+    reg = register_fits([r], name, target_task(task).primary_metric, {"target_store_uri": uri},
+                        root=root)  # fmt: skip
     return {**r, **reg}

@@ -13,11 +13,10 @@ from genesis_core import catalog
 from tasks.ingest import commit_catalog, ingest_annotations, list_scans, plan_ingest, read_scan
 from tasks.progress import progress_bar, short_name
 from tasks.services import check_storage
-from tasks.settings import get_settings, root_scoped
+from tasks.settings import get_settings
 
 
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
-@root_scoped
 def ingest_flow(
     source: str, dataset: str | None = None, root: str | None = None, force: bool = False
 ) -> dict[str, Any]:
@@ -27,21 +26,21 @@ def ingest_flow(
     quarantined with a reason and the run goes on.
     """
     settings = get_settings(root)
-    check_storage(source, settings.root_uri)
+    check_storage(source, settings.root_uri, root=root)
     name = dataset or dataset_name(source)
     uri = catalog.catalog_uri(settings.root_uri, name)
-    listing = list_scans(source)
-    todo = plan_ingest(listing, uri, force)
+    listing = list_scans(source, root=root)
+    todo = plan_ingest(listing, uri, force, root=root)
     rows: list[dict[str, Any]] = []
-    futures = read_scan.map(todo, root=settings.root)
+    futures = read_scan.map(todo, root=root)
     with progress_bar(f"ingest {name}", total=len(todo)) as advance:
         for fut in as_completed(futures):
             new = fut.result()
             rows.extend(new)
             advance(info=short_name(new[0]["scan_id"]) if new else "")
-    report = commit_catalog(uri, rows, todo)
+    report = commit_catalog(uri, rows, todo, root=root)
     report.update(dataset=name, layout=listing.layout, listed=len(listing.scans))
-    report["annotations"] = ingest_annotations(listing, uri)
+    report["annotations"] = ingest_annotations(listing, uri, root=root)
     get_run_logger().info(
         "catalog %s: %d scans (%d ok, %d quarantined), %d read this run",
         uri,

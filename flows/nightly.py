@@ -21,12 +21,11 @@ from flows.preprocess import preprocess_flow
 from flows.pretrain import pretrain_flow
 from tasks.locks import store_lock
 from tasks.pretrain import registered_outcome
-from tasks.settings import get_settings, root_scoped
+from tasks.settings import get_settings
 from tasks.tracking import CHAMPION, alias_version, use_tracking
 
 
 @flow(name="nightly", log_prints=True)
-@root_scoped
 def nightly_flow(
     sources: list[str],
     dataset: str = "nightly",

@@ -12,11 +12,10 @@ from genesis_core import catalog
 from tasks.locks import store_writer
 from tasks.preprocess import commit_store, plan_preprocess, process_scans
 from tasks.services import check_storage
-from tasks.settings import get_settings, root_scoped
+from tasks.settings import get_settings
 
 
 @flow(name="preprocess", log_prints=True)
-@root_scoped
 def preprocess_flow(
     dataset: str,
     root: str | None = None,
@@ -45,13 +44,13 @@ def preprocess_flow(
     cfg = build_config(spacing, cube, cubes_per_scan, seed, acceptance, border, preset)
     catalog_uri = catalog.catalog_uri(settings.root_uri, dataset)
     store_uri = store or store_uri_for(settings.root_uri, dataset)
-    check_storage(settings.root_uri, store_uri)
-    with store_writer(store_uri, f"preprocess {dataset}") as lock:
-        rows = plan_preprocess(catalog_uri, store_uri, cfg.to_dict(), force)
+    check_storage(settings.root_uri, store_uri, root=root)
+    with store_writer(store_uri, f"preprocess {dataset}", root=root) as lock:
+        rows = plan_preprocess(catalog_uri, store_uri, cfg.to_dict(), force, root=root)
         results = process_scans(
-            rows, cfg.to_dict(), store_uri, scheduler, workers, force, lock.check
+            rows, cfg.to_dict(), store_uri, scheduler, workers, force, lock.check, root=root
         )
-        report = commit_store(store_uri, catalog_uri, results)
+        report = commit_store(store_uri, catalog_uri, results, root=root)
     wall = time.perf_counter() - t0
     report.update(
         dataset=dataset,

@@ -11,12 +11,11 @@ from flows.options import pretrain_plan, store_uri_for
 from genesis_core.store import read_latest
 from tasks.pretrain import record_registration, register_model, train_model
 from tasks.services import check_storage
-from tasks.settings import get_settings, root_scoped
+from tasks.settings import get_settings
 from tasks.tracking import code_version, manifest_sha256, redact_uri
 
 
 @flow(name="pretrain", log_prints=True)
-@root_scoped
 def pretrain_flow(
     store: str | None = None,
     dataset: str | None = None,
@@ -49,7 +48,7 @@ def pretrain_flow(
         if dataset is None:
             raise ValueError("give --store or --dataset")
         store = store_uri_for(settings.root_uri, dataset)
-    check_storage(store)
+    check_storage(store, root=root)
     manifest = read_latest(store, settings.storage_options())
     tdict, sampling, run_dir = pretrain_plan(
         settings.local_root, store, manifest.version, profile, steps, transforms, mode, seed,
@@ -68,6 +67,7 @@ def pretrain_flow(
         warm_start,
         gpus,
         sampling,
+        root=root,
     )
     tags = {
         "catalog_sha256": catalog_sha256 or manifest.catalog_sha256(),
@@ -80,7 +80,7 @@ def pretrain_flow(
         "prefect_flow_run_id": str(runtime.flow_run.id or ""),
         "warm_start": warm_start or "",
     }
-    reg = register_model(result, store, tdict, model_name, tags)
+    reg = register_model(result, store, tdict, model_name, tags, root=root)
     out = {
         **result,
         **reg,

@@ -13,7 +13,7 @@ from genesis_core.target_tasks import TaskName
 from genesis_core.targets import TargetConfig
 from tasks.locks import store_writer
 from tasks.services import check_storage
-from tasks.settings import get_settings, root_scoped
+from tasks.settings import get_settings
 from tasks.targets import build_targets, commit_target_store, plan_targets
 
 
@@ -31,7 +31,6 @@ def resolve_labels(catalog_uri: str, label: str | None, opts: dict) -> tuple[int
 
 
 @flow(name="targets", log_prints=True)
-@root_scoped
 def targets_flow(
     dataset: str,
     task: TaskName,
@@ -62,10 +61,10 @@ def targets_flow(
         foreground_ratio=foreground_ratio, labels=labels, seed=seed,
     )  # fmt: skip
     store_uri = store or target_store_uri(settings.root_uri, dataset, task, label)
-    check_storage(settings.root_uri, store_uri)
-    with store_writer(store_uri, f"targets {dataset} {task}") as lock:
-        rows = plan_targets(catalog_uri, store_uri, task, force)
-        results = build_targets(rows, cfg.to_dict(), store_uri, scheduler, workers)
+    check_storage(settings.root_uri, store_uri, root=root)
+    with store_writer(store_uri, f"targets {dataset} {task}", root=root) as lock:
+        rows = plan_targets(catalog_uri, store_uri, task, force, root=root)
+        results = build_targets(rows, cfg.to_dict(), store_uri, scheduler, workers, root=root)
         lock.check()
-        report = commit_target_store(store_uri, results, cfg.to_dict())
+        report = commit_target_store(store_uri, results, cfg.to_dict(), root=root)
     return {**report, "planned": len(rows), "dataset": dataset, "task": task}

@@ -48,6 +48,7 @@ class DdpSpec:
     run_id: str  # the task's MLflow run, which rank 0 reports to
     tracking_uri: str
     init: str | None = None  # warm start: a checkpoint every rank loads
+    root: str | None = None  # the flow's data root (settings are rebuilt from it per rank)
 
     def write(self, path: Path) -> None:
         write_bytes_atomic(str(path), json.dumps(dataclasses.asdict(self), indent=1).encode())
@@ -92,16 +93,17 @@ def main(spec_path: str) -> None:
     spec = DdpSpec.read(spec_path)
     rank = int(os.environ.get("RANK", 0))
     # the launching task verified the whole store; each rank still verifies what it reads
-    train_r, val_r = train_val_readers(spec.store_uri, verify_all=False, sampling=spec.sampling)
+    train_r, val_r = train_val_readers(spec.store_uri, verify_all=False, sampling=spec.sampling,
+                                       root=spec.root)  # fmt: skip
     prof = training_profile(spec.profile, spec.steps, spec.device, spec.seed, spec.transforms,
-                            spec.sampling)  # fmt: skip
+                            spec.sampling, root=spec.root)  # fmt: skip
     torch.manual_seed(spec.seed)  # as one process: rank 0's weights are broadcast
     model = UNet3D(prof.model)
     if spec.init:
         model.load_state_dict(load_checkpoint(spec.init)["model"])
     sink = None
     if rank == 0:
-        use_tracking(get_settings())
+        use_tracking(get_settings(spec.root))
         sink = MlflowSink(spec.run_id)
     try:
         result = train(

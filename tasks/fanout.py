@@ -29,6 +29,7 @@ def run_per_scan(
     workers: int | None = None,
     retries: int = 2,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    root: str | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """``fn(row, **kwargs)`` for every row on Dask (LocalCluster or ``scheduler``), as results arrive.
@@ -39,7 +40,7 @@ def run_per_scan(
     """
     if not rows:
         return []
-    s = get_settings()
+    s = get_settings(root)
     results = []
     with dask_client(scheduler or s.dask_address, workers or s.dask_workers) as client:
         futures = client.map(

@@ -35,7 +35,7 @@ from tasks.tracking import CHAMPION, MlflowSink, ensure_experiment, use_tracking
 GENESIS_DEFAULT = "models:/genesis-unet3d@champion"
 
 
-def resolve_init(init: str) -> tuple[dict[str, torch.Tensor] | None, dict[str, str]]:
+def resolve_init(init: str, root: str | None = None) -> tuple[dict[str, torch.Tensor] | None, dict[str, str]]:
     """``scratch`` → None; ``genesis`` → the registered champion; ``models:/…``; ``file:PATH``.
 
     Returns the weights and their lineage (tags for the fine-tuned version): the registered
@@ -48,7 +48,7 @@ def resolve_init(init: str) -> tuple[dict[str, torch.Tensor] | None, dict[str, s
         path = init.removeprefix("file:")
         return read_state_dict(path), {"init_file": path, "init_file_sha256": _sha256(path)}
     if init.startswith(("models:/", "runs:/")):
-        use_tracking(get_settings())
+        use_tracking(get_settings(root))
         ref = registry.resolve(init)  # pin the alias once: weights and tags then agree
         pinned = f"models:/{ref['name']}/{ref['version']}" if ref["name"] else init
         lineage = {"init_model_name": ref["name"], "init_model_version": ref["version"],
@@ -69,13 +69,13 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def readers(store_uri: str, fraction: float, fractions: list[float], seed: int = 0):
+def readers(store_uri: str, fraction: float, fractions: list[float], seed: int = 0, root: str | None = None):
     """Train (the ``fraction`` subset), validation and test readers.
 
     The label subset is drawn per ``seed`` (nested across fractions within a seed, the same
     for every init), so repeated seeds sample which labels were available too.
     """
-    store = TargetStore(store_uri, get_settings().storage_options())
+    store = TargetStore(store_uri, get_settings(root).storage_options())
     sp = store.split()
     if not (len(sp["train"]) and len(sp["val"]) and len(sp["test"])):
         raise ValueError(
@@ -99,14 +99,15 @@ def fit_one(
     run_dir: str,
     experiment: str,
     parent_run_id: str | None = None,
+    root: str | None = None,
 ) -> dict[str, Any]:
     """One fit (init × fraction × seed) scored on the test split; skipped if already done."""
     path = Path(run_dir)
     if (path / "result.json").exists():
         return json.loads((path / "result.json").read_text())
-    use_tracking(get_settings())
-    exp_id = ensure_experiment(experiment, get_settings())
-    train_r, val_r, test_r = readers(store_uri, fraction, fractions, seed)
+    use_tracking(get_settings(root))
+    exp_id = ensure_experiment(experiment, get_settings(root))
+    train_r, val_r, test_r = readers(store_uri, fraction, fractions, seed, root=root)
     prof = finetune_profile(profile, task_name, steps, seed)
     active = mlflow.active_run()
     nested = active is not None
@@ -126,7 +127,7 @@ def fit_one(
                 "train_samples": len(train_r),
             }
         )  # the loop's own parameters are logged by the loop, once
-        init_state, lineage = resolve_init(init)
+        init_state, lineage = resolve_init(init, root=root)
         mlflow.set_tags(lineage)
         _, result = fit(
             task_name, train_r, val_r, test_r, init_state, prof, path / "checkpoints", sink
@@ -166,10 +167,11 @@ def _signature(task_name: str) -> ModelSignature:
 
 @task(name="register-finetuned", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3)
 def register_fits(
-    fits: list[dict], model_name: str, metric: str, tags: dict[str, str]
+    fits: list[dict], model_name: str, metric: str, tags: dict[str, str],
+    root: str | None = None,
 ) -> dict[str, Any]:
     """Register every fit as a version; ``champion`` → best test ``metric`` among full-label fits."""
-    use_tracking(get_settings())
+    use_tracking(get_settings(root))
     client = MlflowClient()
     versions = []
     for r in fits:

@@ -18,13 +18,13 @@ from tasks.settings import get_settings
 
 
 @task(name="list-source", cache_policy=NO_CACHE)
-def list_scans(source: str) -> Listing:
-    return list_source(source, get_settings().storage_options())
+def list_scans(source: str, root: str | None = None) -> Listing:
+    return list_source(source, get_settings(root).storage_options())
 
 
 @task(name="plan-ingest", cache_policy=NO_CACHE)
-def plan_ingest(listing: Listing, catalog_uri: str, force: bool = False) -> list[ScanSource]:
-    existing = catalog.load(catalog_uri, get_settings().storage_options())
+def plan_ingest(listing: Listing, catalog_uri: str, force: bool = False, root: str | None = None) -> list[ScanSource]:
+    existing = catalog.load(catalog_uri, get_settings(root).storage_options())
     return ingest.plan(listing.scans, existing, force=force)
 
 
@@ -38,9 +38,10 @@ def read_scan(src: ScanSource, root: str | None = None) -> list[dict[str, Any]]:
 
 @task(name="commit-catalog", cache_policy=NO_CACHE)
 def commit_catalog(
-    catalog_uri: str, rows: list[dict[str, Any]], reread: list[ScanSource]
+    catalog_uri: str, rows: list[dict[str, Any]], reread: list[ScanSource],
+    root: str | None = None,
 ) -> dict[str, Any]:
-    df = ingest.commit(catalog_uri, rows, reread, get_settings().storage_options())
+    df = ingest.commit(catalog_uri, rows, reread, get_settings(root).storage_options())
     quarantined = df[df["status"] == catalog.QUARANTINED]
     return {
         "catalog_uri": catalog_uri,
@@ -54,9 +55,9 @@ def commit_catalog(
 
 
 @task(name="ingest-annotations", cache_policy=NO_CACHE)
-def ingest_annotations(listing: Listing, catalog_uri: str) -> list[dict[str, Any]]:
+def ingest_annotations(listing: Listing, catalog_uri: str, root: str | None = None) -> list[dict[str, Any]]:
     """Validate LUNA16 CSVs against the catalog; save them beside it as parquet."""
-    opts = get_settings().storage_options()
+    opts = get_settings(root).storage_options()
     scan_ids = set(catalog.load(catalog_uri, opts)["scan_id"])
     reports = []
     for kind, uri in (

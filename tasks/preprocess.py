@@ -20,11 +20,12 @@ from tasks.settings import get_settings
 
 @task(name="plan-preprocess", cache_policy=NO_CACHE)
 def plan_preprocess(
-    catalog_uri: str, store_uri: str, config: dict, force: bool = False
+    catalog_uri: str, store_uri: str, config: dict, force: bool = False,
+    root: str | None = None,
 ) -> list[dict]:
     """``ok`` scans of the catalog that the store's manifest lacks (or all, with ``force``);
     a scan whose content hash changed since it was committed is redone."""
-    opts = get_settings().storage_options()
+    opts = get_settings(root).storage_options()
     df, manifest = catalog.load(catalog_uri, opts), read_latest(store_uri, opts)
     return planning.preprocess_rows(df, catalog_uri, manifest, store_uri, config, force)
 
@@ -38,29 +39,30 @@ def process_scans(
     workers: int | None,
     force: bool = False,
     before_commit: Callable[[], None] | None = None,
+    root: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run :func:`preprocess_scan` for every row on Dask; small dicts come back.
 
     Finished scans are committed as they arrive (every 16 scans or 30 s), so a crash
     loses at most the scans in flight; the last commit happens before this returns.
     """
-    s = get_settings()
+    s = get_settings(root)
     cfg = PreprocessConfig.from_dict(config)
     committer = Committer(store_uri, cfg.to_dict(), cfg.hash(), s.storage_options(),
                           replace=force, every_n=s.commit_every, before_commit=before_commit)  # fmt: skip
     results = run_per_scan(
         preprocess_scan, rows, "preprocess", scheduler, workers, config=cfg, store_uri=store_uri,
         cache_dir=str(s.cache_path), storage_options=s.storage_options(),
-        generation=new_generation(), on_result=committer.add,
+        generation=new_generation(), on_result=committer.add, root=root,
     )  # fmt: skip
     committer.close()
     return results
 
 
 @task(name="record-store", cache_policy=NO_CACHE)
-def commit_store(store_uri: str, catalog_uri: str, results: list[dict]) -> dict[str, Any]:
+def commit_store(store_uri: str, catalog_uri: str, results: list[dict], root: str | None = None) -> dict[str, Any]:
     """Record the run in the catalog (failed scans quarantined) and report the committed store."""
-    opts = get_settings().storage_options()
+    opts = get_settings(root).storage_options()
     good = [r for r in results if r["status"] in ("ok", "empty")]
     manifest = read_latest(store_uri, opts)
     failed = [r for r in results if r["status"] == "failed"]

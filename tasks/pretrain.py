@@ -62,6 +62,7 @@ def train_model(
     warm_start: str | None = None,
     gpus: int = 1,
     sampling: str = "random",
+    root: str | None = None,
 ) -> dict[str, Any]:
     """Train (or finish training) and return a small result dict; never re-trains a finished run.
 
@@ -71,11 +72,11 @@ def train_model(
     done = run_path / "result.json"
     if done.exists():
         return json.loads(done.read_text())
-    s = get_settings()
+    s = get_settings(root)
     use_tracking(s)
     exp_id = ensure_experiment(experiment, s)
-    train_r, val_r = train_val_readers(store_uri, sampling=sampling)
-    prof = training_profile(profile_name, steps, device, seed, transform_cfg, sampling)
+    train_r, val_r = train_val_readers(store_uri, sampling=sampling, root=root)
+    prof = training_profile(profile_name, steps, device, seed, transform_cfg, sampling, root=root)
     torch.manual_seed(seed)  # the initial weights follow the run's seed, not earlier RNG use
     model = UNet3D(prof.model)
     if warm_start:
@@ -111,6 +112,7 @@ def train_model(
                 transforms=transform_cfg, sampling=sampling, checkpoint_dir=str(ckpt_dir),
                 resume=resume, run_id=run.info.run_id, tracking_uri=s.tracking_uri(),
                 init=ddp_pretrain.save_init(model, run_path / "init.pt") if warm_start else None,
+                root=root,
             )  # fmt: skip
             result = ddp_pretrain.launch(spec, gpus, run_path)
         else:
@@ -183,10 +185,11 @@ def register_model(
     transform_cfg: dict,
     model_name: str,
     tags: dict[str, str],
+    root: str | None = None,
 ) -> dict[str, Any]:
     """Log the model to its run, register a version, alias it ``candidate``;
     move ``champion`` only if it beats the current champion on the fixed validation set."""
-    use_tracking(get_settings())
+    use_tracking(get_settings(root))
     client = MlflowClient()
     model = UNet3D(UNet3DConfig(**result["model_config"]))
     load_weights(model, Path(result["checkpoint"]))
@@ -197,7 +200,7 @@ def register_model(
             info = registry.log_model(model, SIGNATURE)
         mv = registry.register_version(info, result["run_id"], model_name, tags)
     client.set_registered_model_alias(model_name, CANDIDATE, mv.version)
-    _, val_r = train_val_readers(store_uri, verify_all=False)  # verified when training began
+    _, val_r = train_val_readers(store_uri, verify_all=False, root=root)  # verified at training
     from genesis_core.training import PretrainConfig
 
     loop = PretrainConfig.from_dict(result["loop"])

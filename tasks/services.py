@@ -85,11 +85,11 @@ def check_object_store(uri: str, storage_options: Mapping[str, Any] | None) -> N
     _attempt(ping, f"S3 endpoint {_redact(str(endpoint))} (for {uri})")
 
 
-def check_storage(*uris: str | None) -> None:
+def check_storage(*uris: str | None, root: str | None = None) -> None:
     """Every ``s3://`` URI's endpoint answers (checked once per endpoint and bucket)."""
     from tasks.settings import get_settings
 
-    opts = get_settings().storage_options()
+    opts = get_settings(root).storage_options()
     seen = set()
     for uri in uris:
         if uri and uri.startswith("s3://"):

@@ -19,11 +19,6 @@ profiles; they are never stored in settings, parameters, tags or logs.
 
 from __future__ import annotations
 
-import functools
-import inspect
-import typing
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -106,54 +101,15 @@ def _env_settings() -> Settings:
     return Settings()
 
 
-_root_override: str | None = None
-
-
 def get_settings(root: str | None = None) -> Settings:
-    """Settings from the environment, with the data root a running flow was given (if any)."""
-    return _env_settings().with_root(root or _root_override)
+    """Settings from the environment, with ``root`` as the data root when given.
 
-
-@contextmanager
-def using_root(root: str | None) -> Iterator[None]:
-    """Make ``root`` the data root for every task of the flow run inside this block.
-
-    Flows take ``root`` as a parameter; tasks read settings themselves, so the
-    flow sets it here (process-wide, restored afterwards) rather than threading
-    it through every task signature.
-    """
-    global _root_override
-    previous = _root_override
-    _root_override = str(root) if root is not None else previous
-    try:
-        yield
-    finally:
-        _root_override = previous
+    There is no process-wide root: a flow takes ``root`` as a parameter and hands it to
+    every task and helper that reads settings, so two flows with different roots can run
+    in one process (threads, the Prefect worker) without seeing each other's."""
+    return _env_settings().with_root(root)
 
 
 def reset_settings_cache() -> None:
     """For tests that change ``GENESIS_*`` variables."""
     _env_settings.cache_clear()
-
-
-def root_scoped(fn: Callable[..., T]) -> Callable[..., T]:
-    """Decorate a flow function taking ``root``: its tasks see that root (see :func:`using_root`)."""
-    sig = inspect.signature(fn)
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        root = sig.bind_partial(*args, **kwargs).arguments.get("root")
-        with using_root(root):
-            return fn(*args, **kwargs)
-
-    # Prefect builds the parameter model from the signature; resolve the (string)
-    # annotations against the flow's own module, not this one.
-    hints = typing.get_type_hints(fn)
-    params = [
-        p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()
-    ]
-    wrapper.__signature__ = sig.replace(  # type: ignore[attr-defined]
-        parameters=params, return_annotation=hints.get("return", sig.return_annotation)
-    )
-    wrapper.__annotations__ = hints
-    return wrapper

@@ -165,33 +165,39 @@ def _flush_prefect_workers(stack: Stack) -> None:
 # --------------------------------------------------------------------------- the nights
 
 
-def test_first_night_trains_registers_and_reports(stack: Stack, uploaded: str) -> None:
-    run = run_nightly(stack)
-    numbers = report_numbers(artifact_markdown(stack, str(run.id)))
+def check_first_night(s: Stack, run, artifact_bucket: str) -> tuple[dict, dict, dict, list]:
+    """What every first night shows (this tier and the container tier): 10 scans read and
+    preprocessed, champion v1 with its lineage, trained by the pretrain deployment (the GPU
+    pool), manifest v1, the weights in the MLflow bucket.  (numbers, champion, manifest,
+    artifact keys)."""
+    numbers = report_numbers(artifact_markdown(s, str(run.id)))
     assert numbers["read"] == 10 and numbers["preprocessed"] == 10
     assert numbers["cubes_in_store"] == numbers["cubes_appended"] > 0
-
-    champion = alias(stack, MODEL, "champion")
+    champion = alias(s, MODEL, "champion")
     assert champion["version"] == "1"
     t = tags(champion)
     for key in LINEAGE:
         assert t.get(key), f"missing lineage tag {key}"
-    assert t["cube_store_uri"] == f"s3://{store_path(stack)}"
-    assert t["manifest_version"] == "1" and t["warm_start"] == ""
-    (pre,) = pretrain_runs(stack)  # the GPU stage ran as the pretrain deployment
+    assert t["cube_store_uri"] == f"s3://{store_path(s)}"
+    (pre,) = pretrain_runs(s)  # the GPU stage ran as the pretrain deployment
     assert pre.state.is_completed() and t["prefect_flow_run_id"] == str(pre.id)
-    assert "champion" in alias(stack, MODEL, "candidate").get("aliases", [])
-
-    # Catalog and cube store live in S3; the model's artifacts went to the MLflow bucket.
-    fs = stack.s3()
-    assert fs.exists(f"{stack.bucket}/root/catalog/nightly.parquet")
-    m = manifest(stack)
+    m = manifest(s)
     assert m["version"] == 1 and len(m["scans"]) == 10
-    assert sum(e["n_cubes"] for e in m["scans"].values()) == numbers["cubes_in_store"]
     # served by the MLflow server, stored with MLflow's account, out of the workers' reach
-    artifacts = stack.s3(admin=True).find("mlflow-artifacts")
-    run_id = champion["run_id"]
-    assert any(f"/{run_id}/artifacts/weights/model.safetensors" in k for k in artifacts)
+    artifacts = s.s3(admin=True).find(artifact_bucket)
+    weights = f"/{champion['run_id']}/artifacts/weights/model.safetensors"
+    assert any(weights in k for k in artifacts)
+    return numbers, champion, m, artifacts
+
+
+def test_first_night_trains_registers_and_reports(stack: Stack, uploaded: str) -> None:
+    numbers, champion, m, artifacts = check_first_night(stack, run_nightly(stack), "mlflow-artifacts")
+    t = tags(champion)
+    assert t["manifest_version"] == "1" and t["warm_start"] == ""
+    assert "champion" in alias(stack, MODEL, "candidate").get("aliases", [])
+    # Catalog and cube store live in S3; the model's artifacts went to the MLflow bucket.
+    assert stack.s3().exists(f"{stack.bucket}/root/catalog/nightly.parquet")
+    assert sum(e["n_cubes"] for e in m["scans"].values()) == numbers["cubes_in_store"]
     assert any(k.endswith("/MLmodel") for k in artifacts), "the logged model is in S3"
     stack.state["night1"] = {"etags": scan_objects(stack), "scans": set(m["scans"])}
 

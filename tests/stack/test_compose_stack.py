@@ -25,10 +25,9 @@ from tests.integration.conftest import (
     wait_for_run,
 )
 from tests.integration.test_nightly_stack import (
-    LINEAGE,
     MODEL,
     SIZE,
-    alias,
+    check_first_night,
     manifest,
     model_versions,
     pretrain_runs,
@@ -112,25 +111,7 @@ def test_first_night_trains_and_registers(stack: ContainerStack, tmp_path) -> No
     write_luna16(tmp_path / "luna", scans=10, seed=31, size_xyz=SIZE)
     stack.s3().put(str(tmp_path / "luna") + "/", INCOMING, recursive=True)
 
-    run = night(stack)
-    numbers = report_numbers(artifact_markdown(stack, str(run.id)))
-    assert numbers["read"] == 10 and numbers["preprocessed"] == 10
-    assert numbers["cubes_in_store"] == numbers["cubes_appended"] > 0
-
-    champion = alias(stack, MODEL, "champion")
-    assert champion["version"] == "1"
-    t = tags(champion)
-    for key in LINEAGE:
-        assert t.get(key), f"missing lineage tag {key}"
-    assert t["cube_store_uri"] == f"s3://{store_path(stack)}"
-    (pre,) = pretrain_runs(stack)  # the GPU pool's stage, served by the CPU image here
-    assert pre.state.is_completed() and t["prefect_flow_run_id"] == str(pre.id)
-
-    m = manifest(stack)
-    assert m["version"] == 1 and len(m["scans"]) == 10
-    # The model's files went to the MLflow bucket, through the server, not the workers.
-    artifacts = stack.s3(admin=True).find("mlflow")
-    assert any(f"/{champion['run_id']}/artifacts/weights/model.safetensors" in k for k in artifacts)
+    _, _, m, _ = check_first_night(stack, night(stack), "mlflow")
     stack.state["night1"] = {"etags": scan_objects(stack), "scans": set(m["scans"])}
 
 
