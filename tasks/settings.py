@@ -10,7 +10,7 @@ GENESIS_CACHE_DIR              local cache for remote scans (default ROOT/cache 
 GENESIS_DASK_ADDRESS           attach to this Dask scheduler instead of a LocalCluster
 GENESIS_DASK_WORKERS           LocalCluster size (default: the machine's cores)
 GENESIS_MLFLOW_TRACKING_URI    MLflow tracking URI (``MLFLOW_TRACKING_URI`` wins when set)
-GENESIS_S3_ENDPOINT_URL        S3-compatible endpoint (MinIO, moto, …)
+GENESIS_S3_ENDPOINT_URL        S3-compatible endpoint (SeaweedFS, MinIO, moto, …)
 =============================  =================================================
 
 S3 credentials are read by s3fs/boto from the usual ``AWS_*`` variables or
