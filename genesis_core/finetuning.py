@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genesis_core import metrics
-from genesis_core.models import UNet3D, UNet3DClassifier, UNet3DConfig, load_reference_weights
+from genesis_core.models import load_reference_weights
+from genesis_core.models.networks import DEFAULT, network
 from genesis_core.presets import build, none_values, preset
 from genesis_core.target_tasks import target_task
 from genesis_core.training import FinetuneConfig, finetune, soft_dice_loss
@@ -33,6 +34,7 @@ class FinetuneProfile:
     width: float
     loop: FinetuneConfig
     pos_weight: bool = False  # weight ncc positives by n_negative / n_positive
+    network: str = DEFAULT  # genesis_core.models.networks
 
 
 def finetune_profile(
@@ -50,15 +52,17 @@ def finetune_profile(
         loop["max_steps"] = steps
     loop.update(device=device, seed=seed)
     return FinetuneProfile(name, float(table.get("width", 1.0)),
-                           build(FinetuneConfig, loop, where), bool(table.get("pos_weight", False)))  # fmt: skip
+                           build(FinetuneConfig, loop, where), bool(table.get("pos_weight", False)),
+                           network(table.get("network", DEFAULT)).name)  # fmt: skip
 
 
 def build_model(
-    task: str, width: float, init_state: dict[str, Tensor] | None
+    task: str, width: float, init_state: dict[str, Tensor] | None, network_name: str = DEFAULT
 ) -> tuple[nn.Module, dict]:
     """The task's network, initialised from ``init_state`` where names match; returns a load report."""
-    cfg = UNet3DConfig(width=width, bn_momentum=0.5 if width < 1 else 0.1)
-    model: nn.Module = UNet3DClassifier(cfg) if target_task(task).classification else UNet3D(cfg)
+    net = network(network_name)
+    cfg = net.config(width=width, bn_momentum=0.5 if width < 1 else 0.1)
+    model = net.build(cfg, classification=target_task(task).classification)
     if init_state is None:
         return model, {"init": "scratch"}
     # init_state is already in the project's layout (read_state_dict converted any released file)
@@ -127,7 +131,7 @@ def fit(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Fine-tune one model and score it on the test split; returns (model, result dict)."""
     torch.manual_seed(profile.loop.seed)  # head/decoder initialisation is part of the seed
-    model, report = build_model(task, profile.width, init_state)
+    model, report = build_model(task, profile.width, init_state, profile.network)
     weighted = target_task(task).classification and profile.pos_weight
     pw = positive_weight(train_reader.labels()) if weighted else 1.0
     res = finetune(

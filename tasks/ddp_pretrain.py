@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from genesis_core.io.storage import write_bytes_atomic
-from genesis_core.models import UNet3D
+from genesis_core.models.networks import network
 from genesis_core.training import load_checkpoint, save_atomic, train
 from genesis_core.training.state import TrainResult
 from tasks.training_inputs import corruption, train_val_readers, training_profile
@@ -98,7 +98,7 @@ def main(spec_path: str) -> None:
     prof = training_profile(spec.profile, spec.steps, spec.device, spec.seed, spec.transforms,
                             spec.sampling, root=spec.root)  # fmt: skip
     torch.manual_seed(spec.seed)  # as one process: rank 0's weights are broadcast
-    model = UNet3D(prof.model)
+    model = network(prof.network).restorer(prof.model)
     if spec.init:
         model.load_state_dict(load_checkpoint(spec.init)["model"])
     sink = None

@@ -147,6 +147,7 @@ def fit_one(
         run_id=run.info.run_id,
         checkpoint=str(path / "checkpoints" / "best.pt"),
         width=prof.width,
+        network=prof.network,
         train_scans=len(train_r.scan_ids),
         init_lineage=lineage,
     )
@@ -196,7 +197,7 @@ def register_fits(
 def _register_fit(r: dict, model_name: str, tags: dict[str, str]):
     """Log the fit's weights (safetensors) and its serving model (``pt2``: cubes →
     probabilities) to its run; register a version tagged with its init's lineage."""
-    model, _ = build_model(r["task"], r["width"], None)
+    model, _ = build_model(r["task"], r["width"], None, r.get("network", "unet3d"))
     model.load_state_dict(load_checkpoint(Path(r["checkpoint"]))["model"])
     with mlflow.start_run(run_id=r["run_id"]), tempfile.TemporaryDirectory() as tmp:
         registry.log_weights(model, r["task"], Path(tmp))

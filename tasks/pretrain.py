@@ -20,7 +20,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from genesis_core.io.storage import write_bytes_atomic
-from genesis_core.models import UNet3D, UNet3DConfig
+from genesis_core.models.networks import DEFAULT, network
 from genesis_core.plots import loss_plot, restoration_montage
 from genesis_core.training import promotion, train
 from genesis_core.training.pretrain import validation_loss
@@ -78,7 +78,7 @@ def train_model(
     train_r, val_r = train_val_readers(store_uri, sampling=sampling, root=root)
     prof = training_profile(profile_name, steps, device, seed, transform_cfg, sampling, root=root)
     torch.manual_seed(seed)  # the initial weights follow the run's seed, not earlier RNG use
-    model = UNet3D(prof.model)
+    model = network(prof.network).restorer(prof.model)
     if warm_start:
         model.load_state_dict(registry.load_state_dict(warm_start))
     corrupt = corruption(transform_cfg)
@@ -127,6 +127,7 @@ def train_model(
         "stop_reason": result.stop_reason,
         "checkpoint": str(result.best_checkpoint_path or result.checkpoint_path),
         "model_config": prof.model.__dict__,
+        "network": prof.network,
         "loop": prof.loop.to_dict(),
         "first_val_loss": result.history[0]["val_loss"] if result.history else None,
     }
@@ -191,7 +192,8 @@ def register_model(
     move ``champion`` only if it beats the current champion on the fixed validation set."""
     use_tracking(get_settings(root))
     client = MlflowClient()
-    model = UNet3D(UNet3DConfig(**result["model_config"]))
+    net = network(result.get("network", DEFAULT))  # results written before networks were named
+    model = net.restorer(net.config(**result["model_config"]))
     load_weights(model, Path(result["checkpoint"]))
     model.eval()
     mv = version_for_run(model_name, result["run_id"])

@@ -16,19 +16,18 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from genesis_core.models.classifier import UNet3DClassifier
-from genesis_core.models.unet3d import UNet3D, UNet3DConfig
-
-NETWORKS = ("UNet3D", "UNet3DClassifier")
+from genesis_core.models.networks import by_class
 
 
 def network_metadata(model: nn.Module, task: str) -> dict[str, str]:
     """The header entries that let :func:`build_network` rebuild ``model``."""
     name = type(model).__name__
-    if name not in NETWORKS:
-        raise TypeError(f"cannot describe a {name}; expected one of {NETWORKS}")
+    try:
+        _, classification = by_class(name)
+    except ValueError as e:
+        raise TypeError(f"cannot describe a {name}: {e}") from None
     meta = {"network": name, "config": json.dumps(asdict(model.config)), "task": task}
-    if isinstance(model, UNet3DClassifier):
+    if classification:
         fc1, fc2 = model.head.fc1, model.head.fc2
         meta["head"] = json.dumps({"hidden": fc1.out_features, "n_outputs": fc2.out_features})
     return meta
@@ -72,13 +71,15 @@ def build_network(
         if fallback_config is None:
             raise ValueError(f"{path}: no network description in its header and no config given")
         meta = {"network": "UNet3D", "config": json.dumps(fallback_config), "task": "restore"}
-    config = UNet3DConfig(**json.loads(meta["config"]))
-    if meta["network"] == "UNet3DClassifier":
-        model: nn.Module = UNet3DClassifier(config, **json.loads(meta.get("head", "{}")))
-    elif meta["network"] == "UNet3D":
-        model = UNet3D(config)
+    try:
+        net, classification = by_class(meta["network"])
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    config = net.config(**json.loads(meta["config"]))
+    if classification:
+        model: nn.Module = net.classifier(config, **json.loads(meta.get("head", "{}")))
     else:
-        raise ValueError(f"{path}: unknown network {meta['network']!r}")
+        model = net.restorer(config)
     model.load_state_dict(state)
     return model.eval(), meta
 

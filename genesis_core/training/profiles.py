@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from genesis_core.models import UNet3DConfig
+from genesis_core.models.networks import DEFAULT, network
 from genesis_core.presets import build, none_values, preset
 from genesis_core.training.config import PretrainConfig
 
@@ -14,8 +15,9 @@ from genesis_core.training.config import PretrainConfig
 @dataclass(frozen=True)
 class Profile:
     name: str
-    model: UNet3DConfig
+    model: UNet3DConfig  # the network's config (a UNet3DConfig for "unet3d")
     loop: PretrainConfig = field(default_factory=PretrainConfig)
+    network: str = DEFAULT  # genesis_core.models.networks
 
 
 def profile(
@@ -33,4 +35,6 @@ def profile(
         loop["max_steps"] = steps
     loop.update(device=device, seed=seed)
     model = {**table.get("model", {}), "bn_always_batch_stats": mode == "faithful"}
-    return Profile(name, build(UNet3DConfig, model, where), build(PretrainConfig, loop, where))
+    net = network(table.get("network", DEFAULT))
+    return Profile(name, build(net.config, model, where), build(PretrainConfig, loop, where),
+                   net.name)  # fmt: skip
