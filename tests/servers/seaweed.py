@@ -46,21 +46,29 @@ def _s3_config(path: Path, identities: list[dict]) -> Path:
     return path
 
 
-def _quiet_port() -> int:
-    """A free port below the kernel's ephemeral range (32768–60999 here).
+def _quiet_ports(n: int) -> list[int]:
+    """``n`` distinct free ports below the kernel's ephemeral range (32768–60999 here).
 
     ``weed server`` binds its listeners one after another while its parts already talk
     to each other; a port taken from the ephemeral range may meanwhile be the source
-    port of one of those connections."""
+    port of one of those connections.  Every socket stays bound until all are chosen, so
+    no two listeners get the same port (two independent picks once gave the master's
+    gRPC port to the filer too, which then died with "address already in use")."""
     rng = random.SystemRandom()
-    while True:
-        port = rng.randrange(20000, 32000)
-        with socket.socket() as s:
+    held: list[socket.socket] = []
+    try:
+        while len(held) < n:
+            s = socket.socket()
             try:
-                s.bind(("127.0.0.1", port))
-                return port
+                s.bind(("127.0.0.1", rng.randrange(20000, 32000)))
             except OSError:
+                s.close()
                 continue
+            held.append(s)
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 @contextmanager
@@ -72,10 +80,10 @@ def seaweed_server(folder: Path, timeout: float = 60, identities: list[dict] | N
     data = folder / "data"
     data.mkdir(exist_ok=True)
     accounts = [identity("genesis", ACCESS_KEY, SECRET_KEY), *(identities or [])]
-    s3_port = _quiet_port()
-    ports = {name: str(_quiet_port()) for name in (
-        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-        "filer.port", "filer.port.grpc", "s3.port.grpc")}  # fmt: skip
+    names = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+             "filer.port", "filer.port.grpc", "s3.port.grpc")  # fmt: skip
+    s3_port, *others = _quiet_ports(len(names) + 1)
+    ports = dict(zip(names, map(str, others), strict=True))
     cmd = [bin_path("weed"), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
            "-s3", f"-s3.port={s3_port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
            f"-s3.config={_s3_config(folder / 's3.json', accounts)}", "-master.volumeSizeLimitMB=256",
