@@ -14,8 +14,7 @@ from typing import Any, Literal
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.finetune import target_store
-from flows.options import default_model_name
+from flows.options import default_model_name, target_store
 from genesis_core.store import read_latest
 from genesis_core.target_tasks import TaskName as Task
 from genesis_core.target_tasks import target_task
@@ -43,7 +42,7 @@ def evaluate_flow(
     """``label``: the target's label (``seg``), naming its store and model as in
     :func:`flows.finetune.finetune_flow`."""
     settings = get_settings(root)
-    uri = target_store(settings, task, dataset, store, label)
+    uri = target_store(settings.root_uri, task, dataset, store, label)
     version = read_latest(uri, settings.storage_options()).version
     fractions = sorted(float(f) for f in label_fractions.split(","))
     init_list = [i.strip() for i in inits.split(",") if i.strip()]

@@ -6,23 +6,12 @@ from typing import Any, Literal
 
 from prefect import flow
 
-from flows.options import default_model_name, target_store_uri
+from flows.options import default_model_name, target_store
 from genesis_core.store import read_latest
 from genesis_core.target_tasks import TaskName, target_task
 from tasks.evaluation import fit_dir
 from tasks.finetune import fit_one, register_fits
-from tasks.settings import Settings, get_settings
-
-
-def target_store(
-    settings: Settings, task: str, dataset: str | None, store: str | None, label: str | None
-) -> str:
-    """``store`` as given, or the default target store of ``dataset`` (and ``label``)."""
-    if store:
-        return store
-    if dataset is None:
-        raise ValueError("give --store or --dataset")
-    return target_store_uri(settings.root_uri, dataset, task, label)
+from tasks.settings import get_settings
 
 
 @flow(name="finetune", log_prints=True)
@@ -44,7 +33,7 @@ def finetune_flow(
     as ``model_name`` (default ``genesis-TASK``; ``genesis-seg-DATASET-LABEL`` for ``seg``,
     whose target store is found by ``label`` too)."""
     settings = get_settings(root)
-    uri = target_store(settings, task, dataset, store, label)
+    uri = target_store(settings.root_uri, task, dataset, store, label)
     version = read_latest(uri, settings.storage_options()).version
     run_dir = fit_dir(
         settings,

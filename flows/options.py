@@ -123,6 +123,17 @@ def default_model_name(task: str, dataset: str | None, label: str | None, store:
     return f"genesis-{task}-{stem.removesuffix(f'-{task}')}"
 
 
+def target_store(
+    root_uri: str, task: str, dataset: str | None, store: str | None, label: str | None
+) -> str:
+    """``store`` as given, or the default target store of ``dataset`` (and ``label``)."""
+    if store:
+        return store
+    if dataset is None:
+        raise ValueError("give --store or --dataset")
+    return target_store_uri(root_uri, dataset, task, label)
+
+
 def target_store_uri(root_uri: str, dataset: str, task: str, label: str | None = None) -> str:
     return storage.join(root_uri, "targets", f"{target_name(dataset, task, label)}.zarr")
 

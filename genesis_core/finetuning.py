@@ -2,7 +2,8 @@
 
 Tasks (SPEC §4, defined in :mod:`genesis_core.target_tasks`): classification (``ncc``:
 encoder → pool → 1024 → 1, BCE, ROC-AUC) or segmentation (``lcs``, ``ncs``, ``seg``: whole
-U-Net, sigmoid, 1 − soft Dice; Dice, IoU and the paper's mean IoU).  Initialisations are a state dict (pre-trained U-Net, released
+U-Net, sigmoid, 1 − soft Dice; Dice, IoU and the paper's mean IoU).  Initialisations are a
+state dict (pre-trained U-Net, released
 reference weights, any checkpoint) or ``None`` for scratch.  The ``paper`` profile is the
 reference's recipe (plain BCE); the ``tiny`` profile weights ``ncc`` positives with
 ``n_negative / n_positive`` of the training fraction (``FinetuneProfile.pos_weight``).
@@ -47,7 +48,8 @@ def finetune_profile(
     where = f"{table['source']} [{name}]"
     spec = target_task(task)
     per_task = {"batch_size": spec.paper_batch, "patience": spec.paper_patience}
-    loop = {k: (per_task[k] if v == "task" else v) for k, v in none_values(table.get("loop", {})).items()}
+    loop = {k: per_task[k] if v == "task" else v
+            for k, v in none_values(table.get("loop", {})).items()}  # fmt: skip
     if steps is not None:
         loop["max_steps"] = steps
     loop.update(device=device, seed=seed)

@@ -55,7 +55,5 @@ def build(cls: type, values: dict[str, Any], where: str) -> Any:
     """``cls(**values)``, an unknown or invalid field named with the preset it came from."""
     try:
         return cls(**values)
-    except TypeError as e:
-        raise ValueError(f"{where}: {e}") from None
-    except ValueError as e:
+    except (TypeError, ValueError) as e:  # an unknown field / a value the config refuses
         raise ValueError(f"{where}: {e}") from None

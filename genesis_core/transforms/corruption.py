@@ -4,8 +4,8 @@ A corruption decides for a whole batch first (:meth:`Corruption.draw`), before a
 touched, then applies those decisions either to a chunk of the batch at once
 (:meth:`Corruption.apply_batch`, the GPU path) or to one cube at a time
 (:meth:`Corruption.apply_cube`, the CPU path); both give the same values.  The pipeline
-(:mod:`genesis_core.transforms.pipeline`) loops over :data:`PIPELINE` in order; nothing
-else knows which corruptions exist.
+(:mod:`genesis_core.transforms.pipeline`) loops over :func:`pipeline`'s list in order
+(:data:`genesis_core.transforms.plan.PIPELINE`); nothing else knows which corruptions exist.
 
 Randomness, in a fixed order so that a seeded generator fixes the output: first one
 uniform per sample for each *gate* row the corruptions declare (:attr:`Corruption.gates`,
@@ -20,6 +20,7 @@ reference (:mod:`.reference`) stays separate on purpose: it is the oracle.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -88,8 +89,6 @@ def on_rows(batch: Tensor, selected: list[int], first: int, step: Any) -> Tensor
     """Apply ``step(sub_batch, plan_rows)`` to the samples of ``batch`` (starting at sample
     ``first``) that appear in ``selected`` (ascending); the others pass through unchanged.
     ``plan_rows`` indexes ``selected``: the rows of the corruption's own plan."""
-    import bisect
-
     lo = bisect.bisect_left(selected, first)
     hi = bisect.bisect_left(selected, first + batch.shape[0])
     if hi == lo:

@@ -125,7 +125,10 @@ def nonlinear_intensity(
 class CurvePart:
     samples: list[int]  # the samples given a curve, ascending
     tables: tuple[Tensor, Tensor]  # values and slopes, ``per_sample`` rows per sample
-    per_sample: int
+
+    @property
+    def per_sample(self) -> int:
+        return self.tables[0].shape[0] // max(len(self.samples), 1)
 
 
 class NonlinearIntensity:
@@ -142,7 +145,7 @@ class NonlinearIntensity:
         values, slopes = curve_tables(draw_curves(k, generator, batch.device),
                                       config.bezier_table_size)  # fmt: skip
         tables = (values.to(batch.dtype), slopes.to(batch.dtype))
-        return CurvePart(samples, tables, tables[0].shape[0] // max(len(samples), 1))
+        return CurvePart(samples, tables)
 
     def prepare(self, part: CurvePart, config: TransformConfig, per_cube: bool):
         return {sample: row for row, sample in enumerate(part.samples)} if per_cube else None

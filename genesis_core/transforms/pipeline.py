@@ -79,7 +79,8 @@ def _corrupt_chunks(
     current = cubes
     for step, part in steps:
         if step.on_target:
-            current = step.apply_batch(current, targets, 0, part, None, generator, config)
+            prepared = step.prepare(part, config, per_cube=False)
+            current = step.apply_batch(current, targets, 0, part, prepared, generator, config)
     if current is not targets:
         targets.copy_(current)
     later = [(s, p, s.prepare(p, config, per_cube=False)) for s, p in steps if not s.on_target]

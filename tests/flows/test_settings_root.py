@@ -3,6 +3,7 @@ process-wide state: two flows with different roots can run in one process at onc
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Literal
 
@@ -16,6 +17,8 @@ from tasks.settings import get_settings
 def where(root: str | None = None, wait: threading.Barrier | None = None) -> tuple[str, str]:
     if wait is not None:
         wait.wait(timeout=60)  # both flows are inside their tasks at the same time
+    # no flow's root leaks into process state: without one, the environment's root
+    assert get_settings().root == os.environ["GENESIS_ROOT"]
     s = get_settings(root)
     return s.root, s.tracking_uri()
 

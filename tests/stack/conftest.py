@@ -104,7 +104,7 @@ def compose_stack(tmp_path_factory) -> Iterator[ContainerStack]:
             prefect_url="http://127.0.0.1:4200/api", mlflow=None, mlflow_url="http://127.0.0.1:5000",
             s3_url="http://127.0.0.1:8333", db=None, bucket="genesis", root="s3://genesis/root",
             source="s3://genesis/incoming/", dask_address="tcp://127.0.0.1:8786",
-            secrets={k: v for k, v in env.items()}, env={}, aws=aws, tmp=work,
+            secrets=dict(env), env={}, aws=aws, tmp=work,
         )  # fmt: skip
         s.compose = cs
         s.admin = {

@@ -82,7 +82,6 @@ class ComposeStack:
     project: str
     env_file: Path
     workdir: Path
-    log: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -96,9 +95,10 @@ class ComposeStack:
         return {**os.environ, "CONTAINERS_CONF": str(self.conf),
                 "GENESIS_PYTHON_IMAGE": BASE_IMAGE, "GENESIS_DEBIAN_IMAGE": BASE_IMAGE}  # fmt: skip
 
-    def podman(self, *args: str, check: bool = True, timeout: float = 600,
-               capture: bool = True) -> subprocess.CompletedProcess:  # fmt: skip
-        res = subprocess.run(["podman", *args], env=self.env, capture_output=capture, text=True,
+    def podman(
+        self, *args: str, check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess:
+        res = subprocess.run(["podman", *args], env=self.env, capture_output=True, text=True,
                              timeout=timeout, check=False)  # fmt: skip
         if check and res.returncode != 0:
             raise RuntimeError(f"podman {' '.join(args)} failed ({res.returncode}):\n"
@@ -110,7 +110,6 @@ class ComposeStack:
                "-f", str(COMPOSE), "--env-file", str(self.env_file), "--profile", PROFILE, *args]  # fmt: skip
         res = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout,
                              check=False)  # fmt: skip
-        self.log.append(f"$ {' '.join(cmd[1:])}\n{res.stdout[-2000:]}{res.stderr[-2000:]}")
         if res.returncode != 0:
             raise RuntimeError(f"podman-compose {' '.join(args)} failed ({res.returncode}):\n"
                                f"{res.stdout[-3000:]}{res.stderr[-3000:]}")  # fmt: skip
@@ -240,9 +239,6 @@ class ComposeStack:
             res = self.podman("logs", "--tail", str(tail), name, check=False)
             out.append(f"--- {name}\n{res.stdout}{res.stderr}")
         return "\n".join(out)
-
-    def exec(self, service: str, *cmd: str, timeout: float = 300) -> str:
-        return self.podman("exec", self.container(service), *cmd, timeout=timeout).stdout
 
     def inspect(self, name: str) -> dict:
         return json.loads(self.podman("inspect", name).stdout)[0]
