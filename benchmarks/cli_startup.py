@@ -34,15 +34,14 @@ PRE = ["preprocess", "--dataset", "d", "--cube", "32,32,16", "--cubes-per-scan",
 PRETRAIN = ["pretrain", "--dataset", "d", "--steps", "2"]
 
 
-
-
 def timed(tree: Path, args: list[str], env: dict) -> tuple[float, float, str]:
     """(seconds to the first non-empty line, total seconds, output) of one command."""
     cmd = [sys.executable, "-c", "from flows.cli import app; app()", *args]
     env = {**env, "PYTHONPATH": str(tree), "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=tree, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     first, out = None, []
     for line in proc.stdout:  # type: ignore[union-attr]
         if first is None and line.strip():

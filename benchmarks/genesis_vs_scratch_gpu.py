@@ -486,10 +486,14 @@ def evaluate(
                 t1 = time.perf_counter()
                 _, r = fit(task, train_f, val_r, test_r, state, prof)
                 r.update(
-                    task=task, init=init, fraction=fraction, seed=seed,
-                    train_scans=len(train_f.scan_ids), train_samples=len(train_f),
+                    task=task,
+                    init=init,
+                    fraction=fraction,
+                    seed=seed,
+                    train_scans=len(train_f.scan_ids),
+                    train_samples=len(train_f),
                     seconds=round(time.perf_counter() - t1, 2),
-                )  # fmt: skip
+                )
                 fits.append(r)
                 scores = ", ".join(
                     f"{k} {r[k]:.4f}" for k in ("auc", "iou", "dice", "mean_iou_paper") if k in r

@@ -56,14 +56,16 @@ def _datasets(tmp: Path, phantoms: int) -> dict[str, Path]:
     return out
 
 
-
-
 def _time(tree: Path, src: Path, work: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     res = subprocess.run(
         [sys.executable, "-c", TIMER, str(src), str(work)],
-        env=env, cwd=tree, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 

@@ -844,8 +844,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, one repeat (smoke run)")
     ap.add_argument("--no-flow", action="store_true", help="skip the Prefect flow measurement")
-    ap.add_argument("--only", default="", help="comma list of sections to run: "
-                    "picking,one_scan,dask,memory,store,flow (store needs one_scan and dask)")  # fmt: skip
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma list of sections to run: "
+        "picking,one_scan,dask,memory,store,flow (store needs one_scan and dask)",
+    )
     ap.add_argument("--child", nargs=2, metavar=("MODE", "SPEC"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:

@@ -81,10 +81,17 @@ def pipeline_run(cubes, width, batch, steps, warmup, device, compile_model) -> d
     torch.manual_seed(0)
     model = UNet3D(UNet3DConfig(width=width))
     cfg = PretrainConfig(
-        batch_size=batch, max_steps=warmup + steps, max_epochs=None, log_every_steps=warmup,
-        device=str(device), compile=compile_model, scheduler="none", lr=0.1,
-        prefetch_batches=4, patience=None,
-    )  # fmt: skip
+        batch_size=batch,
+        max_steps=warmup + steps,
+        max_epochs=None,
+        log_every_steps=warmup,
+        device=str(device),
+        compile=compile_model,
+        scheduler="none",
+        lr=0.1,
+        prefetch_batches=4,
+        patience=None,
+    )
     sink = ListSink()
     corrupt_cfg = TransformConfig()
 
@@ -156,9 +163,12 @@ def reference_run(cubes, width, steps, warmup, device, workers: int, tf32: bool)
     model = UNet3D(UNet3DConfig(width=width)).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     loader = torch.utils.data.DataLoader(
-        _ReferencePairs(cubes, 6), batch_size=None, num_workers=workers,
-        pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
-    )  # fmt: skip
+        _ReferencePairs(cubes, 6),
+        batch_size=None,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=4 if workers else None,
+    )
     sampler = UtilisationSampler() if device.type == "cuda" else None
     it, n = iter(loader), 0
     wait = 0.0
@@ -263,8 +273,12 @@ def main() -> None:
     ap.add_argument(
         "--warmup", type=int, default=None, help="untimed steps (default 10 cuda / 2 cpu)"
     )
-    ap.add_argument("--loader-workers", type=int, default=None,
-                    help="(b)'s DataLoader workers (default min(8, cores - 2))")  # fmt: skip
+    ap.add_argument(
+        "--loader-workers",
+        type=int,
+        default=None,
+        help="(b)'s DataLoader workers (default min(8, cores - 2))",
+    )
     ap.add_argument(
         "--peak-tflops", type=float, default=790.0, help="bf16 dense peak of the device"
     )
@@ -295,8 +309,17 @@ def main() -> None:
         print(f"  (a) batch {b}: {rows[-1]['cubes_per_s']:.1f} cubes/s", flush=True)
     best = max(rows, key=lambda r: r["cubes_per_s"])
     for mode in a.compile.split(",") if a.compile else []:
-        rows.append(pipeline_run(cubes, width, best["batch"], steps, warmup, device,
-                                 True if mode == "default" else mode))  # fmt: skip
+        rows.append(
+            pipeline_run(
+                cubes,
+                width,
+                best["batch"],
+                steps,
+                warmup,
+                device,
+                True if mode == "default" else mode,
+            )
+        )
         print(
             f"  (a) batch {best['batch']} compiled ({mode}): {rows[-1]['cubes_per_s']:.1f} cubes/s",
             flush=True,
@@ -314,12 +337,18 @@ def main() -> None:
         r["tflops"] = r["cubes_per_s"] * TFLOP_PER_CUBE_STEP * scale
         r["fraction_of_peak"] = r["tflops"] / a.peak_tflops if cuda else None
     out = {
-        "device": name, "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "cpu_cores": os.cpu_count(), "width": width, "cube_dhw": shape, "pipeline": rows,
-        "reference": refs, "ratio": best["cubes_per_s"] / ref["cubes_per_s"],
+        "device": name,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_cores": os.cpu_count(),
+        "width": width,
+        "cube_dhw": shape,
+        "pipeline": rows,
+        "reference": refs,
+        "ratio": best["cubes_per_s"] / ref["cubes_per_s"],
         "corruption_s_per_batch": corrupt_s,
         "corruption_share_of_step": corrupt_s / (best["batch"] / best["cubes_per_s"]),
-    }  # fmt: skip
+    }
 
     def pct(v):
         return "n/a" if v is None else f"{v:.0%}"
@@ -328,15 +357,19 @@ def main() -> None:
     for r in rows:
         compiled = f", compiled {r['compile']}" if r["compile"] else ""
         label = f"(a) pipeline bf16, batch {r['batch']}{compiled}"
-        print(f"{label:<52}{r['cubes_per_s']:>9.1f}{pct(r['gpu_busy']):>10}"
-              f"{r['tflops']:>9.1f}{pct(r['fraction_of_peak']):>9}")  # fmt: skip
+        print(
+            f"{label:<52}{r['cubes_per_s']:>9.1f}{pct(r['gpu_busy']):>10}"
+            f"{r['tflops']:>9.1f}{pct(r['fraction_of_peak']):>9}"
+        )
     for r in refs:
         label = f"(b) reference {'tf32' if r['tf32'] else 'fp32'}, batch 6, {workers} workers"
         r_tflops = r["cubes_per_s"] * TFLOP_PER_CUBE_STEP * scale
         print(f"{label:<52}{r['cubes_per_s']:>9.1f}{pct(r['gpu_busy']):>10}{r_tflops:>9.1f}")
     print(f"\nratio best (a) / (b) strict fp32: {out['ratio']:.1f}x")
-    print(f"corruptions: {corrupt_s * 1e3:.1f} ms per batch of {best['batch']} "
-          f"= {out['corruption_share_of_step']:.0%} of a training step")  # fmt: skip
+    print(
+        f"corruptions: {corrupt_s * 1e3:.1f} ms per batch of {best['batch']} "
+        f"= {out['corruption_share_of_step']:.0%} of a training step"
+    )
     if best["gpu_busy"] is not None:
         print(f"GPU idle during (a)'s timed steps: {1 - best['gpu_busy']:.0%} (NVML busy samples)")
     if a.profile and cuda:

@@ -72,12 +72,15 @@ print(json.dumps({"epochs": out, "rss_mb": int(hwm.split()[1]) / 1024}))
 """
 
 
-
-
 def _run(tree: Path, args: dict) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    res = subprocess.run([sys.executable, "-c", WORKER, json.dumps(args)], env=env, cwd=tree,
-                         capture_output=True, text=True)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-c", WORKER, json.dumps(args)],
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+    )
     if res.returncode:
         raise RuntimeError(f"reader failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -86,8 +89,10 @@ def _run(tree: Path, args: dict) -> dict:
 def _row(label: str, kind: str, r: dict, requests: float | None) -> str:
     e1, e2 = r["epochs"]
     req = "–" if requests is None else f"{requests:.1f}"
-    return (f"| {label} | {kind} | {e1['cubes_s']:.0f} | {e2['cubes_s']:.0f} | "
-            f"{e2['cpu_per_1000']:.2f} | {req} | {r['rss_mb']:.0f} |")  # fmt: skip
+    return (
+        f"| {label} | {kind} | {e1['cubes_s']:.0f} | {e2['cubes_s']:.0f} | "
+        f"{e2['cpu_per_1000']:.2f} | {req} | {r['rss_mb']:.0f} |"
+    )
 
 
 def read_benchmark(args, tmp: Path) -> list[str]:
@@ -182,8 +187,9 @@ def train_compare(args, tmp: Path) -> list[str]:
             torch.manual_seed(seed)
             model = UNet3D(prof.model)
             t0 = time.perf_counter()
-            res = train(model, sp["train"], sp["val"],
-                        lambda c, g: make_pairs(c, g, cfg), prof.loop)  # fmt: skip
+            res = train(
+                model, sp["train"], sp["val"], lambda c, g: make_pairs(c, g, cfg), prof.loop
+            )
             got[sampling] = (
                 res.best_val_loss,
                 res.history[-1]["val_loss"],
@@ -222,8 +228,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_read:
             rows = read_benchmark(args, Path(tmp))
-            print("\n| store | reader | cubes/s, epoch 1 | cubes/s, epoch 2 | CPU s per 1,000 cubes "
-                  "(epoch 2) | requests per batch | peak RSS, MB |")  # fmt: skip
+            print(
+                "\n| store | reader | cubes/s, epoch 1 | cubes/s, epoch 2 | CPU s per 1,000 cubes "
+                "(epoch 2) | requests per batch | peak RSS, MB |"
+            )
             print("|---|---|---|---|---|---|---|")
             print("\n".join(rows))
         if args.train:

@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def checkout(rev: str, tmp: Path) -> Path:
     """``git archive REV`` unpacked under ``tmp`` (run it with ``PYTHONPATH`` = the folder)."""
     dest = tmp / f"tree-{rev}"
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True,
-                             capture_output=True)  # fmt: skip
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True
+    )
     dest.mkdir()
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
     return dest

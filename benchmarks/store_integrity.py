@@ -61,8 +61,12 @@ def epoch(uri: str, verify: bool, seed: int) -> dict:
 
 
 def _entries(start: int, n: int) -> list:
-    return [mf.ScanEntry(f"s{k:07d}", 32, "0" * 64, k % 10, f"scans/s{k:07d}/g0123456789abcdef",
-                         "f" * 64) for k in range(start, start + n)]  # fmt: skip
+    return [
+        mf.ScanEntry(
+            f"s{k:07d}", 32, "0" * 64, k % 10, f"scans/s{k:07d}/g0123456789abcdef", "f" * 64
+        )
+        for k in range(start, start + n)
+    ]
 
 
 def commit_costs(tmp: Path, sizes: list[int]) -> list[tuple]:
@@ -120,8 +124,10 @@ def main() -> None:
     print(
         f"| verify=True (first touch of each scan) | {on['cubes_s']:.0f} | {on['cpu_per_1000']:.2f} |"
     )
-    print(f"\nverified/unverified: {on['cubes_s'] / off['cubes_s']:.2f}×; "
-          f"verify_store(): {vs:.2f} s for {args.scans} scans ({1000 * vs / args.scans:.1f} ms per scan)")  # fmt: skip
+    print(
+        f"\nverified/unverified: {on['cubes_s'] / off['cubes_s']:.2f}×; "
+        f"verify_store(): {vs:.2f} s for {args.scans} scans ({1000 * vs / args.scans:.1f} ms per scan)"
+    )
 
     print(
         "\n| scans in store | commit of 16 scans, s (delta, warm) | cold | full rewrite (before) "

@@ -160,16 +160,22 @@ def against(args: argparse.Namespace) -> None:
         rev = importlib.import_module("genesis_core_rev.transforms")
         torch.set_num_threads(1)
         data = torch.rand((args.batch, *CUBE), generator=torch.Generator().manual_seed(0))
-        impls = {args.against: (rev.make_pairs, rev.TransformConfig(mode=args.mode)),
-                 "this tree": (make_pairs, TransformConfig(mode=args.mode))}  # fmt: skip
+        impls = {
+            args.against: (rev.make_pairs, rev.TransformConfig(mode=args.mode)),
+            "this tree": (make_pairs, TransformConfig(mode=args.mode)),
+        }
         same = all(
             torch.equal(a, b)
             for chunk in (None, 4)
-            for a, b in zip(*(f(data, torch.Generator().manual_seed(7), c, chunk)
-                              for f, c in impls.values()), strict=True)
-        )  # fmt: skip
-        print(f"mode {args.mode}, batch {args.batch} cubes of 64×64×32, one process, "
-              f"batches interleaved for {args.seconds:.0f} s per path")  # fmt: skip
+            for a, b in zip(
+                *(f(data, torch.Generator().manual_seed(7), c, chunk) for f, c in impls.values()),
+                strict=True,
+            )
+        )
+        print(
+            f"mode {args.mode}, batch {args.batch} cubes of 64×64×32, one process, "
+            f"batches interleaved for {args.seconds:.0f} s per path"
+        )
         print(f"{'implementation':<22}" + "".join(f"{n:>16}" for n in impls) + f"{'this/rev':>10}")
         for label, chunk in (("torch_cpu_1thread", None), ("torch_cpu_chunked4", 4)):
             times: dict[str, list[float]] = {n: [] for n in impls}
@@ -184,8 +190,11 @@ def against(args: argparse.Namespace) -> None:
                     times[n].append(time.perf_counter() - t0)
                 k += 1
             rates = [args.batch / statistics.median(times[n]) for n in impls]
-            print(f"{label:<22}" + "".join(f"{r:>16.1f}" for r in rates)
-                  + f"{rates[1] / rates[0]:>10.3f}")  # fmt: skip
+            print(
+                f"{label:<22}"
+                + "".join(f"{r:>16.1f}" for r in rates)
+                + f"{rates[1] / rates[0]:>10.3f}"
+            )
         print(f"seeded outputs identical: {'yes' if same else 'NO'}")
 
 

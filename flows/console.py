@@ -43,9 +43,16 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from tasks.services import ServiceUnavailable
 
     return (
-        FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, ValueError,
-        KeyError, StoreCorruption, StoreConflict, ServiceUnavailable,
-    )  # fmt: skip
+        FileNotFoundError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+        ValueError,
+        KeyError,
+        StoreCorruption,
+        StoreConflict,
+        ServiceUnavailable,
+    )
 
 
 def friendly(fn: F) -> F:
@@ -88,8 +95,9 @@ def _text(e: BaseException) -> str:
 class OneLineErrors(TyperGroup):
     """Usage errors (a bad value, a missing option) in the same one-line style, exit 2."""
 
-    def main(self, args: Sequence[str] | None = None, *a: Any, standalone_mode: bool = True,
-             **kw: Any) -> Any:  # fmt: skip
+    def main(
+        self, args: Sequence[str] | None = None, *a: Any, standalone_mode: bool = True, **kw: Any
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, *a, standalone_mode=False, **kw)
         try:

@@ -47,19 +47,60 @@ def evaluate_flow(
     fractions = sorted(float(f) for f in label_fractions.split(","))
     init_list = [i.strip() for i in inits.split(",") if i.strip()]
     metric = target_task(task).primary_metric
-    out_dir = fit_dir(settings, uri, version, task=task, inits=init_list, fractions=fractions,
-                      seeds=seeds, profile=profile, steps=steps)  # fmt: skip
-    params = {"task": task, "inits": inits, "seeds": seeds, "fractions": label_fractions,
-              "profile": profile, "steps": steps, "target_store": uri}  # fmt: skip
+    out_dir = fit_dir(
+        settings,
+        uri,
+        version,
+        task=task,
+        inits=init_list,
+        fractions=fractions,
+        seeds=seeds,
+        profile=profile,
+        steps=steps,
+    )
+    params = {
+        "task": task,
+        "inits": inits,
+        "seeds": seeds,
+        "fractions": label_fractions,
+        "profile": profile,
+        "steps": steps,
+        "target_store": uri,
+    }
     parent = open_evaluation_run(settings, experiment, f"evaluate-{task}", params)
     try:
         fits = [
-            fit_one(task, uri, init, f, fractions, seed, profile, steps,
-                    str(fit_dir(settings, uri, version, task=task, init=init, fraction=f, seed=seed,
-                                profile=profile, steps=steps, fractions=fractions)),
-                    experiment, parent, root=root)
-            for init in init_list for f in fractions for seed in range(seeds)
-        ]  # fmt: skip
+            fit_one(
+                task,
+                uri,
+                init,
+                f,
+                fractions,
+                seed,
+                profile,
+                steps,
+                str(
+                    fit_dir(
+                        settings,
+                        uri,
+                        version,
+                        task=task,
+                        init=init,
+                        fraction=f,
+                        seed=seed,
+                        profile=profile,
+                        steps=steps,
+                        fractions=fractions,
+                    )
+                ),
+                experiment,
+                parent,
+                root=root,
+            )
+            for init in init_list
+            for f in fractions
+            for seed in range(seeds)
+        ]
         rows, table_md = close_evaluation_run(parent, fits, metric, str(out_dir))
     except BaseException:
         fail_evaluation_run(parent)

@@ -48,10 +48,20 @@ def finetune_flow(
         fractions=[fraction],
     )
     r = fit_one(
-        task, uri, init, fraction, [fraction], seed, profile, steps, str(run_dir), experiment,
+        task,
+        uri,
+        init,
+        fraction,
+        [fraction],
+        seed,
+        profile,
+        steps,
+        str(run_dir),
+        experiment,
         root=root,
     )
     name = model_name or default_model_name(task, dataset, label, uri)
-    reg = register_fits([r], name, target_task(task).primary_metric, {"target_store_uri": uri},
-                        root=root)  # fmt: skip
+    reg = register_fits(
+        [r], name, target_task(task).primary_metric, {"target_store_uri": uri}, root=root
+    )
     return {**r, **reg}

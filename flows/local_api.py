@@ -58,7 +58,9 @@ def ensure_server(work_dir: Path, say=print) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = running(work_dir)
         if state is None:
-            say(f"starting a local Prefect server for {work_dir} (once; `genesis server stop` ends it)")
+            say(
+                f"starting a local Prefect server for {work_dir} (once; `genesis server stop` ends it)"
+            )
             state = _start(home)
         return state["url"]
 
@@ -66,14 +68,25 @@ def ensure_server(work_dir: Path, say=print) -> str:
 def _start(home: Path) -> dict:
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "DO_NOT_TRACK": "1", "PREFECT_UI_API_URL": url}  # fmt: skip
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_UI_API_URL": url,
+    }
     env.pop("PREFECT_API_URL", None)
     prefect = Path(sys.executable).with_name("prefect")
     cmd = [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     with open(home / "server.log", "ab") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + START_TIMEOUT_S
     while not _healthy(url):
         if proc.poll() is not None or time.monotonic() > deadline:

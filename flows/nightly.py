@@ -53,9 +53,16 @@ def nightly_flow(
     with store_lock(store_uri, lock_timeout_seconds):
         ingests = [ingest_flow(source=s, dataset=dataset, root=root) for s in sources]
         pre = preprocess_flow(
-            dataset=dataset, root=root, store=store_uri, spacing=spacing, cube=cube,
-            cubes_per_scan=cubes_per_scan, seed=seed, workers=workers, scheduler=scheduler,
-        )  # fmt: skip
+            dataset=dataset,
+            root=root,
+            store=store_uri,
+            spacing=spacing,
+            cube=cube,
+            cubes_per_scan=cubes_per_scan,
+            seed=seed,
+            workers=workers,
+            scheduler=scheduler,
+        )
         use_tracking(settings)
         champion = alias_version(model_name, CHAMPION)
         report: dict[str, Any] = {"ingest": ingests, "preprocess": pre, "trained": False}
@@ -67,9 +74,15 @@ def nightly_flow(
             )
             # No catalog_sha256: the pretrain flow derives it from the store's manifest.
             params = dict(
-                store=store_uri, root=root, profile=profile, steps=steps, seed=seed, experiment=experiment,
-                model_name=model_name, warm_start=warm,
-            )  # fmt: skip
+                store=store_uri,
+                root=root,
+                profile=profile,
+                steps=steps,
+                seed=seed,
+                experiment=experiment,
+                model_name=model_name,
+                warm_start=warm,
+            )
             report["pretrain"] = _pretrain(params, pretrain_deployment)
             report["trained"] = True
     report["wall_seconds"] = round(time.perf_counter() - t0, 1)
@@ -104,11 +117,13 @@ def render(r: dict[str, Any], model_name: str) -> str:
     quarantined = sum(i["quarantined"] for i in r["ingest"])
     pre = r["preprocess"]
     lines = [
-        "# Genesis nightly", "",
+        "# Genesis nightly",
+        "",
         "| scans read | quarantined (catalog) | scans preprocessed | cubes appended | cubes in store |",
         "|---|---|---|---|---|",
-        f"| {added} | {quarantined} | {pre['done']} | {pre['cubes_written']} | {pre['cubes_in_store']} |", "",
-    ]  # fmt: skip
+        f"| {added} | {quarantined} | {pre['done']} | {pre['cubes_written']} | {pre['cubes_in_store']} |",
+        "",
+    ]
     if not r["trained"]:
         lines.append(f"**{r['message']}** (store manifest v{pre['manifest_version']}).")
         return "\n".join(lines)
@@ -116,11 +131,14 @@ def render(r: dict[str, Any], model_name: str) -> str:
     before = p.get("champion_val_loss")
     lines += [
         f"Model **{model_name} v{p['version']}** (alias `candidate`); champion is now "
-        f"**v{p['champion_version']}** ({'promoted' if p['promoted'] else 'kept'}).", "",
-        "| validation loss before (champion) | after (new model) |", "|---|---|",
-        f"| {before if before is None else f'{before:.5f}'} | {p['val_loss']:.5f} |", "",
+        f"**v{p['champion_version']}** ({'promoted' if p['promoted'] else 'kept'}).",
+        "",
+        "| validation loss before (champion) | after (new model) |",
+        "|---|---|",
+        f"| {before if before is None else f'{before:.5f}'} | {p['val_loss']:.5f} |",
+        "",
         f"- MLflow run: `{p['run_id']}` at `{p['tracking_uri']}`",
         f"- Model version: `models:/{model_name}/{p['version']}`",
         f"- Cube store: `{p['store_uri']}`",
-    ]  # fmt: skip
+    ]
     return "\n".join(lines)

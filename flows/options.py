@@ -155,20 +155,38 @@ def run_key(store_uri: str, manifest_version: int, params: dict[str, Any]) -> st
 
 
 def pretrain_plan(
-    local_root: Path, store: str, manifest_version: int, profile: str, steps: int | None,
-    transforms: str, mode: str, seed: int, warm_start: str | None, gpus: int, sampling: str,
-) -> tuple[dict, str, Path]:  # fmt: skip
+    local_root: Path,
+    store: str,
+    manifest_version: int,
+    profile: str,
+    steps: int | None,
+    transforms: str,
+    mode: str,
+    seed: int,
+    warm_start: str | None,
+    gpus: int,
+    sampling: str,
+) -> tuple[dict, str, Path]:
     """(transform config, resolved sampling, run folder) of a pre-training run: the folder
     is the same for the same store version and parameters, so a finished run is found."""
     from genesis_core.transforms import TransformConfig, ablation_switches  # torch: only here
 
     tcfg = TransformConfig(**ablation_switches(transforms), mode=mode)
     tdict = tcfg.as_dict()
-    params = {"profile": profile, "steps": steps, "transforms": tdict, "seed": seed,
-              "warm": warm_start}  # fmt: skip
+    params = {
+        "profile": profile,
+        "steps": steps,
+        "transforms": tdict,
+        "seed": seed,
+        "warm": warm_start,
+    }
     if gpus > 1:  # another training: its own run folder (one-GPU keys stay as they were)
         params["gpus"] = gpus
     sampling = resolve_sampling(sampling, store)
     if sampling != "random":  # likewise: the random order keeps the keys it always had
         params["sampling"] = sampling
-    return tdict, sampling, local_root / "runs" / "pretrain" / run_key(store, manifest_version, params)
+    return (
+        tdict,
+        sampling,
+        local_root / "runs" / "pretrain" / run_key(store, manifest_version, params),
+    )

@@ -27,8 +27,10 @@ def ingest_noop(source: str, catalog_uri: str, force: bool, opts: dict) -> str |
     existing = catalog.load(catalog_uri, opts)
     if ingest.plan(listing.scans, existing, force=False):
         return None
-    for kind, csv in (("annotations", listing.annotations_uri),
-                      ("candidates", listing.candidates_uri)):  # fmt: skip
+    for kind, csv in (
+        ("annotations", listing.annotations_uri),
+        ("candidates", listing.candidates_uri),
+    ):
         table = catalog_uri.removesuffix(".parquet") + f".{kind}.parquet"
         if csv is not None and not _newer(table, csv, opts):
             return None
@@ -62,7 +64,9 @@ def preprocess_noop(
     )
 
 
-def targets_noop(catalog_uri: str, store_uri: str, task: str, force: bool, opts: dict) -> str | None:
+def targets_noop(
+    catalog_uri: str, store_uri: str, task: str, force: bool, opts: dict
+) -> str | None:
     """Every eligible scan is committed to the target store from the same content."""
     df, manifest = catalog.load(catalog_uri, opts), read_latest(store_uri, opts)
     todo = planning.target_rows(df, catalog_uri, manifest, task, force)  # no catalog: raises

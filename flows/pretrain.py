@@ -51,9 +51,18 @@ def pretrain_flow(
     check_storage(store, root=root)
     manifest = read_latest(store, settings.storage_options())
     tdict, sampling, run_dir = pretrain_plan(
-        settings.local_root, store, manifest.version, profile, steps, transforms, mode, seed,
-        warm_start, gpus, sampling,
-    )  # fmt: skip
+        settings.local_root,
+        store,
+        manifest.version,
+        profile,
+        steps,
+        transforms,
+        mode,
+        seed,
+        warm_start,
+        gpus,
+        sampling,
+    )
     result = train_model(
         store,
         profile,

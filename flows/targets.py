@@ -57,9 +57,14 @@ def targets_flow(
     if label is not None or task == "seg":
         labels = resolve_labels(catalog_uri, label, settings.storage_options())
     cfg = TargetConfig(
-        task=task, spacing_xyz=parse_spacing(spacing), cube_xyz=cube_xyz, n=samples_per_scan,
-        foreground_ratio=foreground_ratio, labels=labels, seed=seed,
-    )  # fmt: skip
+        task=task,
+        spacing_xyz=parse_spacing(spacing),
+        cube_xyz=cube_xyz,
+        n=samples_per_scan,
+        foreground_ratio=foreground_ratio,
+        labels=labels,
+        seed=seed,
+    )
     store_uri = store or target_store_uri(settings.root_uri, dataset, task, label)
     check_storage(settings.root_uri, store_uri, root=root)
     with store_writer(store_uri, f"targets {dataset} {task}", root=root) as lock:

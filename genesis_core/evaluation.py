@@ -142,8 +142,9 @@ def summarize(
         for init, other in _pairs(by_init, baseline):
             res = welch_ttest(by_init[init], by_init[other], equal_var=equal_var)
             student = welch_ttest(by_init[init], by_init[other], equal_var=True)
-            table[init].update(p_value=res.p, p_student=student.p, compared_to=other,
-                               p_reason=res.reason)  # fmt: skip
+            table[init].update(
+                p_value=res.p, p_student=student.p, compared_to=other, p_reason=res.reason
+            )
         for init, row in table.items():
             row.update(_test_counts(results, fraction, init))
         rows += list(table.values())

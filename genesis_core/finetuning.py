@@ -48,14 +48,19 @@ def finetune_profile(
     where = f"{table['source']} [{name}]"
     spec = target_task(task)
     per_task = {"batch_size": spec.paper_batch, "patience": spec.paper_patience}
-    loop = {k: per_task[k] if v == "task" else v
-            for k, v in none_values(table.get("loop", {})).items()}  # fmt: skip
+    loop = {
+        k: per_task[k] if v == "task" else v for k, v in none_values(table.get("loop", {})).items()
+    }
     if steps is not None:
         loop["max_steps"] = steps
     loop.update(device=device, seed=seed)
-    return FinetuneProfile(name, float(table.get("width", 1.0)),
-                           build(FinetuneConfig, loop, where), bool(table.get("pos_weight", False)),
-                           network(table.get("network", DEFAULT)).name)  # fmt: skip
+    return FinetuneProfile(
+        name,
+        float(table.get("width", 1.0)),
+        build(FinetuneConfig, loop, where),
+        bool(table.get("pos_weight", False)),
+        network(table.get("network", DEFAULT)).name,
+    )
 
 
 def build_model(

@@ -27,9 +27,13 @@ def _require(df: pd.DataFrame, catalog_uri: str) -> None:
 
 
 def preprocess_rows(
-    df: pd.DataFrame, catalog_uri: str, manifest: Manifest, store_uri: str, config: dict,
+    df: pd.DataFrame,
+    catalog_uri: str,
+    manifest: Manifest,
+    store_uri: str,
+    config: dict,
     force: bool = False,
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """``ok`` scans (and transiently quarantined ones, retried) the store lacks; all with
     ``force``.  Another config on a committed store is refused, naming the fields."""
     _require(df, catalog_uri)

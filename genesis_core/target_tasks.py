@@ -48,19 +48,44 @@ class TargetTask:
         return getattr(importlib.import_module(module), function)(image, label, table, config, rng)
 
 
-TARGET_TASKS: dict[str, TargetTask] = {t.name: t for t in (
-    TargetTask("ncc", "lung-nodule false-positive reduction (LUNA16 candidates)",
-               classification=True, builder="genesis_core.targets.ncc:build",
-               catalog_table="candidates", paper_batch=24, paper_patience=10),
-    TargetTask("lcs", "liver segmentation (LiTS label maps)", classification=False,
-               builder="genesis_core.targets.lcs:build", label_map=True, paper_patience=20),
-    TargetTask("ncs", "lung-nodule segmentation (LUNA16 annotations)", classification=False,
-               builder="genesis_core.targets.ncs:build", catalog_table="annotations",
-               paper_patience=50),
-    TargetTask("seg", "any labelled dataset, e.g. an MSD organ (label maps)",
-               classification=False, builder="genesis_core.targets.lcs:build", label_map=True,
-               paper_patience=20),
-)}  # fmt: skip
+TARGET_TASKS: dict[str, TargetTask] = {
+    t.name: t
+    for t in (
+        TargetTask(
+            "ncc",
+            "lung-nodule false-positive reduction (LUNA16 candidates)",
+            classification=True,
+            builder="genesis_core.targets.ncc:build",
+            catalog_table="candidates",
+            paper_batch=24,
+            paper_patience=10,
+        ),
+        TargetTask(
+            "lcs",
+            "liver segmentation (LiTS label maps)",
+            classification=False,
+            builder="genesis_core.targets.lcs:build",
+            label_map=True,
+            paper_patience=20,
+        ),
+        TargetTask(
+            "ncs",
+            "lung-nodule segmentation (LUNA16 annotations)",
+            classification=False,
+            builder="genesis_core.targets.ncs:build",
+            catalog_table="annotations",
+            paper_patience=50,
+        ),
+        TargetTask(
+            "seg",
+            "any labelled dataset, e.g. an MSD organ (label maps)",
+            classification=False,
+            builder="genesis_core.targets.lcs:build",
+            label_map=True,
+            paper_patience=20,
+        ),
+    )
+}
 
 if tuple(TARGET_TASKS) != get_args(TaskName):  # one list of names, checked at import
     raise RuntimeError(f"TaskName {get_args(TaskName)} != TARGET_TASKS {tuple(TARGET_TASKS)}")

@@ -20,5 +20,6 @@ fi
 export PYTHONUTF8=1 LANG=C.UTF-8 LC_ALL=C.UTF-8
 export PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 if [ "$#" -eq 0 ]; then set -- -m "not slow and not stack"; fi
 exec .venv/bin/python -m pytest -q "$@"

@@ -65,9 +65,15 @@ def launch(spec: DdpSpec, gpus: int, run_path: Path) -> TrainResult:
     spec.write(spec_path)
     (run_path / RESULT).unlink(missing_ok=True)
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone",
-        f"--nproc-per-node={gpus}", "-m", "tasks.ddp_pretrain", str(spec_path),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={gpus}",
+        "-m",
+        "tasks.ddp_pretrain",
+        str(spec_path),
+    ]
     env = os.environ | {"MLFLOW_TRACKING_URI": spec.tracking_uri, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     (run_path / "ddp.log").write_text(proc.stdout + proc.stderr)
@@ -93,10 +99,18 @@ def main(spec_path: str) -> None:
     spec = DdpSpec.read(spec_path)
     rank = int(os.environ.get("RANK", 0))
     # the launching task verified the whole store; each rank still verifies what it reads
-    train_r, val_r = train_val_readers(spec.store_uri, verify_all=False, sampling=spec.sampling,
-                                       root=spec.root)  # fmt: skip
-    prof = training_profile(spec.profile, spec.steps, spec.device, spec.seed, spec.transforms,
-                            spec.sampling, root=spec.root)  # fmt: skip
+    train_r, val_r = train_val_readers(
+        spec.store_uri, verify_all=False, sampling=spec.sampling, root=spec.root
+    )
+    prof = training_profile(
+        spec.profile,
+        spec.steps,
+        spec.device,
+        spec.seed,
+        spec.transforms,
+        spec.sampling,
+        root=spec.root,
+    )
     torch.manual_seed(spec.seed)  # as one process: rank 0's weights are broadcast
     model = network(prof.network).restorer(prof.model)
     if spec.init:
@@ -107,14 +121,22 @@ def main(spec_path: str) -> None:
         sink = MlflowSink(spec.run_id)
     try:
         result = train(
-            model, train_r, val_r, corruption(spec.transforms), prof.loop, sink,
-            spec.checkpoint_dir, resume=spec.resume,
-        )  # fmt: skip
+            model,
+            train_r,
+            val_r,
+            corruption(spec.transforms),
+            prof.loop,
+            sink,
+            spec.checkpoint_dir,
+            resume=spec.resume,
+        )
         if rank == 0:
             out = dataclasses.asdict(result)
             for key in ("checkpoint_path", "best_checkpoint_path"):
                 out[key] = str(out[key]) if out[key] else None
-            write_bytes_atomic(str(Path(spec_path).parent / RESULT), json.dumps(out, indent=1).encode())
+            write_bytes_atomic(
+                str(Path(spec_path).parent / RESULT), json.dumps(out, indent=1).encode()
+            )
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

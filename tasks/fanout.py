@@ -52,6 +52,8 @@ def run_per_scan(
                 results.append(r)
                 if on_result is not None:
                     on_result(r)  # e.g. an incremental commit
-                advance(info=f"{short_name(r['scan_id'])} {r.get('n_cubes', 0)} cubes "
-                             f"{r.get('seconds', 0):.1f}s")  # fmt: skip
+                advance(
+                    info=f"{short_name(r['scan_id'])} {r.get('n_cubes', 0)} cubes "
+                    f"{r.get('seconds', 0):.1f}s"
+                )
     return results

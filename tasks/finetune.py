@@ -35,7 +35,9 @@ from tasks.tracking import CHAMPION, MlflowSink, ensure_experiment, use_tracking
 GENESIS_DEFAULT = "models:/genesis-unet3d@champion"
 
 
-def resolve_init(init: str, root: str | None = None) -> tuple[dict[str, torch.Tensor] | None, dict[str, str]]:
+def resolve_init(
+    init: str, root: str | None = None
+) -> tuple[dict[str, torch.Tensor] | None, dict[str, str]]:
     """``scratch`` → None; ``genesis`` → the registered champion; ``models:/…``; ``file:PATH``.
 
     Returns the weights and their lineage (tags for the fine-tuned version): the registered
@@ -51,8 +53,11 @@ def resolve_init(init: str, root: str | None = None) -> tuple[dict[str, torch.Te
         use_tracking(get_settings(root))
         ref = registry.resolve(init)  # pin the alias once: weights and tags then agree
         pinned = f"models:/{ref['name']}/{ref['version']}" if ref["name"] else init
-        lineage = {"init_model_name": ref["name"], "init_model_version": ref["version"],
-                   "init_run_id": ref["run_id"]}  # fmt: skip
+        lineage = {
+            "init_model_name": ref["name"],
+            "init_model_version": ref["version"],
+            "init_run_id": ref["run_id"],
+        }
         return registry.load_state_dict(pinned), {k: v for k, v in lineage.items() if v}
     raise ValueError(
         f"unknown init {init!r}: use scratch, genesis, models:/NAME@ALIAS or file:PATH"
@@ -69,7 +74,9 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def readers(store_uri: str, fraction: float, fractions: list[float], seed: int = 0, root: str | None = None):
+def readers(
+    store_uri: str, fraction: float, fractions: list[float], seed: int = 0, root: str | None = None
+):
     """Train (the ``fraction`` subset), validation and test readers.
 
     The label subset is drawn per ``seed`` (nested across fractions within a seed, the same
@@ -152,7 +159,9 @@ def fit_one(
         init_lineage=lineage,
     )
     # atomic: a fit killed while writing is redone, never read back half-written
-    write_bytes_atomic(str(path / "result.json"), json.dumps(result, indent=1, default=float).encode())
+    write_bytes_atomic(
+        str(path / "result.json"), json.dumps(result, indent=1, default=float).encode()
+    )
     return result
 
 
@@ -168,7 +177,10 @@ def _signature(task_name: str) -> ModelSignature:
 
 @task(name="register-finetuned", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3)
 def register_fits(
-    fits: list[dict], model_name: str, metric: str, tags: dict[str, str],
+    fits: list[dict],
+    model_name: str,
+    metric: str,
+    tags: dict[str, str],
     root: str | None = None,
 ) -> dict[str, Any]:
     """Register every fit as a version; ``champion`` → best test ``metric`` among full-label fits."""
@@ -205,6 +217,12 @@ def _register_fit(r: dict, model_name: str, tags: dict[str, str]):
     scores = {
         f"test_{k}": f"{r[k]:.6g}" for k in ("auc", "dice", "iou", "mean_iou_paper") if k in r
     }
-    fit_tags = {**tags, "init": r["init"], "fraction": str(r["fraction"]), "seed": str(r["seed"]),
-                **scores, **r.get("init_lineage", {})}  # fmt: skip
+    fit_tags = {
+        **tags,
+        "init": r["init"],
+        "fraction": str(r["fraction"]),
+        "seed": str(r["seed"]),
+        **scores,
+        **r.get("init_lineage", {}),
+    }
     return registry.register_version(info, r["run_id"], model_name, fit_tags)

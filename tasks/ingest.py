@@ -23,7 +23,9 @@ def list_scans(source: str, root: str | None = None) -> Listing:
 
 
 @task(name="plan-ingest", cache_policy=NO_CACHE)
-def plan_ingest(listing: Listing, catalog_uri: str, force: bool = False, root: str | None = None) -> list[ScanSource]:
+def plan_ingest(
+    listing: Listing, catalog_uri: str, force: bool = False, root: str | None = None
+) -> list[ScanSource]:
     existing = catalog.load(catalog_uri, get_settings(root).storage_options())
     return ingest.plan(listing.scans, existing, force=force)
 
@@ -38,7 +40,9 @@ def read_scan(src: ScanSource, root: str | None = None) -> list[dict[str, Any]]:
 
 @task(name="commit-catalog", cache_policy=NO_CACHE)
 def commit_catalog(
-    catalog_uri: str, rows: list[dict[str, Any]], reread: list[ScanSource],
+    catalog_uri: str,
+    rows: list[dict[str, Any]],
+    reread: list[ScanSource],
     root: str | None = None,
 ) -> dict[str, Any]:
     df = ingest.commit(catalog_uri, rows, reread, get_settings(root).storage_options())
@@ -55,7 +59,9 @@ def commit_catalog(
 
 
 @task(name="ingest-annotations", cache_policy=NO_CACHE)
-def ingest_annotations(listing: Listing, catalog_uri: str, root: str | None = None) -> list[dict[str, Any]]:
+def ingest_annotations(
+    listing: Listing, catalog_uri: str, root: str | None = None
+) -> list[dict[str, Any]]:
     """Validate LUNA16 CSVs against the catalog; save them beside it as parquet."""
     opts = get_settings(root).storage_options()
     scan_ids = set(catalog.load(catalog_uri, opts)["scan_id"])

@@ -20,7 +20,10 @@ from tasks.settings import get_settings
 
 @task(name="plan-preprocess", cache_policy=NO_CACHE)
 def plan_preprocess(
-    catalog_uri: str, store_uri: str, config: dict, force: bool = False,
+    catalog_uri: str,
+    store_uri: str,
+    config: dict,
+    force: bool = False,
     root: str | None = None,
 ) -> list[dict]:
     """``ok`` scans of the catalog that the store's manifest lacks (or all, with ``force``);
@@ -48,19 +51,37 @@ def process_scans(
     """
     s = get_settings(root)
     cfg = PreprocessConfig.from_dict(config)
-    committer = Committer(store_uri, cfg.to_dict(), cfg.hash(), s.storage_options(),
-                          replace=force, every_n=s.commit_every, before_commit=before_commit)  # fmt: skip
+    committer = Committer(
+        store_uri,
+        cfg.to_dict(),
+        cfg.hash(),
+        s.storage_options(),
+        replace=force,
+        every_n=s.commit_every,
+        before_commit=before_commit,
+    )
     results = run_per_scan(
-        preprocess_scan, rows, "preprocess", scheduler, workers, config=cfg, store_uri=store_uri,
-        cache_dir=str(s.cache_path), storage_options=s.storage_options(),
-        generation=new_generation(), on_result=committer.add, root=root,
-    )  # fmt: skip
+        preprocess_scan,
+        rows,
+        "preprocess",
+        scheduler,
+        workers,
+        config=cfg,
+        store_uri=store_uri,
+        cache_dir=str(s.cache_path),
+        storage_options=s.storage_options(),
+        generation=new_generation(),
+        on_result=committer.add,
+        root=root,
+    )
     committer.close()
     return results
 
 
 @task(name="record-store", cache_policy=NO_CACHE)
-def commit_store(store_uri: str, catalog_uri: str, results: list[dict], root: str | None = None) -> dict[str, Any]:
+def commit_store(
+    store_uri: str, catalog_uri: str, results: list[dict], root: str | None = None
+) -> dict[str, Any]:
     """Record the run in the catalog (failed scans quarantined) and report the committed store."""
     opts = get_settings(root).storage_options()
     good = [r for r in results if r["status"] in ("ok", "empty")]

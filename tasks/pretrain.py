@@ -108,12 +108,20 @@ def train_model(
         ckpt_dir = run_path / "checkpoints"
         if gpus > 1:
             spec = ddp_pretrain.DdpSpec(
-                store_uri=store_uri, profile=profile_name, steps=steps, device=device, seed=seed,
-                transforms=transform_cfg, sampling=sampling, checkpoint_dir=str(ckpt_dir),
-                resume=resume, run_id=run.info.run_id, tracking_uri=s.tracking_uri(),
+                store_uri=store_uri,
+                profile=profile_name,
+                steps=steps,
+                device=device,
+                seed=seed,
+                transforms=transform_cfg,
+                sampling=sampling,
+                checkpoint_dir=str(ckpt_dir),
+                resume=resume,
+                run_id=run.info.run_id,
+                tracking_uri=s.tracking_uri(),
                 init=ddp_pretrain.save_init(model, run_path / "init.pt") if warm_start else None,
                 root=root,
-            )  # fmt: skip
+            )
             result = ddp_pretrain.launch(spec, gpus, run_path)
         else:
             result = train(model, train_r, val_r, corrupt, prof.loop, sink, ckpt_dir, resume=resume)
@@ -139,8 +147,9 @@ def train_model(
 def record_registration(run_dir: Path, registered: dict[str, Any]) -> None:
     """``registered.json``: what a rerun with nothing new prints without starting anything
     (:mod:`flows.precheck`)."""
-    write_bytes_atomic(str(run_dir / "registered.json"),
-                       json.dumps(registered, indent=1, default=str).encode())  # fmt: skip
+    write_bytes_atomic(
+        str(run_dir / "registered.json"), json.dumps(registered, indent=1, default=str).encode()
+    )
 
 
 @torch.no_grad()
@@ -219,7 +228,9 @@ def register_model(
         client.set_model_version_tag(
             model_name, mv.version, "champion_val_loss", f"{champ_loss:.6g}"
         )
-        client.set_model_version_tag(model_name, mv.version, "compared_with", decision.compared_with)
+        client.set_model_version_tag(
+            model_name, mv.version, "compared_with", decision.compared_with
+        )
     if decision.promoted:
         client.set_registered_model_alias(model_name, CHAMPION, mv.version)
     return {

@@ -103,8 +103,9 @@ class ProgressSink:
     """A training bar (step of max steps, train and validation loss, cubes/s): a metrics
     sink (:mod:`genesis_core.training.sinks`) that sits beside the tracking one."""
 
-    def __init__(self, description: str, total_steps: int | None = None,
-                 console: Console = console) -> None:  # fmt: skip
+    def __init__(
+        self, description: str, total_steps: int | None = None, console: Console = console
+    ) -> None:
         self.description, self.total, self.console = description, total_steps, console
         self.prog: Progress | None = None
         self.fields = {"steps": "", "loss": "", "val": "", "speed": ""}
@@ -114,11 +115,15 @@ class ProgressSink:
         self.total = self.total or params.get("max_steps")
         if self.prog is None:
             self.prog = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(),
-                TextColumn("step {task.fields[steps]}"), TimeElapsedColumn(),
-                TimeRemainingColumn(), TextColumn("{task.fields[loss]} {task.fields[val]} {task.fields[speed]}"),
-                console=self.console, transient=False,
-            )  # fmt: skip
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("step {task.fields[steps]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[loss]} {task.fields[val]} {task.fields[speed]}"),
+                console=self.console,
+                transient=False,
+            )
             self.prog.start()
             self.task = self.prog.add_task(self.description, total=self.total, **self.fields)
 

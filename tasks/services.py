@@ -71,9 +71,12 @@ def check_object_store(uri: str, storage_options: Mapping[str, Any] | None) -> N
     endpoint = (opts.get("client_kwargs") or {}).get("endpoint_url", "AWS S3")
     fs = s3fs.S3FileSystem(
         **{**opts, "skip_instance_cache": True},
-        config_kwargs={"connect_timeout": TIMEOUT_S, "read_timeout": TIMEOUT_S,
-                       "retries": {"max_attempts": 1}},
-    )  # fmt: skip
+        config_kwargs={
+            "connect_timeout": TIMEOUT_S,
+            "read_timeout": TIMEOUT_S,
+            "retries": {"max_attempts": 1},
+        },
+    )
     bucket = uri.removeprefix("s3://").split("/", 1)[0]
 
     def ping() -> None:

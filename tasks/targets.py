@@ -35,7 +35,10 @@ def _table(catalog_uri: str, task_name: str, opts: dict) -> pd.DataFrame | None:
 
 @task(name="plan-targets", cache_policy=NO_CACHE)
 def plan_targets(
-    catalog_uri: str, store_uri: str, task_name: str, force: bool = False,
+    catalog_uri: str,
+    store_uri: str,
+    task_name: str,
+    force: bool = False,
     root: str | None = None,
 ) -> list[dict]:
     """``ok`` scans (with a label map for lcs/seg) not yet committed; each carries its CSV rows."""
@@ -55,20 +58,35 @@ def _build(row: dict, **kw: Any) -> dict[str, Any]:
 
 @task(name="build-targets-on-dask", cache_policy=NO_CACHE)
 def build_targets(
-    rows: list[dict], config: dict, store_uri: str, scheduler: str | None, workers: int | None,
+    rows: list[dict],
+    config: dict,
+    store_uri: str,
+    scheduler: str | None,
+    workers: int | None,
     root: str | None = None,
 ):
     s = get_settings(root)
     cfg = TargetConfig.from_dict(config)
     return run_per_scan(
-        _build, rows, f"targets-{cfg.task}", scheduler, workers, task_name=cfg.task, config=cfg,
-        store_uri=store_uri, cache_dir=str(s.cache_path), storage_options=s.storage_options(), root=root,
+        _build,
+        rows,
+        f"targets-{cfg.task}",
+        scheduler,
+        workers,
+        task_name=cfg.task,
+        config=cfg,
+        store_uri=store_uri,
+        cache_dir=str(s.cache_path),
+        storage_options=s.storage_options(),
+        root=root,
         generation=new_generation(),
-    )  # fmt: skip
+    )
 
 
 @task(name="commit-targets", cache_policy=NO_CACHE)
-def commit_target_store(store_uri: str, results: list[dict], config: dict, root: str | None = None) -> dict[str, Any]:
+def commit_target_store(
+    store_uri: str, results: list[dict], config: dict, root: str | None = None
+) -> dict[str, Any]:
     manifest = commit_targets(
         store_uri, results, TargetConfig.from_dict(config), get_settings(root).storage_options()
     )

@@ -23,15 +23,21 @@ def corruption(transform_cfg: dict):
 
 
 def train_val_readers(
-    store_uri: str, verify_all: bool = True, sampling: str = "random",
+    store_uri: str,
+    verify_all: bool = True,
+    sampling: str = "random",
     root: str | None = None,
 ) -> tuple[CubeStore, CubeStore]:
     """Train and validation views.  ``verify_all`` checks every scan first (the training task
     does, once per run); the readers verify any scan they touch regardless.  Block sampling
     reads whole scans; random sampling reads single cubes unless the store fits the cache."""
     s = get_settings(root)
-    store = CubeStore(store_uri, s.storage_options(), cache_mb=s.read_cache_mb,
-                      whole_scans=True if sampling == "blocks" else None)  # fmt: skip
+    store = CubeStore(
+        store_uri,
+        s.storage_options(),
+        cache_mb=s.read_cache_mb,
+        whole_scans=True if sampling == "blocks" else None,
+    )
     if len(store) == 0:
         raise ValueError(
             f"cube store {store_uri} has no committed cubes: run `genesis preprocess` first"
@@ -49,7 +55,12 @@ def train_val_readers(
 
 
 def training_profile(
-    name: str, steps: int | None, device: str, seed: int, transform_cfg: dict, sampling: str,
+    name: str,
+    steps: int | None,
+    device: str,
+    seed: int,
+    transform_cfg: dict,
+    sampling: str,
     root: str | None = None,
 ) -> Profile:
     """The named profile with this node's read-path settings (logged with the loop config)."""

@@ -26,7 +26,9 @@ app.add_typer(server_app, name="server")
 
 RootOpt = Annotated[
     str | None,
-    typer.Option("--root", help="Data root (path or s3://); default GENESIS_ROOT or ./genesis_data"),
+    typer.Option(
+        "--root", help="Data root (path or s3://); default GENESIS_ROOT or ./genesis_data"
+    ),
 ]
 Sampling = Literal["auto", "random", "blocks"]
 Profile = Literal["tiny", "paper"]

@@ -35,7 +35,9 @@ def _pair(text: str) -> tuple[float, float]:
 @command("luna16", synth_app)
 def synth_luna16(
     out: Path,
-    scans: Annotated[int, typer.Option(min=1, help="number of scans (spread over train/val/test)")] = 10,
+    scans: Annotated[
+        int, typer.Option(min=1, help="number of scans (spread over train/val/test)")
+    ] = 10,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     size: Annotated[str, typer.Option(help="volume size X,Y,Z in voxels")] = "256,256,160",
     fov_mm: Annotated[
@@ -96,8 +98,9 @@ def run_ingest(source: str, dataset: str | None, root: str | None, force: bool) 
     if why:
         console.print(f"nothing to do: {why}")
         return None
-    return run_flow("flows.ingest:ingest_flow", source=source, dataset=dataset, root=root,
-                    force=force)  # fmt: skip
+    return run_flow(
+        "flows.ingest:ingest_flow", source=source, dataset=dataset, root=root, force=force
+    )
 
 
 def print_ingest(report: dict[str, Any]) -> None:
@@ -158,10 +161,20 @@ def preprocess(
 ) -> None:
     """Resample, window and cut cubes into a Zarr cube store, in parallel on Dask."""
     report = run_preprocess(
-        dataset=dataset, root=root, store=store, spacing=spacing, cube=cube,
-        cubes_per_scan=cubes_per_scan, seed=seed, acceptance=acceptance, workers=workers,
-        scheduler=scheduler, force=force, border=border, preset=preset,
-    )  # fmt: skip
+        dataset=dataset,
+        root=root,
+        store=store,
+        spacing=spacing,
+        cube=cube,
+        cubes_per_scan=cubes_per_scan,
+        seed=seed,
+        acceptance=acceptance,
+        workers=workers,
+        scheduler=scheduler,
+        force=force,
+        border=border,
+        preset=preset,
+    )
     if report is not None:
         print_preprocess(report)
 
@@ -172,8 +185,15 @@ def _preprocess_config(kw: dict[str, Any]):
     checked("--spacing", options.parse_spacing, kw["spacing"])
     checked("--cube", options.parse_cube, kw["cube"])
     checked("--border", options.parse_border, kw["border"])
-    return options.build_config(kw["spacing"], kw["cube"], kw["cubes_per_scan"], kw["seed"],
-                                kw["acceptance"], kw["border"], kw["preset"])  # fmt: skip
+    return options.build_config(
+        kw["spacing"],
+        kw["cube"],
+        kw["cubes_per_scan"],
+        kw["seed"],
+        kw["acceptance"],
+        kw["border"],
+        kw["preset"],
+    )
 
 
 def run_preprocess(**kw: Any) -> dict[str, Any] | None:
@@ -186,8 +206,9 @@ def run_preprocess(**kw: Any) -> dict[str, Any] | None:
     catalog_uri = catalog.catalog_uri(s.root_uri, kw["dataset"])
     store = kw["store"] or options.store_uri_for(s.root_uri, kw["dataset"])
     say(f"preprocess {kw['dataset']} → {store}")
-    why = precheck.preprocess_noop(catalog_uri, store, cfg.to_dict(), kw["force"],
-                                   s.storage_options())  # fmt: skip
+    why = precheck.preprocess_noop(
+        catalog_uri, store, cfg.to_dict(), kw["force"], s.storage_options()
+    )
     if why:
         console.print(f"nothing to do: {why}")
         return None
@@ -196,15 +217,37 @@ def run_preprocess(**kw: Any) -> dict[str, Any] | None:
 
 def print_preprocess(r: dict[str, Any]) -> None:
     t = Table(title=f"cube store for {r['dataset']}")
-    cols = ("planned", "done", "failed", "empty", "cubes written", "scans in store",
-            "cubes in store", "store MB", "wall s", "scans/s")  # fmt: skip
+    cols = (
+        "planned",
+        "done",
+        "failed",
+        "empty",
+        "cubes written",
+        "scans in store",
+        "cubes in store",
+        "store MB",
+        "wall s",
+        "scans/s",
+    )
     for c in cols:
         t.add_column(c)
     t.add_row(
-        *(str(v) for v in (r["planned"], r["done"], len(r["failed"]), len(r["empty"]),
-                           r["cubes_written"], r["scans_in_store"], r["cubes_in_store"])),
-        f"{r['store_bytes'] / 1e6:.1f}", f"{r['wall_seconds']:.1f}", f"{r['scans_per_second']:.2f}",
-    )  # fmt: skip
+        *(
+            str(v)
+            for v in (
+                r["planned"],
+                r["done"],
+                len(r["failed"]),
+                len(r["empty"]),
+                r["cubes_written"],
+                r["scans_in_store"],
+                r["cubes_in_store"],
+            )
+        ),
+        f"{r['store_bytes'] / 1e6:.1f}",
+        f"{r['wall_seconds']:.1f}",
+        f"{r['scans_per_second']:.2f}",
+    )
     console.print(t)
     for f in r["failed"]:
         console.print(f"[red]failed[/] {f['scan_id']}: {f['reason']}", soft_wrap=True)
@@ -238,13 +281,18 @@ def inspect(
 
 def _summary(uri: str, view, target: bool) -> None:
     kind = f"target store ({view.manifest.config['task']})" if target else "cube store"
-    t = Table(title=f"{uri}: {kind}, manifest v{view.manifest.version}, "
-                    f"config {view.manifest.config_hash[:12]}")  # fmt: skip
+    t = Table(
+        title=f"{uri}: {kind}, manifest v{view.manifest.version}, "
+        f"config {view.manifest.config_hash[:12]}"
+    )
     splits = view.split()
     for c in ("scans", "samples", "train", "val", "test"):
         t.add_column(c)
-    t.add_row(str(len(view.scan_ids)), str(len(view)),
-              *(str(len(splits[k])) for k in ("train", "val", "test")))  # fmt: skip
+    t.add_row(
+        str(len(view.scan_ids)),
+        str(len(view)),
+        *(str(len(splits[k])) for k in ("train", "val", "test")),
+    )
     console.print(t)
 
 

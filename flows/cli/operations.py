@@ -17,7 +17,7 @@ from flows.cli.data import (
     print_preprocess,
     run_ingest,
     run_preprocess,
-)  # fmt: skip
+)
 from flows.cli.training import (
     print_evaluate,
     print_pretrain,
@@ -26,7 +26,7 @@ from flows.cli.training import (
     run_evaluate,
     run_pretrain,
     run_targets,
-)  # fmt: skip
+)
 from flows.console import console
 
 REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
@@ -39,7 +39,9 @@ def nightly(
     root: RootOpt = None,
     profile: Annotated[Profile, typer.Option(help="tiny or paper")] = "tiny",
     steps: Annotated[int | None, typer.Option(min=1, help="optimizer steps")] = None,
-    full_retrain: Annotated[bool, typer.Option(help="train from scratch, not the champion")] = False,
+    full_retrain: Annotated[
+        bool, typer.Option(help="train from scratch, not the champion")
+    ] = False,
     model_name: Annotated[str, typer.Option(help="registered model name")] = "genesis-unet3d",
 ) -> None:
     """The nightly flow, here and now: ingest new scans, append their cubes, warm-start
@@ -51,9 +53,19 @@ def nightly(
         if not storage.is_remote(src) and not Path(src).is_dir():
             raise typer.BadParameter(f"{src} is not a folder", param_hint="SOURCES")
     s = settings(root)
-    say(f"nightly {dataset}: {len(sources)} source(s) → {options.store_uri_for(s.root_uri, dataset)}")
-    r = run_flow("flows.nightly:nightly_flow", sources=sources, dataset=dataset, root=root,
-                 profile=profile, steps=steps, full_retrain=full_retrain, model_name=model_name)  # fmt: skip
+    say(
+        f"nightly {dataset}: {len(sources)} source(s) → {options.store_uri_for(s.root_uri, dataset)}"
+    )
+    r = run_flow(
+        "flows.nightly:nightly_flow",
+        sources=sources,
+        dataset=dataset,
+        root=root,
+        profile=profile,
+        steps=steps,
+        full_retrain=full_retrain,
+        model_name=model_name,
+    )
     from flows.nightly import render
 
     console.print(render(r, model_name))
@@ -98,10 +110,23 @@ def ui(
 ) -> None:
     """Browse runs and registered models: the MLflow UI on this data root's tracking store."""
     uri = settings(root).tracking_uri()
-    console.print(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C stops it)",
-                  soft_wrap=True, highlight=False)  # fmt: skip
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-           "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    console.print(
+        f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C stops it)",
+        soft_wrap=True,
+        highlight=False,
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     try:
         raise typer.Exit(subprocess.call(cmd))
     except KeyboardInterrupt:
@@ -136,10 +161,20 @@ def demo(
     # The demo phantoms are small (about 190 mm across), so the demo cuts the `tiny`
     # profile's 32x32x16 cubes; `genesis preprocess` defaults to the paper's 64x64x32.
     pre = run_preprocess(
-        dataset="demo-luna16", root=str(root_dir), store=None, spacing="1,1,1", cube="32,32,16",
-        cubes_per_scan=16, seed=0, acceptance="lung", workers=None, scheduler=None, force=False,
-        border="auto", preset="default",
-    )  # fmt: skip
+        dataset="demo-luna16",
+        root=str(root_dir),
+        store=None,
+        spacing="1,1,1",
+        cube="32,32,16",
+        cubes_per_scan=16,
+        seed=0,
+        acceptance="lung",
+        workers=None,
+        scheduler=None,
+        force=False,
+        border="auto",
+        preset="default",
+    )
     if pre is not None:
         print_preprocess(pre)
     store = options.store_uri_for(str(root_dir), "demo-luna16")
@@ -157,24 +192,55 @@ def _ingest(src: Path, dataset: str, root_dir: Path) -> None:
 
 def _demo_training(root_dir: Path, store: str) -> None:
     console.rule("4. pre-train (tiny profile) and register in MLflow")
-    print_pretrain(run_pretrain(
-        store=store, dataset=None, root=str(root_dir), profile="tiny", steps=60,
-        transforms="all", mode="fixed", seed=0, device="auto", resume=False,
-        experiment="genesis-pretrain", model_name="genesis-unet3d", warm_start=None, gpus=1,
-        sampling="auto",
-    ))  # fmt: skip
+    print_pretrain(
+        run_pretrain(
+            store=store,
+            dataset=None,
+            root=str(root_dir),
+            profile="tiny",
+            steps=60,
+            transforms="all",
+            mode="fixed",
+            seed=0,
+            device="auto",
+            resume=False,
+            experiment="genesis-pretrain",
+            model_name="genesis-unet3d",
+            warm_start=None,
+            gpus=1,
+            sampling="auto",
+        )
+    )
     console.rule("5. fine-tune: scratch vs Genesis on nodule candidates (ncc), a smoke run")
     built = run_targets(
-        dataset="demo-luna16", task="ncc", root=str(root_dir), store=None, spacing="1,1,1",
-        cube="32,32,16", samples_per_scan=32, include_tumour=False, label=None, workers=None,
-        scheduler=None, force=False,
-    )  # fmt: skip
+        dataset="demo-luna16",
+        task="ncc",
+        root=str(root_dir),
+        store=None,
+        spacing="1,1,1",
+        cube="32,32,16",
+        samples_per_scan=32,
+        include_tumour=False,
+        label=None,
+        workers=None,
+        scheduler=None,
+        force=False,
+    )
     if built is not None:
         print_targets(built)
-    print_evaluate(run_evaluate(
-        task="ncc", dataset="demo-luna16", store=None, root=str(root_dir), inits="scratch,genesis",
-        seeds=2, label_fractions="0.5,1.0", profile="tiny", steps=10,
-    ))  # fmt: skip
+    print_evaluate(
+        run_evaluate(
+            task="ncc",
+            dataset="demo-luna16",
+            store=None,
+            root=str(root_dir),
+            inits="scratch,genesis",
+            seeds=2,
+            label_fractions="0.5,1.0",
+            profile="tiny",
+            steps=10,
+        )
+    )
     console.print(
         "[yellow]smoke run:[/] 2 seeds × 10 fine-tuning steps only show that every stage works; "
         "the numbers are noise and say nothing about Genesis vs scratch. That comparison is "

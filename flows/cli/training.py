@@ -17,7 +17,7 @@ from flows.cli.base import (
     run_flow,
     say,
     settings,
-)  # fmt: skip
+)
 from flows.console import console
 
 
@@ -57,11 +57,22 @@ def pretrain(
 ) -> None:
     """Pre-train the 3D U-Net by restoring corrupted cubes; track in MLflow; register the model."""
     report = run_pretrain(
-        store=store, dataset=dataset, root=root, profile=profile, steps=steps,
-        transforms=transforms, mode=mode, seed=seed, device=device, resume=resume,
-        experiment=experiment, model_name=model_name, warm_start=warm_start, gpus=gpus,
+        store=store,
+        dataset=dataset,
+        root=root,
+        profile=profile,
+        steps=steps,
+        transforms=transforms,
+        mode=mode,
+        seed=seed,
+        device=device,
+        resume=resume,
+        experiment=experiment,
+        model_name=model_name,
+        warm_start=warm_start,
+        gpus=gpus,
         sampling=sampling,
-    )  # fmt: skip
+    )
     print_pretrain(report)
 
 
@@ -76,9 +87,21 @@ def run_pretrain(**kw: Any) -> dict[str, Any]:
     version = precheck.require_store(
         store, s.storage_options(), "run `genesis preprocess --dataset NAME` first"
     )
-    _, _, run_dir = checked("--transforms", options.pretrain_plan, s.local_root, store, version,
-                            kw["profile"], kw["steps"], kw["transforms"], kw["mode"], kw["seed"],
-                            kw["warm_start"], kw["gpus"], kw["sampling"])  # fmt: skip
+    _, _, run_dir = checked(
+        "--transforms",
+        options.pretrain_plan,
+        s.local_root,
+        store,
+        version,
+        kw["profile"],
+        kw["steps"],
+        kw["transforms"],
+        kw["mode"],
+        kw["seed"],
+        kw["warm_start"],
+        kw["gpus"],
+        kw["sampling"],
+    )
     say(f"pretrain {kw['profile']} on {store} (manifest v{version})")
     done = None if kw["resume"] else precheck.finished_run(run_dir)
     if done is not None:
@@ -95,9 +118,14 @@ def print_pretrain(r: dict[str, Any]) -> None:
     for c in ("steps", "first val loss", "best val loss", "champion", "promoted", "MLflow run"):
         t.add_column(c)
     first = r.get("first_val_loss")
-    t.add_row(str(r["steps"]), f"{first:.5f}" if first is not None else "-",
-              f"{r['val_loss']:.5f}", f"v{r['champion_version']}", str(r["promoted"]),
-              r["run_id"])  # fmt: skip
+    t.add_row(
+        str(r["steps"]),
+        f"{first:.5f}" if first is not None else "-",
+        f"{r['val_loss']:.5f}",
+        f"v{r['champion_version']}",
+        str(r["promoted"]),
+        r["run_id"],
+    )
     console.print(t)
     print_registry_hints(r["tracking_uri"], r["model_name"])
 
@@ -111,8 +139,9 @@ def print_registry_hints(tracking_uri: str, model_name: str) -> None:
     console.print(
         f"load it:   MLFLOW_TRACKING_URI={shlex.quote(tracking_uri)} {shlex.quote(sys.executable)} "
         f"-c \"import mlflow; m = mlflow.pyfunc.load_model('models:/{model_name}@champion')\"",
-        soft_wrap=True, highlight=False,
-    )  # fmt: skip
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @command()
@@ -145,10 +174,19 @@ def targets(
 ) -> None:
     """Build a target-task dataset (fine-tuning samples) from a catalog, in parallel on Dask."""
     report = run_targets(
-        dataset=dataset, task=task, root=root, store=store, spacing=spacing, cube=cube,
-        samples_per_scan=samples_per_scan, include_tumour=include_tumour, label=label,
-        workers=workers, scheduler=scheduler, force=force,
-    )  # fmt: skip
+        dataset=dataset,
+        task=task,
+        root=root,
+        store=store,
+        spacing=spacing,
+        cube=cube,
+        samples_per_scan=samples_per_scan,
+        include_tumour=include_tumour,
+        label=label,
+        workers=workers,
+        scheduler=scheduler,
+        force=force,
+    )
     if report is not None:
         print_targets(report)
 
@@ -160,12 +198,14 @@ def run_targets(**kw: Any) -> dict[str, Any] | None:
     checked("--spacing", options.parse_spacing, kw["spacing"])
     checked("--cube", options.parse_cube, kw["cube"])
     if kw["task"] == "seg" and not kw["label"]:
-        raise typer.BadParameter("task seg needs --label (a name from dataset.json or a value)",
-                                 param_hint="--label")  # fmt: skip
+        raise typer.BadParameter(
+            "task seg needs --label (a name from dataset.json or a value)", param_hint="--label"
+        )
     s = settings(kw["root"])
     catalog_uri = catalog.catalog_uri(s.root_uri, kw["dataset"])
-    store = kw["store"] or checked("--label", options.target_store_uri, s.root_uri, kw["dataset"],
-                                   kw["task"], kw["label"])  # fmt: skip
+    store = kw["store"] or checked(
+        "--label", options.target_store_uri, s.root_uri, kw["dataset"], kw["task"], kw["label"]
+    )
     say(f"targets {kw['task']} from {kw['dataset']} → {store}")
     why = precheck.targets_noop(catalog_uri, store, kw["task"], kw["force"], s.storage_options())
     if why:
@@ -210,15 +250,27 @@ def finetune(
     seed: Annotated[int, typer.Option(help="seed")] = 0,
     profile: Annotated[Profile, typer.Option(help="tiny or paper")] = "tiny",
     steps: Annotated[int | None, typer.Option(min=1, help="optimizer steps")] = None,
-    label: Annotated[str | None, typer.Option(help="seg: the label the target store was built for")] = None,
+    label: Annotated[
+        str | None, typer.Option(help="seg: the label the target store was built for")
+    ] = None,
 ) -> None:
     """Fine-tune one model on a target task and register it."""
     s = settings(root)
     uri = _target_store(s, task, dataset, store, label)
     say(f"finetune {task} from {init} on {uri} ({fraction:g} of the training scans)")
-    r = run_flow("flows.finetune:finetune_flow", task=task, init=init, dataset=dataset, store=uri,
-                 root=root, fraction=fraction, seed=seed, profile=profile, steps=steps,
-                 label=label)  # fmt: skip
+    r = run_flow(
+        "flows.finetune:finetune_flow",
+        task=task,
+        init=init,
+        dataset=dataset,
+        store=uri,
+        root=root,
+        fraction=fraction,
+        seed=seed,
+        profile=profile,
+        steps=steps,
+        label=label,
+    )
     scores = {k: round(float(r[k]), 4) for k in ("auc", "dice", "iou", "mean_iou_paper") if k in r}
     console.print(
         f"{task} fine-tuned from {init}: test {scores}; "
@@ -235,9 +287,15 @@ def _fractions(text: str) -> str:
 
 def _inits(text: str) -> str:
     inits = [i.strip() for i in text.split(",") if i.strip()]
-    bad = [i for i in inits if i not in ("scratch", "genesis") and not i.startswith(("models:/", "file:"))]
+    bad = [
+        i
+        for i in inits
+        if i not in ("scratch", "genesis") and not i.startswith(("models:/", "file:"))
+    ]
     if not inits or bad:
-        raise ValueError(f"inits are scratch, genesis, models:/NAME@ALIAS or file:PATH, got {bad or text!r}")
+        raise ValueError(
+            f"inits are scratch, genesis, models:/NAME@ALIAS or file:PATH, got {bad or text!r}"
+        )
     return text
 
 
@@ -254,12 +312,25 @@ def evaluate(
     ] = "0.1,0.25,0.5,1.0",
     profile: Annotated[Profile, typer.Option(help="tiny or paper")] = "tiny",
     steps: Annotated[int | None, typer.Option(min=1, help="optimizer steps per fit")] = None,
-    label: Annotated[str | None, typer.Option(help="seg: the label the target store was built for")] = None,
+    label: Annotated[
+        str | None, typer.Option(help="seg: the label the target store was built for")
+    ] = None,
 ) -> None:
     """Scratch vs Genesis (or any inits) over label fractions and seeds, with t-tests."""
-    print_evaluate(run_evaluate(task=task, dataset=dataset, store=store, root=root, inits=inits,
-                                seeds=seeds, label_fractions=label_fractions, profile=profile,
-                                steps=steps, label=label))  # fmt: skip
+    print_evaluate(
+        run_evaluate(
+            task=task,
+            dataset=dataset,
+            store=store,
+            root=root,
+            inits=inits,
+            seeds=seeds,
+            label_fractions=label_fractions,
+            profile=profile,
+            steps=steps,
+            label=label,
+        )
+    )
 
 
 def run_evaluate(**kw: Any) -> dict[str, Any]:
@@ -267,8 +338,10 @@ def run_evaluate(**kw: Any) -> dict[str, Any]:
     checked("--inits", _inits, kw["inits"])
     s = settings(kw["root"])
     uri = _target_store(s, kw["task"], kw["dataset"], kw["store"], kw.get("label"))
-    say(f"evaluate {kw['inits']} on {kw['task']} ({uri}), fractions {kw['label_fractions']}, "
-        f"{kw['seeds']} seeds")  # fmt: skip
+    say(
+        f"evaluate {kw['inits']} on {kw['task']} ({uri}), fractions {kw['label_fractions']}, "
+        f"{kw['seeds']} seeds"
+    )
     return run_flow("flows.evaluate:evaluate_flow", **{**kw, "store": uri})
 
 

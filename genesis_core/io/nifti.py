@@ -32,8 +32,14 @@ DATATYPES = {
     1024: "i8",
     1280: "u8",
 }
-NON_SCALAR = {32: "complex64", 128: "RGB24", 1536: "float128", 1792: "complex128",
-              2048: "complex256", 2304: "RGBA32"}  # fmt: skip
+NON_SCALAR = {
+    32: "complex64",
+    128: "RGB24",
+    1536: "float128",
+    1792: "complex128",
+    2048: "complex256",
+    2304: "RGBA32",
+}
 
 
 class NiftiError(ValueError):
@@ -95,8 +101,19 @@ def _nifti1(h: bytes, e: str, name: str) -> Header:
         raise NiftiError(f"{name}: NIfTI-1 magic {h[344:348]!r} is not 'n+1'")
     u = lambda fmt, off: struct.unpack_from(e + fmt, h, off)  # noqa: E731
     dim = u("8h", 40)
-    return Header(e, 1, _dims(dim, name), u("h", 70)[0], u("8f", 76), _offset(u("f", 108)[0], name),
-                  *u("2f", 112), *u("2h", 252), u("3f", 256), u("3f", 268), u("12f", 280))  # fmt: skip
+    return Header(
+        e,
+        1,
+        _dims(dim, name),
+        u("h", 70)[0],
+        u("8f", 76),
+        _offset(u("f", 108)[0], name),
+        *u("2f", 112),
+        *u("2h", 252),
+        u("3f", 256),
+        u("3f", 268),
+        u("12f", 280),
+    )
 
 
 def _nifti2(h: bytes, e: str, name: str) -> Header:
@@ -104,8 +121,19 @@ def _nifti2(h: bytes, e: str, name: str) -> Header:
         raise NiftiError(f"{name}: NIfTI-2 magic {h[4:12]!r} is not 'n+2'")
     u = lambda fmt, off: struct.unpack_from(e + fmt, h, off)  # noqa: E731
     dim = u("8q", 16)
-    return Header(e, 2, _dims(dim, name), u("h", 12)[0], u("8d", 104), _offset(u("q", 168)[0], name),
-                  *u("2d", 176), *u("2i", 344), u("3d", 352), u("3d", 376), u("12d", 400))  # fmt: skip
+    return Header(
+        e,
+        2,
+        _dims(dim, name),
+        u("h", 12)[0],
+        u("8d", 104),
+        _offset(u("q", 168)[0], name),
+        *u("2d", 176),
+        *u("2i", 344),
+        u("3d", 352),
+        u("3d", 376),
+        u("12d", 400),
+    )
 
 
 def _offset(v: float, name: str) -> int:

@@ -34,9 +34,9 @@ class Network:
         return self.classifier(config) if classification else self.restorer(config)
 
 
-NETWORKS: dict[str, Network] = {n.name: n for n in (
-    Network("unet3d", UNet3DConfig, UNet3D, UNet3DClassifier),
-)}  # fmt: skip
+NETWORKS: dict[str, Network] = {
+    n.name: n for n in (Network("unet3d", UNet3DConfig, UNet3D, UNet3DClassifier),)
+}
 DEFAULT = "unet3d"
 
 
@@ -55,6 +55,7 @@ def by_class(class_name: str) -> tuple[Network, bool]:
         for classification, cls in ((False, net.restorer), (True, net.classifier)):
             if getattr(cls, "__name__", None) == class_name:
                 return net, classification
-    known = sorted(getattr(c, "__name__", "?") for n in NETWORKS.values()
-                   for c in (n.restorer, n.classifier))  # fmt: skip
+    known = sorted(
+        getattr(c, "__name__", "?") for n in NETWORKS.values() for c in (n.restorer, n.classifier)
+    )
     raise ValueError(f"unknown network class {class_name!r}; known: {known}")

@@ -49,8 +49,14 @@ class ScanEntry:
         """The entry for a per-scan report (``preprocess_scan`` / ``build_target_scan``)."""
         sub = r.get("subset")
         subset = None if sub is None or sub != sub else int(sub)
-        return cls(r["scan_id"], int(r["n_cubes"]), r.get("source_sha256") or "", subset,
-                   r.get("path", ""), r.get("checksum", ""))  # fmt: skip
+        return cls(
+            r["scan_id"],
+            int(r["n_cubes"]),
+            r.get("source_sha256") or "",
+            subset,
+            r.get("path", ""),
+            r.get("checksum", ""),
+        )
 
 
 @dataclass
@@ -90,8 +96,13 @@ class Manifest:
 
 
 def delta_json(version: int, config_hash: str, created: str, added: list[ScanEntry]) -> bytes:
-    d = {"kind": "delta", "version": version, "config_hash": config_hash, "created": created,
-         "added": {e.scan_id: asdict(e) for e in added}}  # fmt: skip
+    d = {
+        "kind": "delta",
+        "version": version,
+        "config_hash": config_hash,
+        "created": created,
+        "added": {e.scan_id: asdict(e) for e in added},
+    }
     return json.dumps(d, separators=(",", ":"), sort_keys=True).encode()
 
 
@@ -124,8 +135,13 @@ def read_version(
     scans = dict(base.scans)
     for d in reversed(deltas):
         scans.update({k: ScanEntry(**e) for k, e in d["added"].items()})
-    m = Manifest(version, base.config_hash, base.config, scans,
-                 deltas[0]["created"] if deltas else base.created)  # fmt: skip
+    m = Manifest(
+        version,
+        base.config_hash,
+        base.config,
+        scans,
+        deltas[0]["created"] if deltas else base.created,
+    )
     _CACHE[(store_uri, version)] = m
     while len(_CACHE) > 8:
         _CACHE.popitem(last=False)

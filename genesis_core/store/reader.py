@@ -288,8 +288,10 @@ class CubeStore(ManifestView):
 
     def _load_indexes(self, todo: list) -> dict:
         layouts = [self._layout(s) for s in todo]
-        reads = [(f"{self._array_key(s)}/{lay.key}", -lay.index_bytes, None)
-                 for s, lay in zip(todo, layouts, strict=True)]  # type: ignore[union-attr]  # fmt: skip
+        reads = [
+            (f"{self._array_key(s)}/{lay.key}", -lay.index_bytes, None)
+            for s, lay in zip(todo, layouts, strict=True)
+        ]  # type: ignore[union-attr]
         out = {}
         for sid, lay, tail in zip(todo, layouts, self._objects.get(reads), strict=True):
             try:
@@ -448,8 +450,15 @@ class CubeStore(ManifestView):
         }
 
     def subset(self, scan_ids: Sequence[str]) -> CubeStore:
-        view = CubeStore(self.uri, self.storage_options, scan_ids, self.window, self.manifest,
-                         self.verify, whole_scans=self.whole_scans)  # fmt: skip
+        view = CubeStore(
+            self.uri,
+            self.storage_options,
+            scan_ids,
+            self.window,
+            self.manifest,
+            self.verify,
+            whole_scans=self.whole_scans,
+        )
         # one handle per store: verified scans, metadata, cache and request count are shared
         view._verified, view._layouts, view._indexes = self._verified, self._layouts, self._indexes
         view._cache, view._objects = self._cache, self._objects

@@ -112,7 +112,7 @@ def write_scan(
             "scan_id": scan_id,
             "origins_zyx": origins,
             "cube_crc32c": [cube_crc(c) for c in cubes],
-        },  # fmt: skip
+        },
     )
     arr[...] = cubes
     return Written(n, group, cube_digest(cubes, origins))

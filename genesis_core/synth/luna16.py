@@ -83,7 +83,13 @@ def write_luna16(
     written, annotations, candidates = [], [], []
     for i in range(scans):
         scan, ann, cand = write_luna16_scan(
-            root, i, seed, size_xyz, subset_of(i, subsets), nodules, _ranges(size_xyz, fov_mm, slice_mm)
+            root,
+            i,
+            seed,
+            size_xyz,
+            subset_of(i, subsets),
+            nodules,
+            _ranges(size_xyz, fov_mm, slice_mm),
         )
         written.append(scan)
         annotations += ann
@@ -112,9 +118,14 @@ def _ranges(size_xyz, fov_mm: float | None, slice_mm) -> dict:
 
 
 def write_luna16_scan(
-    root: Path, index: int, seed: int, size_xyz, subset: int, nodules=None,
+    root: Path,
+    index: int,
+    seed: int,
+    size_xyz,
+    subset: int,
+    nodules=None,
     geometry_ranges: dict | None = None,
-):  # fmt: skip
+):
     """Write scan ``index``; returns (:class:`Luna16Scan`, annotation rows, candidate rows)."""
     rng = scan_rng(seed, "luna16", index)
     uid, geometry = series_uid(rng), random_geometry(rng, **(geometry_ranges or {}))

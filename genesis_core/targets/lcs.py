@@ -34,8 +34,9 @@ def lcs_arrays(
     return TargetArrays(pairs.images, pairs.origins_zyx, Grid.of(img), masks=pairs.masks)
 
 
-def build(image: Volume, label: Volume | None, table, config: TargetConfig,
-          rng: np.random.Generator) -> TargetArrays:  # fmt: skip
+def build(
+    image: Volume, label: Volume | None, table, config: TargetConfig, rng: np.random.Generator
+) -> TargetArrays:
     """The builder of the label-map tasks (``lcs``, ``seg``; :mod:`genesis_core.target_tasks`)."""
     if label is None:
         raise ScanReadError("no label map (label_uri) for a segmentation scan")

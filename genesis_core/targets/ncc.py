@@ -59,8 +59,9 @@ def ncc_arrays(
     )
 
 
-def build(image: Volume, label: Volume | None, table, config: TargetConfig,
-          rng: np.random.Generator) -> TargetArrays:  # fmt: skip
+def build(
+    image: Volume, label: Volume | None, table, config: TargetConfig, rng: np.random.Generator
+) -> TargetArrays:
     """The task's builder (:mod:`genesis_core.target_tasks`): this scan's candidates."""
     points, classes = world_columns(table, "class")
     return ncc_arrays(image, points, classes.astype(np.int64), config, rng)

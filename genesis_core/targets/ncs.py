@@ -43,8 +43,9 @@ def ncs_arrays(
     )
 
 
-def build(image: Volume, label: Volume | None, table, config: TargetConfig,
-          rng: np.random.Generator) -> TargetArrays:  # fmt: skip
+def build(
+    image: Volume, label: Volume | None, table, config: TargetConfig, rng: np.random.Generator
+) -> TargetArrays:
     """The task's builder (:mod:`genesis_core.target_tasks`): this scan's annotated nodules."""
     centers, diameters = world_columns(table, "diameter_mm")
     return ncs_arrays(image, centers, diameters.astype(np.float64), config, rng)

@@ -62,8 +62,14 @@ class LoopConfig:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         if self.max_steps is None and self.max_epochs is None:
             raise ValueError("set max_steps or max_epochs (or both)")
-        for name in ("batch_size", "log_every_steps", "val_every_steps", "checkpoint_every_steps",
-                     "block_scans", "loader_workers"):  # fmt: skip
+        for name in (
+            "batch_size",
+            "log_every_steps",
+            "val_every_steps",
+            "checkpoint_every_steps",
+            "block_scans",
+            "loader_workers",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")

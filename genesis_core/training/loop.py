@@ -133,17 +133,28 @@ class TrainingLoop:
     def _loaders(self, train_reader: Any, val_reader: Any | None):
         c, pin = self.config, self.device.type == "cuda"
         train = BatchLoader(
-            train_reader, c.batch_size, seed=c.seed, drop_last=c.drop_last,
-            prefetch=c.prefetch_batches, pin_memory=pin,
-            shard=(self.dist.rank, self.dist.world), sampling=c.sampling,
-            block_scans=c.block_scans, workers=c.loader_workers,
-        )  # fmt: skip
+            train_reader,
+            c.batch_size,
+            seed=c.seed,
+            drop_last=c.drop_last,
+            prefetch=c.prefetch_batches,
+            pin_memory=pin,
+            shard=(self.dist.rank, self.dist.world),
+            sampling=c.sampling,
+            block_scans=c.block_scans,
+            workers=c.loader_workers,
+        )
         if val_reader is None or len(val_reader) == 0:
             return train, None
         val = BatchLoader(
-            val_reader, c.batch_size, shuffle=False, drop_last=False,
-            prefetch=c.prefetch_batches, pin_memory=pin, workers=c.loader_workers,
-        )  # fmt: skip
+            val_reader,
+            c.batch_size,
+            shuffle=False,
+            drop_last=False,
+            prefetch=c.prefetch_batches,
+            pin_memory=pin,
+            workers=c.loader_workers,
+        )
         return train, val
 
     # -- running ---------------------------------------------------------------------------

@@ -36,5 +36,6 @@ def profile(
     loop.update(device=device, seed=seed)
     model = {**table.get("model", {}), "bn_always_batch_stats": mode == "faithful"}
     net = network(table.get("network", DEFAULT))
-    return Profile(name, build(net.config, model, where), build(PretrainConfig, loop, where),
-                   net.name)  # fmt: skip
+    return Profile(
+        name, build(net.config, model, where), build(PretrainConfig, loop, where), net.name
+    )

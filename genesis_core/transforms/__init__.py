@@ -23,8 +23,12 @@ if TYPE_CHECKING:
     from genesis_core.transforms.reference import reference_pair, reference_pairs
 
 # torch loads on first use, so that reading a config (the CLI's "nothing to do") stays fast
-_LAZY = {"make_pairs": "pipeline", "make_validation_pairs": "pipeline",
-         "reference_pair": "reference", "reference_pairs": "reference"}  # fmt: skip
+_LAZY = {
+    "make_pairs": "pipeline",
+    "make_validation_pairs": "pipeline",
+    "reference_pair": "reference",
+    "reference_pairs": "reference",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -33,6 +37,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "TransformConfig",

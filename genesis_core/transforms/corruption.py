@@ -48,20 +48,30 @@ class Corruption(Protocol):
     # every such corruption, the input continues from it through the others.
     on_target: ClassVar[bool]
 
-    def draw(self, gates: Tensor, batch: Batch, generator: torch.Generator,
-             config: TransformConfig) -> Any:  # fmt: skip
+    def draw(
+        self, gates: Tensor, batch: Batch, generator: torch.Generator, config: TransformConfig
+    ) -> Any:
         """This corruption's decisions for the batch (its part of the plan)."""
 
     def prepare(self, part: Any, config: TransformConfig, per_cube: bool) -> Any:
         """Per-batch work shared by every chunk or cube (e.g. shuffling sources)."""
 
-    def apply_batch(self, x: Tensor, out: Tensor, first: int, part: Any, prepared: Any,
-                    generator: torch.Generator, config: TransformConfig) -> Tensor:  # fmt: skip
+    def apply_batch(
+        self,
+        x: Tensor,
+        out: Tensor,
+        first: int,
+        part: Any,
+        prepared: Any,
+        generator: torch.Generator,
+        config: TransformConfig,
+    ) -> Tensor:
         """Samples ``first, first + 1, …`` of the plan: ``x`` corrupted; may write to and
         return ``out`` (the chunk's output), never modifies ``x``."""
 
-    def apply_cube(self, i: int, x: Tensor, out: Tensor, part: Any, prepared: Any,
-                   config: TransformConfig) -> Tensor:  # fmt: skip
+    def apply_cube(
+        self, i: int, x: Tensor, out: Tensor, part: Any, prepared: Any, config: TransformConfig
+    ) -> Tensor:
         """Sample ``i`` (C, D, H, W): ``x`` itself when it is untouched, else ``out`` written."""
 
 

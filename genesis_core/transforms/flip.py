@@ -87,19 +87,29 @@ class Flip:
     gates = 0
     on_target = True
 
-    def draw(self, gates: Tensor, batch, generator: torch.Generator,
-             config: TransformConfig) -> FlipPlan:  # fmt: skip
+    def draw(
+        self, gates: Tensor, batch, generator: torch.Generator, config: TransformConfig
+    ) -> FlipPlan:
         return draw_flips(batch.n, generator, batch.device, config)
 
     def prepare(self, part: FlipPlan, config: TransformConfig, per_cube: bool):
         return (flip_codes(part).tolist(), {}) if per_cube else None
 
-    def apply_batch(self, x: Tensor, out: Tensor, first: int, part: FlipPlan, prepared,
-                    generator: torch.Generator, config: TransformConfig) -> Tensor:  # fmt: skip
+    def apply_batch(
+        self,
+        x: Tensor,
+        out: Tensor,
+        first: int,
+        part: FlipPlan,
+        prepared,
+        generator: torch.Generator,
+        config: TransformConfig,
+    ) -> Tensor:
         return apply_flips(x, part, out=out)
 
-    def apply_cube(self, i: int, x: Tensor, out: Tensor, part: FlipPlan, prepared,
-                   config: TransformConfig) -> Tensor:  # fmt: skip
+    def apply_cube(
+        self, i: int, x: Tensor, out: Tensor, part: FlipPlan, prepared, config: TransformConfig
+    ) -> Tensor:
         codes, dims = prepared
         if codes[i] not in dims:
             dims[codes[i]] = code_dims(part, codes[i], (1, *x.shape))

@@ -138,12 +138,14 @@ class NonlinearIntensity:
     gates = 1
     on_target = False
 
-    def draw(self, gates: Tensor, batch, generator: torch.Generator,
-             config: TransformConfig) -> CurvePart:  # fmt: skip
+    def draw(
+        self, gates: Tensor, batch, generator: torch.Generator, config: TransformConfig
+    ) -> CurvePart:
         samples = chosen(gates[0], config.nonlinear_probability)
         k = len(samples) * curves_per_cube(batch.channels, config)
-        values, slopes = curve_tables(draw_curves(k, generator, batch.device),
-                                      config.bezier_table_size)  # fmt: skip
+        values, slopes = curve_tables(
+            draw_curves(k, generator, batch.device), config.bezier_table_size
+        )
         tables = (values.to(batch.dtype), slopes.to(batch.dtype))
         return CurvePart(samples, tables)
 
@@ -154,13 +156,23 @@ class NonlinearIntensity:
         t = slice(rows.start * part.per_sample, rows.stop * part.per_sample)
         return part.tables[0][t], part.tables[1][t]
 
-    def apply_batch(self, x: Tensor, out: Tensor, first: int, part: CurvePart, prepared,
-                    generator: torch.Generator, config: TransformConfig) -> Tensor:  # fmt: skip
-        return on_rows(x, part.samples, first,
-                       lambda sub, r: apply_tables(sub, self._tables(part, r)))  # fmt: skip
+    def apply_batch(
+        self,
+        x: Tensor,
+        out: Tensor,
+        first: int,
+        part: CurvePart,
+        prepared,
+        generator: torch.Generator,
+        config: TransformConfig,
+    ) -> Tensor:
+        return on_rows(
+            x, part.samples, first, lambda sub, r: apply_tables(sub, self._tables(part, r))
+        )
 
-    def apply_cube(self, i: int, x: Tensor, out: Tensor, part: CurvePart, prepared,
-                   config: TransformConfig) -> Tensor:  # fmt: skip
+    def apply_cube(
+        self, i: int, x: Tensor, out: Tensor, part: CurvePart, prepared, config: TransformConfig
+    ) -> Tensor:
         row = prepared.get(i)
         if row is None:
             return x

@@ -228,8 +228,9 @@ class Painting:
     gates = 2  # painting at all; in- rather than out-painting
     on_target = False
 
-    def draw(self, gates: Tensor, batch, generator: torch.Generator,
-             config: TransformConfig) -> PaintPart:  # fmt: skip
+    def draw(
+        self, gates: Tensor, batch, generator: torch.Generator, config: TransformConfig
+    ) -> PaintPart:
         painting = gates[0] < config.paint_probability
         inpaint = painting & (gates[1] < config.inpaint_given_paint)
         plan = draw_painting(inpaint, painting & ~inpaint, batch.spatial, generator)
@@ -241,16 +242,25 @@ class Painting:
         plan = part.plan
         return box_regions(plan), plan.inpaint.tolist(), plan.outpaint.tolist(), plan.seeds or []
 
-    def apply_batch(self, x: Tensor, out: Tensor, first: int, part: PaintPart, prepared,
-                    generator: torch.Generator, config: TransformConfig) -> Tensor:  # fmt: skip
+    def apply_batch(
+        self,
+        x: Tensor,
+        out: Tensor,
+        first: int,
+        part: PaintPart,
+        prepared,
+        generator: torch.Generator,
+        config: TransformConfig,
+    ) -> Tensor:
         stop = first + x.shape[0]
         if bisect.bisect_left(part.samples, stop) == bisect.bisect_left(part.samples, first):
             return x
         paint(x, part.plan[first:stop], generator, config, out=out)
         return out
 
-    def apply_cube(self, i: int, x: Tensor, out: Tensor, part: PaintPart, prepared,
-                   config: TransformConfig) -> Tensor:  # fmt: skip
+    def apply_cube(
+        self, i: int, x: Tensor, out: Tensor, part: PaintPart, prepared, config: TransformConfig
+    ) -> Tensor:
         regions, inpaint, outpaint, seeds = prepared
         if not (inpaint[i] or outpaint[i]):
             return x

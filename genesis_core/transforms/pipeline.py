@@ -55,8 +55,10 @@ def _corrupt_cube_by_cube(
 ) -> None:
     """The CPU path: every cube through the pipeline into ``targets`` and ``inputs``, in
     place, one cube at a time; the same values as :func:`_corrupt_chunks`."""
-    steps = [(s, part, s.prepare(part, config, per_cube=True))
-             for s, part in zip(plan.steps, plan.parts, strict=True)]  # fmt: skip
+    steps = [
+        (s, part, s.prepare(part, config, per_cube=True))
+        for s, part in zip(plan.steps, plan.parts, strict=True)
+    ]
     for i, (x, target) in enumerate(zip(inputs, targets, strict=True)):
         current = cubes[i]  # the cube as corrupted so far
         for step, part, prepared in steps:
@@ -70,9 +72,14 @@ def _corrupt_cube_by_cube(
 
 
 def _corrupt_chunks(
-    cubes: Tensor, targets: Tensor, inputs: Tensor, plan: CorruptionPlan,
-    generator: torch.Generator, config: TransformConfig, chunk: int,
-) -> None:  # fmt: skip
+    cubes: Tensor,
+    targets: Tensor,
+    inputs: Tensor,
+    plan: CorruptionPlan,
+    generator: torch.Generator,
+    config: TransformConfig,
+    chunk: int,
+) -> None:
     """The batched path: the target steps over the whole batch (their per-call overheads
     dominate), then the others chunk by chunk, each vectorised over the chunk's samples."""
     steps = list(zip(plan.steps, plan.parts, strict=True))
@@ -116,9 +123,12 @@ def make_pairs(
 
 
 def _make_pairs(
-    cubes: Tensor, generator: torch.Generator, config: TransformConfig, chunk_size: int | None,
+    cubes: Tensor,
+    generator: torch.Generator,
+    config: TransformConfig,
+    chunk_size: int | None,
     steps: tuple[Corruption, ...],
-) -> tuple[Tensor, Tensor]:  # fmt: skip
+) -> tuple[Tensor, Tensor]:
     """Plan the batch, flip it, then corrupt (shuffling sources for the whole batch at once
     on a GPU, a few cubes at a time on a CPU)."""
     if steps is not PIPELINE:
@@ -128,8 +138,9 @@ def _make_pairs(
     if cubes.device.type == "cpu" and chunk_size is None:
         _corrupt_cube_by_cube(cubes, targets, inputs, plan, config)
     else:
-        _corrupt_chunks(cubes, targets, inputs, plan, generator, config,
-                        chunk_size or max(cubes.shape[0], 1))  # fmt: skip
+        _corrupt_chunks(
+            cubes, targets, inputs, plan, generator, config, chunk_size or max(cubes.shape[0], 1)
+        )
     return inputs, targets
 
 

@@ -263,11 +263,13 @@ class LocalShuffle:
     gates = 1
     on_target = False
 
-    def draw(self, gates: Tensor, batch, generator: torch.Generator,
-             config: TransformConfig) -> ShufflePart:  # fmt: skip
+    def draw(
+        self, gates: Tensor, batch, generator: torch.Generator, config: TransformConfig
+    ) -> ShufflePart:
         samples = chosen(gates[0], config.local_probability)
-        plan = draw_shuffle(len(samples), batch.spatial, config.shuffle_blocks, generator,
-                            batch.device)  # fmt: skip
+        plan = draw_shuffle(
+            len(samples), batch.spatial, config.shuffle_blocks, generator, batch.device
+        )
         return ShufflePart(samples, plan)
 
     def prepare(self, part: ShufflePart, config: TransformConfig, per_cube: bool):
@@ -275,14 +277,27 @@ class LocalShuffle:
             return set(part.samples), cube_sources(part.plan)
         return plan_sources(part.plan)  # the whole batch at once: per-call overheads dominate
 
-    def apply_batch(self, x: Tensor, out: Tensor, first: int, part: ShufflePart, prepared,
-                    generator: torch.Generator, config: TransformConfig) -> Tensor:  # fmt: skip
+    def apply_batch(
+        self,
+        x: Tensor,
+        out: Tensor,
+        first: int,
+        part: ShufflePart,
+        prepared,
+        generator: torch.Generator,
+        config: TransformConfig,
+    ) -> Tensor:
         fixed = config.mode == "fixed"
-        return on_rows(x, part.samples, first,
-                       lambda sub, r: apply_shuffle(sub, prepared[r], all_channels=fixed))  # fmt: skip
+        return on_rows(
+            x,
+            part.samples,
+            first,
+            lambda sub, r: apply_shuffle(sub, prepared[r], all_channels=fixed),
+        )
 
-    def apply_cube(self, i: int, x: Tensor, out: Tensor, part: ShufflePart, prepared,
-                   config: TransformConfig) -> Tensor:  # fmt: skip
+    def apply_cube(
+        self, i: int, x: Tensor, out: Tensor, part: ShufflePart, prepared, config: TransformConfig
+    ) -> Tensor:
         shuffled, sources = prepared
         if i not in shuffled:
             return x

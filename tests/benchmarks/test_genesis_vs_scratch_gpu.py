@@ -16,10 +16,28 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "genesis_vs_scratch_gpu.py"
 TINY = [
-    "--quick", "--device", "cpu", "--chest-scans", "8", "--abdomen-scans", "6",
-    "--cubes-per-scan", "8", "--lcs-per-scan", "8", "--seeds", "2", "--fractions", "0.5,1.0",
-    "--pretrain-steps", "6", "--finetune-steps", "4", "--workers", "2",
-]  # fmt: skip
+    "--quick",
+    "--device",
+    "cpu",
+    "--chest-scans",
+    "8",
+    "--abdomen-scans",
+    "6",
+    "--cubes-per-scan",
+    "8",
+    "--lcs-per-scan",
+    "8",
+    "--seeds",
+    "2",
+    "--fractions",
+    "0.5,1.0",
+    "--pretrain-steps",
+    "6",
+    "--finetune-steps",
+    "4",
+    "--workers",
+    "2",
+]
 
 
 @pytest.mark.slow

@@ -27,7 +27,9 @@ def test_default_synth_then_nightly_trains_registers_and_then_stops_early(
     store = CubeStore(str(genesis_root / "stores" / "n.zarr"))
     splits = store.split()
     assert store.cube_shape == (32, 64, 64)  # the default cube, from default phantoms
-    assert all(len(splits[k]) > 0 for k in ("train", "val", "test")), {k: len(v) for k, v in splits.items()}
+    assert all(len(splits[k]) > 0 for k in ("train", "val", "test")), {
+        k: len(v) for k, v in splits.items()
+    }
     second = runner.invoke(app, ["nightly", str(src), "--dataset", "n", "--steps", "2"])
     assert second.exit_code == 0 and "no new scans" in second.output, second.output
     # the printed hint runs as printed, from another folder, without an activated venv
@@ -36,8 +38,14 @@ def test_default_synth_then_nightly_trains_registers_and_then_stops_early(
     elsewhere.mkdir()
     hint = load.removeprefix("load it:").strip()
     assert hint.endswith('"')
-    ran = subprocess.run(hint[:-1] + "; print('loaded', m)\"",
-                         shell=True, cwd=elsewhere, capture_output=True, text=True, timeout=300)
+    ran = subprocess.run(
+        hint[:-1] + "; print('loaded', m)\"",
+        shell=True,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ran.returncode == 0 and "loaded" in ran.stdout, ran.stderr[-2000:]
     assert not (elsewhere / "mlflow.db").exists()  # no stray database where it ran
 
@@ -46,8 +54,9 @@ def test_default_synth_then_nightly_trains_registers_and_then_stops_early(
 def test_inspect_a_target_store(tmp_path, genesis_root, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     src = tmp_path / "src"
-    runner.invoke(app, ["synth", "luna16", str(src), "--scans", "3", "--size", "96,96,48",
-                        "--fov-mm", "200"])  # fmt: skip
+    runner.invoke(
+        app, ["synth", "luna16", str(src), "--scans", "3", "--size", "96,96,48", "--fov-mm", "200"]
+    )
     assert runner.invoke(app, ["ingest", str(src), "--dataset", "t"]).exit_code == 0
     built = runner.invoke(app, ["targets", "--dataset", "t", "--task", "ncc", "--cube", "32,32,16"])
     assert built.exit_code == 0, built.output

@@ -47,7 +47,10 @@ BAD = [
     (["targets", "--dataset", "d", "--task", "ncc", "--spacing", "0"], "--spacing"),
     (["finetune", "--task", "ncc", "--fraction", "1.5"], "--fraction"),
     (["finetune", "--task", "ncc"], "--store"),
-    (["evaluate", "--task", "ncc", "--store", "x", "--label-fractions", "0,2"], "--label-fractions"),
+    (
+        ["evaluate", "--task", "ncc", "--store", "x", "--label-fractions", "0,2"],
+        "--label-fractions",
+    ),
     (["evaluate", "--task", "ncc", "--store", "x", "--inits", "imagenet"], "--inits"),
     (["synth", "luna16", "out", "--size", "64,64"], "--size"),
     (["synth", "luna16", "out", "--slice-mm", "3,1"], "--slice-mm"),
@@ -71,8 +74,14 @@ MISSING = [
     (["preprocess", "--dataset", "none"], "genesis ingest"),
     (["targets", "--dataset", "none", "--task", "ncc"], "genesis ingest"),
     (["pretrain", "--dataset", "none"], "genesis preprocess"),
-    (["finetune", "--task", "ncc", "--dataset", "none"], "genesis targets --dataset none --task ncc"),
-    (["evaluate", "--task", "lcs", "--dataset", "none"], "genesis targets --dataset none --task lcs"),
+    (
+        ["finetune", "--task", "ncc", "--dataset", "none"],
+        "genesis targets --dataset none --task ncc",
+    ),
+    (
+        ["evaluate", "--task", "lcs", "--dataset", "none"],
+        "genesis targets --dataset none --task lcs",
+    ),
     (["inspect", "nothing.zarr"], "genesis preprocess"),
     (["store", "verify", "nothing.zarr"], "genesis preprocess"),
     (["ingest", "no-such-folder"], "is not a folder"),
@@ -118,8 +127,13 @@ def test_scan_names_in_progress_stay_readable() -> None:
 def _genesis(args: list[str], root: Path, **env: str) -> subprocess.CompletedProcess:
     """The installed command in a fresh process, as a user runs it."""
     base = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    return subprocess.run([GENESIS, *args], env={**base, "GENESIS_ROOT": str(root), **env},
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [GENESIS, *args],
+        env={**base, "GENESIS_ROOT": str(root), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 PRE = ["preprocess", "--dataset", "d", "--cube", "32,32,16", "--cubes-per-scan", "4"]

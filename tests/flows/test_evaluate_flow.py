@@ -103,9 +103,12 @@ def test_a_registered_init_is_pinned_in_the_fine_tuned_versions_tags(
     MlflowClient().set_registered_model_alias("tiny-pre", "champion", "1")  # v2 is not champion
     registry_name = "genesis-ncc-lineage"
     fit = finetune_flow(
-        task="ncc", init="models:/tiny-pre@champion", dataset="luna", steps=2,
+        task="ncc",
+        init="models:/tiny-pre@champion",
+        dataset="luna",
+        steps=2,
         model_name=registry_name,
-    )  # fmt: skip
+    )
     assert fit["versions"] == [1]
     mv = MlflowClient().get_model_version(registry_name, "1")
     assert (mv.tags["init_model_name"], mv.tags["init_model_version"]) == ("tiny-pre", "1")

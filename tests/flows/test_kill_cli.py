@@ -28,12 +28,30 @@ def test_kill_minus_9_mid_preprocess_loses_only_scans_in_flight(
     root = genesis_root
     ingest_sequential(str(src), catalog.catalog_uri(str(root), "luna"), tmp_path / "cache")
     store = str(root / "stores" / "luna.zarr")
-    args = ["preprocess", "--dataset", "luna", "--root", str(root), "--spacing", "1",
-            "--cube", "32,32,16", "--cubes-per-scan", "4", "--workers", "1"]  # fmt: skip
+    args = [
+        "preprocess",
+        "--dataset",
+        "luna",
+        "--root",
+        str(root),
+        "--spacing",
+        "1",
+        "--cube",
+        "32,32,16",
+        "--cubes-per-scan",
+        "4",
+        "--workers",
+        "1",
+    ]
     genesis = Path(sys.executable).with_name("genesis")
     env = {**os.environ, "GENESIS_COMMIT_EVERY": "1"}
-    proc = subprocess.Popen([str(genesis), *args], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(genesis), *args],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 180
         while read_latest(store).version < 2:

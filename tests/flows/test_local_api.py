@@ -53,8 +53,14 @@ def test_genesis_ui_serves_the_data_roots_tracking_store(tmp_path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["GENESIS_ROOT"] = str(tmp_path / "root")
-    proc = subprocess.Popen([GENESIS, "ui", "--port", str(port)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [GENESIS, "ui", "--port", str(port)],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         first = proc.stdout.readline()  # type: ignore[union-attr]
         assert f"http://127.0.0.1:{port}" in first and "mlflow.db" in first, first

@@ -39,8 +39,9 @@ def test_tasks_use_the_flow_root(prefect_harness, genesis_root, tmp_path) -> Non
     assert "root" in scoped.parameters.properties
 
 
-def test_two_flows_with_different_roots_run_side_by_side(prefect_harness, genesis_root,
-                                                         tmp_path) -> None:  # fmt: skip
+def test_two_flows_with_different_roots_run_side_by_side(
+    prefect_harness, genesis_root, tmp_path
+) -> None:
     roots = {name: str(tmp_path / name) for name in ("a", "b")}
     barrier, out = threading.Barrier(2), {}
 

@@ -114,14 +114,16 @@ def test_two_runs_on_one_dask_scheduler_keep_their_own_results(
                 str(tmp_path / "c"),
                 key=f"preprocess-{r['scan_id']}",
                 pure=False,
-            )  # fmt: skip
+            )
             for r in rows
         ]
         client.gather(held)
         mine = preprocess_flow(
-            dataset="luna", store=str(tmp_path / "mine.zarr"),
-            scheduler=dask_scheduler["address"], **PARAMS,
-        )  # fmt: skip
+            dataset="luna",
+            store=str(tmp_path / "mine.zarr"),
+            scheduler=dask_scheduler["address"],
+            **PARAMS,
+        )
         del held
     store = CubeStore(mine["store_uri"])
     assert len(store.scan_ids) == N

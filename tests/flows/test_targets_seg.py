@@ -41,9 +41,15 @@ def test_seg_target_takes_the_named_label_as_foreground(
     labels = _msd(tmp_path / "msd", n=4)
     ingest_flow(source=str(tmp_path / "msd"), dataset="toy")
     report = targets_flow(
-        dataset="toy", task="seg", label="cyst", spacing="native", cube="16,16,8",
-        samples_per_scan=4, foreground_ratio=1.0, workers=1,
-    )  # fmt: skip
+        dataset="toy",
+        task="seg",
+        label="cyst",
+        spacing="native",
+        cube="16,16,8",
+        samples_per_scan=4,
+        foreground_ratio=1.0,
+        workers=1,
+    )
     assert report["done"] == 4, report
     store = TargetStore(report["store_uri"])
     assert store.task == "seg" and len(store) == 16

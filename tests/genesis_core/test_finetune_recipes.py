@@ -32,9 +32,10 @@ def _ncc_store(uri: str, n: int = 24) -> str:
     for k in range(n):
         arrays = TargetArrays(
             images=rng.integers(-1000, 1000, (2, 8, 8, 8)).astype(np.int16),
-            origins_zyx=np.zeros((2, 3), np.int64), grid=grid,
+            origins_zyx=np.zeros((2, 3), np.int64),
+            grid=grid,
             labels=np.array([0, 1], np.int8),
-        )  # fmt: skip
+        )
         written = write_target_scan(uri, f"scan-{k:02d}", arrays, arrays.attrs((8, 8, 8)))
         entries.append(written.entry(f"scan-{k:02d}", "x", None))
     commit_scans(uri, entries, {"task": "ncc", "cube_zyx": [8, 8, 8]}, "h")

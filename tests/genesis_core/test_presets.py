@@ -25,7 +25,9 @@ def test_built_in_presets_are_the_two_documented_profiles() -> None:
 def test_an_edited_copy_replaces_the_built_in_profile(tmp_path, monkeypatch) -> None:
     shutil.copy(HERE / "pretrain.toml", tmp_path / "pretrain.toml")
     text = (tmp_path / "pretrain.toml").read_text().replace("max_steps = 120", "max_steps = 9")
-    (tmp_path / "pretrain.toml").write_text(text + '\n[mine]\nmodel = { width = 0.25 }\nloop = { batch_size = 2 }\n')
+    (tmp_path / "pretrain.toml").write_text(
+        text + "\n[mine]\nmodel = { width = 0.25 }\nloop = { batch_size = 2 }\n"
+    )
     monkeypatch.setenv("GENESIS_PRESETS_DIR", str(tmp_path))
     assert profile("tiny", device="cpu").loop.max_steps == 9
     mine = profile("mine", device="cpu")

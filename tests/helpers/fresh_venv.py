@@ -22,7 +22,9 @@ def fresh_venv(packages: list[str], timeout_s: float = 1200) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(root)], check=True)
     subprocess.run(
         [str(python), "-m", "pip", "install", "-q", *packages],
-        check=True, timeout=timeout_s, capture_output=True,
-    )  # fmt: skip
+        check=True,
+        timeout=timeout_s,
+        capture_output=True,
+    )
     (root / ".ready").write_text("\n".join(packages))
     return python

@@ -131,8 +131,15 @@ def test_work_pools_and_deployments_register_on_a_real_server(tmp_path) -> None:
             return r.stdout
 
         for pool in ("genesis-cpu", "genesis-gpu"):
-            run("work-pool", "create", pool, "--type", "kubernetes",
-                "--base-job-template", str(h.POOLS / f"{pool}.json"))  # fmt: skip
+            run(
+                "work-pool",
+                "create",
+                pool,
+                "--type",
+                "kubernetes",
+                "--base-job-template",
+                str(h.POOLS / f"{pool}.json"),
+            )
         run("deploy", "--all", "--no-prompt")
         script = (
             "import asyncio, json\n"

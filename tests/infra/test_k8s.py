@@ -246,8 +246,14 @@ def test_workers_use_kubernetes_pools_with_rbac_to_create_jobs() -> None:
             for r in rule["resources"]
             for v in rule["verbs"]
         }
-        for need in [("batch", "jobs", "create"), ("batch", "jobs", "watch"), ("batch", "jobs", "delete"),
-                     ("", "pods", "list"), ("", "pods", "watch"), ("", "pods/log", "get")]:  # fmt: skip
+        for need in [
+            ("batch", "jobs", "create"),
+            ("batch", "jobs", "watch"),
+            ("batch", "jobs", "delete"),
+            ("", "pods", "list"),
+            ("", "pods", "watch"),
+            ("", "pods/log", "get"),
+        ]:
             assert need in grants, f"{name}: missing {need}"
     deployments = yaml.safe_load(h.PREFECT_YAML.read_text(encoding="utf-8"))["deployments"]
     assert pools == {d["work_pool"]["name"] for d in deployments} == set(POOLS)

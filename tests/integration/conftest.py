@@ -214,9 +214,13 @@ def stack_env(tmp_path_factory) -> Iterator[dict[str, Any]]:
     aws, mlflow_aws = _account("stack-pipeline"), _account("stack-mlflow")
     accounts = [
         identity("pipeline", aws["AWS_ACCESS_KEY_ID"], aws["AWS_SECRET_ACCESS_KEY"], (bucket,)),
-        identity("mlflow", mlflow_aws["AWS_ACCESS_KEY_ID"], mlflow_aws["AWS_SECRET_ACCESS_KEY"],
-                 (MLFLOW_BUCKET,)),
-    ]  # fmt: skip
+        identity(
+            "mlflow",
+            mlflow_aws["AWS_ACCESS_KEY_ID"],
+            mlflow_aws["AWS_SECRET_ACCESS_KEY"],
+            (MLFLOW_BUCKET,),
+        ),
+    ]
     with seaweed_server(tmp / "seaweed", identities=accounts) as s3_url:
         admin = s3fs.S3FileSystem(**storage_options(s3_url))
         admin.mkdir(bucket)
@@ -236,8 +240,14 @@ def _stack_env(tmp: Path, bucket: str, aws: dict, mlflow_aws: dict, s3_url: str)
         "GENESIS_NIGHTLY_SOURCE": f"s3://{bucket}/scans",
         "GENESIS_PROJECT_DIR": str(REPO),
     }
-    return {"tmp": tmp, "bucket": bucket, "aws": aws, "mlflow_aws": mlflow_aws,
-            "s3_url": s3_url, "env": env}  # fmt: skip
+    return {
+        "tmp": tmp,
+        "bucket": bucket,
+        "aws": aws,
+        "mlflow_aws": mlflow_aws,
+        "s3_url": s3_url,
+        "env": env,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -362,7 +372,7 @@ def stack(stack_env, stack_db) -> Iterator[Stack]:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
-            )  # fmt: skip
+            )
             for pool in POOLS
         ]
         for p in creates:

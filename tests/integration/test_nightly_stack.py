@@ -107,8 +107,11 @@ def manifest(s: Stack, dataset: str = "nightly") -> dict:
 
     from genesis_core.store.manifest import read_latest
 
-    opts = {"key": s.aws["AWS_ACCESS_KEY_ID"], "secret": s.aws["AWS_SECRET_ACCESS_KEY"],
-            "client_kwargs": {"endpoint_url": s.s3_url}}  # fmt: skip
+    opts = {
+        "key": s.aws["AWS_ACCESS_KEY_ID"],
+        "secret": s.aws["AWS_SECRET_ACCESS_KEY"],
+        "client_kwargs": {"endpoint_url": s.s3_url},
+    }
     m = read_latest(f"s3://{store_path(s, dataset)}", opts)
     return {
         **dataclasses.asdict(m),
@@ -191,7 +194,9 @@ def check_first_night(s: Stack, run, artifact_bucket: str) -> tuple[dict, dict, 
 
 
 def test_first_night_trains_registers_and_reports(stack: Stack, uploaded: str) -> None:
-    numbers, champion, m, artifacts = check_first_night(stack, run_nightly(stack), "mlflow-artifacts")
+    numbers, champion, m, artifacts = check_first_night(
+        stack, run_nightly(stack), "mlflow-artifacts"
+    )
     t = tags(champion)
     assert t["manifest_version"] == "1" and t["warm_start"] == ""
     assert "champion" in alias(stack, MODEL, "candidate").get("aliases", [])

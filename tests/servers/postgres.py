@@ -101,9 +101,20 @@ def postgres_server(logs: Path, timeout: float = 60) -> Iterator[Postgres]:
         pwfile.write_text(superpw + "\n")
         os.chown(pwfile, uid, gid)
         logs.mkdir(parents=True, exist_ok=True)
-        initdb = [str(bins / "initdb"), "-D", str(data), "-U", SUPERUSER, "-E", "UTF8",
-                  "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256",
-                  f"--pwfile={pwfile}", "--no-sync"]  # fmt: skip
+        initdb = [
+            str(bins / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            SUPERUSER,
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={pwfile}",
+            "--no-sync",
+        ]
         with open(logs / "initdb.log", "wb") as out:
             done = subprocess.run(
                 initdb,
@@ -116,9 +127,25 @@ def postgres_server(logs: Path, timeout: float = 60) -> Iterator[Postgres]:
         if done.returncode != 0:
             raise RuntimeError(f"initdb exited {done.returncode}; see {logs / 'initdb.log'}")
         port = free_port()
-        cmd = [str(bins / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-               "-k", str(sock), "-c", "fsync=off", "-c", "synchronous_commit=off",
-               "-c", "full_page_writes=off", "-c", "max_connections=200"]  # fmt: skip
+        cmd = [
+            str(bins / "postgres"),
+            "-D",
+            str(data),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-k",
+            str(sock),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+        ]
         env = {"PGHOST": str(sock), "PGPORT": str(port), "PATH": f"{bins}:{os.environ['PATH']}"}
 
         def ready() -> bool:
@@ -128,11 +155,20 @@ def postgres_server(logs: Path, timeout: float = 60) -> Iterator[Postgres]:
         with process(cmd, logs / "postgres.log", ready, "postgres", timeout, as_user=as_user) as pg:
             try:
                 passwords = {db: secrets.token_hex(16) for db in ("prefect", "mlflow")}
-                init_env = {**os.environ, **env, "POSTGRES_USER": SUPERUSER,
-                            "POSTGRES_PREFECT_PASSWORD": passwords["prefect"],
-                            "POSTGRES_MLFLOW_PASSWORD": passwords["mlflow"]}  # fmt: skip
-                init = subprocess.run(["bash", str(INIT_SCRIPT)], env=init_env,
-                                      capture_output=True, text=True, timeout=120)  # fmt: skip
+                init_env = {
+                    **os.environ,
+                    **env,
+                    "POSTGRES_USER": SUPERUSER,
+                    "POSTGRES_PREFECT_PASSWORD": passwords["prefect"],
+                    "POSTGRES_MLFLOW_PASSWORD": passwords["mlflow"],
+                }
+                init = subprocess.run(
+                    ["bash", str(INIT_SCRIPT)],
+                    env=init_env,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
                 if init.returncode != 0:
                     raise RuntimeError(f"{INIT_SCRIPT.name} failed:\n{init.stderr[-2000:]}")
                 yield Postgres(port, passwords, sock)

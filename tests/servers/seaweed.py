@@ -80,14 +80,32 @@ def seaweed_server(folder: Path, timeout: float = 60, identities: list[dict] | N
     data = folder / "data"
     data.mkdir(exist_ok=True)
     accounts = [identity("genesis", ACCESS_KEY, SECRET_KEY), *(identities or [])]
-    names = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-             "filer.port", "filer.port.grpc", "s3.port.grpc")  # fmt: skip
+    names = (
+        "master.port",
+        "master.port.grpc",
+        "volume.port",
+        "volume.port.grpc",
+        "filer.port",
+        "filer.port.grpc",
+        "s3.port.grpc",
+    )
     s3_port, *others = _quiet_ports(len(names) + 1)
     ports = dict(zip(names, map(str, others), strict=True))
-    cmd = [bin_path("weed"), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-           "-s3", f"-s3.port={s3_port}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-           f"-s3.config={_s3_config(folder / 's3.json', accounts)}", "-master.volumeSizeLimitMB=256",
-           "-volume.max=0", *(f"-{k}={v}" for k, v in ports.items())]  # fmt: skip
+    cmd = [
+        bin_path("weed"),
+        "server",
+        f"-dir={data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-s3",
+        f"-s3.port={s3_port}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-s3.config={_s3_config(folder / 's3.json', accounts)}",
+        "-master.volumeSizeLimitMB=256",
+        "-volume.max=0",
+        *(f"-{k}={v}" for k, v in ports.items()),
+    ]
 
     url = f"http://127.0.0.1:{s3_port}"
     with process(cmd, folder / "weed.log", http_ok(f"{url}/healthz"), "SeaweedFS", timeout=timeout):

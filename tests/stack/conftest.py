@@ -57,8 +57,10 @@ def _ports_free() -> None:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 taken.append(port)
     if taken:
-        pytest.fail(f"127.0.0.1 ports {taken} are in use; the compose stack binds them "
-                    "(is another stack running? podman ps)")  # fmt: skip
+        pytest.fail(
+            f"127.0.0.1 ports {taken} are in use; the compose stack binds them "
+            "(is another stack running? podman ps)"
+        )
 
 
 class ContainerStack(Stack):
@@ -70,15 +72,24 @@ class ContainerStack(Stack):
     def s3(self, admin: bool = False):
         import s3fs
 
-        key, secret = ((self.admin["key"], self.admin["secret"]) if admin else
-                       (self.aws["AWS_ACCESS_KEY_ID"], self.aws["AWS_SECRET_ACCESS_KEY"]))  # fmt: skip
-        return s3fs.S3FileSystem(key=key, secret=secret, use_listings_cache=False,
-                                 client_kwargs={"endpoint_url": self.s3_url,
-                                                "region_name": "us-east-1"})  # fmt: skip
+        key, secret = (
+            (self.admin["key"], self.admin["secret"])
+            if admin
+            else (self.aws["AWS_ACCESS_KEY_ID"], self.aws["AWS_SECRET_ACCESS_KEY"])
+        )
+        return s3fs.S3FileSystem(
+            key=key,
+            secret=secret,
+            use_listings_cache=False,
+            client_kwargs={"endpoint_url": self.s3_url, "region_name": "us-east-1"},
+        )
 
     def storage_options(self) -> dict:
-        return {"key": self.aws["AWS_ACCESS_KEY_ID"], "secret": self.aws["AWS_SECRET_ACCESS_KEY"],
-                "client_kwargs": {"endpoint_url": self.s3_url, "region_name": "us-east-1"}}  # fmt: skip
+        return {
+            "key": self.aws["AWS_ACCESS_KEY_ID"],
+            "secret": self.aws["AWS_SECRET_ACCESS_KEY"],
+            "client_kwargs": {"endpoint_url": self.s3_url, "region_name": "us-east-1"},
+        }
 
 
 @pytest.fixture(scope="session")
@@ -97,15 +108,26 @@ def compose_stack(tmp_path_factory) -> Iterator[ContainerStack]:
         cs.up()
         cs.timings["build + up"] = time.perf_counter() - t0
         env = _env(env_file)
-        aws = {"AWS_ACCESS_KEY_ID": env["S3_PIPELINE_ACCESS_KEY_ID"],
-               "AWS_SECRET_ACCESS_KEY": env["S3_PIPELINE_SECRET_ACCESS_KEY"],
-               "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+        aws = {
+            "AWS_ACCESS_KEY_ID": env["S3_PIPELINE_ACCESS_KEY_ID"],
+            "AWS_SECRET_ACCESS_KEY": env["S3_PIPELINE_SECRET_ACCESS_KEY"],
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
         s = ContainerStack(
-            prefect_url="http://127.0.0.1:4200/api", mlflow=None, mlflow_url="http://127.0.0.1:5000",
-            s3_url="http://127.0.0.1:8333", db=None, bucket="genesis", root="s3://genesis/root",
-            source="s3://genesis/incoming/", dask_address="tcp://127.0.0.1:8786",
-            secrets=dict(env), env={}, aws=aws, tmp=work,
-        )  # fmt: skip
+            prefect_url="http://127.0.0.1:4200/api",
+            mlflow=None,
+            mlflow_url="http://127.0.0.1:5000",
+            s3_url="http://127.0.0.1:8333",
+            db=None,
+            bucket="genesis",
+            root="s3://genesis/root",
+            source="s3://genesis/incoming/",
+            dask_address="tcp://127.0.0.1:8786",
+            secrets=dict(env),
+            env={},
+            aws=aws,
+            tmp=work,
+        )
         s.compose = cs
         s.admin = {
             "key": env["S3_ADMIN_ACCESS_KEY_ID"],

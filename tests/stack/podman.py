@@ -43,8 +43,9 @@ def _pip_cert() -> str | None:
     """The CA bundle the host's pip is configured with (``cert``), if any."""
     if os.environ.get("PIP_CERT"):
         return os.environ["PIP_CERT"]
-    out = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True,
-                         text=True, check=False).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=False
+    ).stdout
     for line in out.splitlines():
         key, _, value = line.partition("=")
         if key.strip().endswith(".cert"):
@@ -92,27 +93,52 @@ class ComposeStack:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "CONTAINERS_CONF": str(self.conf),
-                "GENESIS_PYTHON_IMAGE": BASE_IMAGE, "GENESIS_DEBIAN_IMAGE": BASE_IMAGE}  # fmt: skip
+        return {
+            **os.environ,
+            "CONTAINERS_CONF": str(self.conf),
+            "GENESIS_PYTHON_IMAGE": BASE_IMAGE,
+            "GENESIS_DEBIAN_IMAGE": BASE_IMAGE,
+        }
 
     def podman(
         self, *args: str, check: bool = True, timeout: float = 600
     ) -> subprocess.CompletedProcess:
-        res = subprocess.run(["podman", *args], env=self.env, capture_output=True, text=True,
-                             timeout=timeout, check=False)  # fmt: skip
+        res = subprocess.run(
+            ["podman", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and res.returncode != 0:
-            raise RuntimeError(f"podman {' '.join(args)} failed ({res.returncode}):\n"
-                               f"{(res.stdout or '')[-3000:]}{(res.stderr or '')[-3000:]}")  # fmt: skip
+            raise RuntimeError(
+                f"podman {' '.join(args)} failed ({res.returncode}):\n"
+                f"{(res.stdout or '')[-3000:]}{(res.stderr or '')[-3000:]}"
+            )
         return res
 
     def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        cmd = [str(Path(sys.executable).with_name("podman-compose")), "-p", self.project,
-               "-f", str(COMPOSE), "--env-file", str(self.env_file), "--profile", PROFILE, *args]  # fmt: skip
-        res = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=timeout,
-                             check=False)  # fmt: skip
+        cmd = [
+            str(Path(sys.executable).with_name("podman-compose")),
+            "-p",
+            self.project,
+            "-f",
+            str(COMPOSE),
+            "--env-file",
+            str(self.env_file),
+            "--profile",
+            PROFILE,
+            *args,
+        ]
+        res = subprocess.run(
+            cmd, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
         if res.returncode != 0:
-            raise RuntimeError(f"podman-compose {' '.join(args)} failed ({res.returncode}):\n"
-                               f"{res.stdout[-3000:]}{res.stderr[-3000:]}")  # fmt: skip
+            raise RuntimeError(
+                f"podman-compose {' '.join(args)} failed ({res.returncode}):\n"
+                f"{res.stdout[-3000:]}{res.stderr[-3000:]}"
+            )
         return res
 
     # ------------------------------------------------------------------ images
@@ -131,19 +157,43 @@ class ComposeStack:
         """Build every image the active services need (layers cached); seconds per image."""
         cert, wheels = _pip_cert(), _torch_wheels()
         for tag, (dockerfile, base_arg) in sorted(self.images().items()):
-            args = ["build", "-f", dockerfile, "--ignorefile", f"{dockerfile}.dockerignore",
-                    "-t", tag, "--build-arg", f"{base_arg}={BASE_IMAGE}"]  # fmt: skip
+            args = [
+                "build",
+                "-f",
+                dockerfile,
+                "--ignorefile",
+                f"{dockerfile}.dockerignore",
+                "-t",
+                tag,
+                "--build-arg",
+                f"{base_arg}={BASE_IMAGE}",
+            ]
             if cert:
                 args += ["--secret", f"id=pip-cert,src={cert}"]
             if wheels and dockerfile.endswith("Dockerfile.cpu"):
-                args += ["-v", f"{wheels}:/wheels:ro", "--build-arg", "PIP_FIND_LINKS=/wheels",
-                         "--build-arg", "TORCH_INDEX_URL=https://pypi.org/simple"]  # fmt: skip
+                args += [
+                    "-v",
+                    f"{wheels}:/wheels:ro",
+                    "--build-arg",
+                    "PIP_FIND_LINKS=/wheels",
+                    "--build-arg",
+                    "TORCH_INDEX_URL=https://pypi.org/simple",
+                ]
             t0 = time.perf_counter()
-            res = subprocess.run(["podman", *args, "."], cwd=REPO, env=self.env, text=True,
-                                 capture_output=True, timeout=3600, check=False)  # fmt: skip
+            res = subprocess.run(
+                ["podman", *args, "."],
+                cwd=REPO,
+                env=self.env,
+                text=True,
+                capture_output=True,
+                timeout=3600,
+                check=False,
+            )
             if res.returncode != 0:
-                raise RuntimeError(f"building {tag} from {dockerfile} failed:\n"
-                                   f"{res.stdout[-4000:]}{res.stderr[-4000:]}")  # fmt: skip
+                raise RuntimeError(
+                    f"building {tag} from {dockerfile} failed:\n"
+                    f"{res.stdout[-4000:]}{res.stderr[-4000:]}"
+                )
             self.timings[f"build {tag}"] = time.perf_counter() - t0
         return self.timings
 
@@ -158,8 +208,11 @@ class ComposeStack:
 
     def active(self) -> dict[str, dict]:
         """The services of the compose file that run with ``--profile no-gpu``."""
-        return {name: svc for name, svc in self.spec["services"].items()
-                if not svc.get("profiles") or PROFILE in svc["profiles"]}  # fmt: skip
+        return {
+            name: svc
+            for name, svc in self.spec["services"].items()
+            if not svc.get("profiles") or PROFILE in svc["profiles"]
+        }
 
     def order(self) -> list[str]:
         """Services in dependency order (the compose file's ``depends_on``)."""
@@ -180,9 +233,16 @@ class ComposeStack:
         return out
 
     def containers(self, service: str) -> list[str]:
-        out = self.podman("ps", "-a", "--format", "{{.Names}}",
-                          "--filter", f"label=com.docker.compose.project={self.project}",
-                          "--filter", f"label=com.docker.compose.service={service}").stdout  # fmt: skip
+        out = self.podman(
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            f"label=com.docker.compose.project={self.project}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+        ).stdout
         return sorted(out.split())
 
     def container(self, service: str) -> str:
@@ -201,8 +261,9 @@ class ComposeStack:
                     break
                 state = self.podman("inspect", name, "--format", "{{.State.Status}}").stdout.strip()
                 if state in {"exited", "stopped"} or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} not healthy ({state}) after {timeout:.0f}s:\n"
-                                       f"{self.logs(service)}")  # fmt: skip
+                    raise RuntimeError(
+                        f"{name} not healthy ({state}) after {timeout:.0f}s:\n{self.logs(service)}"
+                    )
                 time.sleep(2)
 
     def wait_completed(self, service: str, timeout: float = 600) -> None:

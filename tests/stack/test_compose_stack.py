@@ -94,8 +94,11 @@ def test_every_service_is_up(stack: ContainerStack) -> None:
     from distributed import Client
 
     with Client(stack.dask_address, timeout="30s") as c:
-        wait_until(lambda: len(c.scheduler_info()["workers"]) == 2, 120,
-                   "both dask-worker containers registered with the scheduler")  # fmt: skip
+        wait_until(
+            lambda: len(c.scheduler_info()["workers"]) == 2,
+            120,
+            "both dask-worker containers registered with the scheduler",
+        )
     with stack.client() as client:
         for pool in ("genesis-cpu", "genesis-gpu"):
             workers = client.read_workers_for_work_pool(pool)
@@ -197,8 +200,9 @@ def test_a_stage_from_the_host_survives_a_killed_dask_worker_container(
     from genesis_core import catalog
     from genesis_core.store import CubeStore
 
-    completed(stack, run_deployment(stack, "ingest/ingest",
-                                    {"source": stack.source, "dataset": "killed"}))  # fmt: skip
+    completed(
+        stack, run_deployment(stack, "ingest/ingest", {"source": stack.source, "dataset": "killed"})
+    )
     opts = stack.storage_options()
     df = catalog.load("s3://genesis/root/catalog/killed.parquet", opts)
     ok = set(df.loc[df["status"] == catalog.OK, "scan_id"])

@@ -50,8 +50,12 @@ def test_registered_model_predicts_with_only_torch_and_mlflow(genesis_root, tmp_
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{genesis_root}/mlflow/mlflow.db"
     out = subprocess.run(
         [str(python), "-I", "-c", SCRIPT, str(tmp_path), json.dumps(SHAPES)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     for i, x in enumerate(inputs):
         with torch.no_grad():

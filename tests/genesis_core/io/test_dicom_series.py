@@ -81,8 +81,14 @@ def test_duplicated_position(tmp_path: Path) -> None:
     folder = tmp_path / "src" / "ser"
     _series(folder)
     odd = volumes.ct_like((1, 70, 66), seed=9)
-    write_series(folder, odd, SPACING, origin_xyz=(-100.0, -120.0, -50.0 + 5 * SPACING[2]),
-                 series_uid=UID, prefix="dup")  # fmt: skip
+    write_series(
+        folder,
+        odd,
+        SPACING,
+        origin_xyz=(-100.0, -120.0, -50.0 + 5 * SPACING[2]),
+        series_uid=UID,
+        prefix="dup",
+    )
     _quarantined(tmp_path / "src", "duplicated slice position")
 
 
@@ -99,9 +105,11 @@ def test_undecodable_slice_inside_the_series(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "tag,value,what",
-    [("0020|0037", "1\\0\\0\\0\\0.995037\\0.0995037", "ImageOrientationPatient"),
-     ("0008|0060", "MR", "Modality")],
-)  # fmt: skip
+    [
+        ("0020|0037", "1\\0\\0\\0\\0.995037\\0.0995037", "ImageOrientationPatient"),
+        ("0008|0060", "MR", "Modality"),
+    ],
+)
 def test_a_field_that_changes_across_slices(tmp_path: Path, tag: str, value: str, what) -> None:
     _series(tmp_path / "src" / "ser", slice_tags=lambda z: {tag: value} if z == 4 else {})
     _quarantined(tmp_path / "src", what, "changes across slices")

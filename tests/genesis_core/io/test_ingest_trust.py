@@ -122,10 +122,12 @@ def _lits_pair(src: Path, n: int, label: Volume | None = None, image: Volume | N
 
 @pytest.mark.parametrize(
     "change,fragment",
-    [({"spacing": (1.2, 1.1, 2.5)}, "label spacing"),
-     ({"origin": (-40.0, 14.5, -300.0)}, "label origin"),
-     ({"direction": (0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0)}, "label direction")],
-)  # fmt: skip
+    [
+        ({"spacing": (1.2, 1.1, 2.5)}, "label spacing"),
+        ({"origin": (-40.0, 14.5, -300.0)}, "label origin"),
+        ({"direction": (0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0)}, "label direction"),
+    ],
+)
 def test_label_geometry_must_match_its_volume(tmp_path: Path, change: dict, fragment) -> None:
     src = tmp_path / "src"
     image = volumes.volume(seed=1)

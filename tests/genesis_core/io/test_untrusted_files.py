@@ -147,9 +147,13 @@ def test_nan_origin_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "matrix,word",
-    [("1 0 0 1 0 0 0 0 1", "singular"), ("1 0.2 0 0 1 0 0 0 1", "not orthonormal"),
-     ("0 0 0 0 0 0 0 0 0", "singular"), ("1 0 0 0 nan 0 0 0 1", "not finite")],
-)  # fmt: skip
+    [
+        ("1 0 0 1 0 0 0 0 1", "singular"),
+        ("1 0.2 0 0 1 0 0 0 1", "not orthonormal"),
+        ("0 0 0 0 0 0 0 0 0", "singular"),
+        ("1 0 0 0 nan 0 0 0 1", "not finite"),
+    ],
+)
 def test_mhd_direction_must_be_a_rotation(tmp_path: Path, matrix: str, word: str) -> None:
     path = damage.write_mhd(tmp_path, "d", volumes.ct_like(), matrix=matrix)
     msg = _refused(path, "TransformMatrix", word)
@@ -231,8 +235,10 @@ def test_element_data_file_list_and_pattern(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_image(pat).array, arr)
 
 
-@pytest.mark.parametrize("etype,dtype", [("MET_LONG_LONG", "<i8"), ("MET_ULONG_LONG", "<u8"),
-                                          ("MET_LONG", "<i4"), ("MET_CHAR", "i1")])  # fmt: skip
+@pytest.mark.parametrize(
+    "etype,dtype",
+    [("MET_LONG_LONG", "<i8"), ("MET_ULONG_LONG", "<u8"), ("MET_LONG", "<i4"), ("MET_CHAR", "i1")],
+)
 def test_every_metaio_type(tmp_path: Path, etype: str, dtype: str) -> None:
     arr = np.abs(volumes.ct_like((5, 9, 11))).astype(dtype) % 100
     path = damage.write_mhd(tmp_path, "t", arr, etype=etype)
@@ -244,8 +250,11 @@ def test_big_endian_and_local_data(tmp_path: Path) -> None:
     arr = volumes.ct_like((5, 9, 11))
     msb = tmp_path / "msb.mhd"
     (tmp_path / "msb.raw").write_bytes(arr.astype(">i2").tobytes())
-    msb.write_text(damage.mhd_text(arr.shape[::-1], data_file="msb.raw").replace(
-        "BinaryDataByteOrderMSB = False", "BinaryDataByteOrderMSB = True"))  # fmt: skip
+    msb.write_text(
+        damage.mhd_text(arr.shape[::-1], data_file="msb.raw").replace(
+            "BinaryDataByteOrderMSB = False", "BinaryDataByteOrderMSB = True"
+        )
+    )
     np.testing.assert_array_equal(_same_as_sitk(msb).array, arr)
     local = tmp_path / "local.mhd"
     local.write_bytes(

@@ -37,9 +37,12 @@ def test_the_unet_is_found_by_name_and_by_class() -> None:
         network("vnet")
 
 
-def test_a_new_network_trains_from_a_preset_and_round_trips_its_weights(tmp_path,
-                                                                        monkeypatch) -> None:  # fmt: skip
-    monkeypatch.setitem(networks.NETWORKS, "toy", Network("toy", ToyConfig, ToyRestorer, ToyRestorer))
+def test_a_new_network_trains_from_a_preset_and_round_trips_its_weights(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setitem(
+        networks.NETWORKS, "toy", Network("toy", ToyConfig, ToyRestorer, ToyRestorer)
+    )
     (tmp_path / "pretrain.toml").write_text(
         '[toy]\nnetwork = "toy"\nmodel = { width = 0.5 }\nloop = { batch_size = 2, max_steps = 3 }\n'
     )

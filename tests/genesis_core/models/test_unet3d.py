@@ -42,9 +42,15 @@ def test_reference_state_dict_names_and_shapes(key, shape):
 def test_top_level_prefixes_are_the_reference_ones():
     prefixes = {k.split(".")[0] for k in UNet3D(SMALL).state_dict()}
     assert prefixes == {
-        "down_tr64", "down_tr128", "down_tr256", "down_tr512",
-        "up_tr256", "up_tr128", "up_tr64", "out_tr",
-    }  # fmt: skip
+        "down_tr64",
+        "down_tr128",
+        "down_tr256",
+        "down_tr512",
+        "up_tr256",
+        "up_tr128",
+        "up_tr64",
+        "out_tr",
+    }
 
 
 @pytest.mark.parametrize(

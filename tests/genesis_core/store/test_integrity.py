@@ -122,12 +122,22 @@ def test_legacy_store_without_generations_still_reads(tmp_path: Path) -> None:
 
     uri = str(tmp_path / "old")
     root = zarr.open_group(uri, mode="a", zarr_format=3)
-    arr = root.create_array("scans/s0/cubes", shape=(4, 8, 16, 16), dtype="int16",
-                            chunks=(1, 8, 16, 16), attributes={"origins_zyx": [[0, 0, 0]] * 4})  # fmt: skip
+    arr = root.create_array(
+        "scans/s0/cubes",
+        shape=(4, 8, 16, 16),
+        dtype="int16",
+        chunks=(1, 8, 16, 16),
+        attributes={"origins_zyx": [[0, 0, 0]] * 4},
+    )
     arr[...] = cubes_for(0)
     (tmp_path / "old" / "manifests").mkdir()
-    manifest = {"version": 1, "config_hash": "h", "config": CFG, "created": "",
-                "scans": {"s0": {"scan_id": "s0", "n_cubes": 4, "source_sha256": "x", "subset": 0}}}  # fmt: skip
+    manifest = {
+        "version": 1,
+        "config_hash": "h",
+        "config": CFG,
+        "created": "",
+        "scans": {"s0": {"scan_id": "s0", "n_cubes": 4, "source_sha256": "x", "subset": 0}},
+    }
     (tmp_path / "old" / "manifests" / "000001.json").write_text(json.dumps(manifest))
     (tmp_path / "old" / "manifests" / "latest.json").write_text('{"version": 1}')
     store = CubeStore(uri)

@@ -52,8 +52,18 @@ def test_a_delta_is_small_whatever_the_store_size(tmp_path: Path) -> None:
 def test_committer_commits_as_results_arrive_and_a_crash_keeps_them(tmp_path: Path) -> None:
     uri = str(tmp_path / "store")
     c = Committer(uri, CFG, "h", every_n=2, every_s=3600)
-    results = [{"scan_id": f"s{k}", "n_cubes": 4, "status": "ok", "source_sha256": "x",
-                "subset": None, "path": f"scans/s{k}/g", "checksum": "c"} for k in range(5)]  # fmt: skip
+    results = [
+        {
+            "scan_id": f"s{k}",
+            "n_cubes": 4,
+            "status": "ok",
+            "source_sha256": "x",
+            "subset": None,
+            "path": f"scans/s{k}/g",
+            "checksum": "c",
+        }
+        for k in range(5)
+    ]
     for r in results[:3]:
         c.add(r)
     assert read_latest(uri).version == 1 and len(read_latest(uri).scans) == 2

@@ -120,8 +120,13 @@ def test_other_layouts_are_read_through_zarr(tmp_path: Path) -> None:
     cubes = cubes_for(7)
     origins = np.zeros((6, 3))
     root = open_root(uri)
-    arr = root.create_array("scans/old/cubes", shape=cubes.shape, chunks=(2, *CUBE), dtype="int16",
-                            attributes={"origins_zyx": origins.tolist()})  # fmt: skip
+    arr = root.create_array(
+        "scans/old/cubes",
+        shape=cubes.shape,
+        chunks=(2, *CUBE),
+        dtype="int16",
+        attributes={"origins_zyx": origins.tolist()},
+    )
     arr[...] = cubes
     entry = ScanEntry("old", 6, "sha", None, "scans/old", cube_digest(cubes, origins))
     commit_scans(uri, [entry], {"cube_zyx": list(CUBE)}, "h1")

@@ -41,9 +41,16 @@ def noise_corrupt(cubes: Tensor, generator: torch.Generator) -> tuple[Tensor, Te
 
 def config(**overrides) -> PretrainConfig:
     values = dict(
-        batch_size=4, max_steps=12, optimizer="adamw", lr=3e-3, scheduler="none",
-        val_every_steps=4, log_every_steps=2, device="cpu", prefetch_batches=2,
-    )  # fmt: skip
+        batch_size=4,
+        max_steps=12,
+        optimizer="adamw",
+        lr=3e-3,
+        scheduler="none",
+        val_every_steps=4,
+        log_every_steps=2,
+        device="cpu",
+        prefetch_batches=2,
+    )
     return PretrainConfig(**(values | overrides))
 
 

@@ -41,8 +41,14 @@ def genesis_corrupt(cubes, generator):
 def test_pretraining_learns_on_the_gpu_in_bf16(tmp_path):
     sink = ListSink()
     model = tiny_model()
-    result = train(model, *readers(), noise_corrupt, cuda_config(max_steps=24, val_every_steps=8),
-                   sink, tmp_path)  # fmt: skip
+    result = train(
+        model,
+        *readers(),
+        noise_corrupt,
+        cuda_config(max_steps=24, val_every_steps=8),
+        sink,
+        tmp_path,
+    )
     losses = [v for _, v in sink.series("train_loss")]
     val = [h["val_loss"] for h in result.history]
     assert all(np.isfinite(losses)) and losses[-1] < 0.5 * losses[0]
@@ -55,8 +61,13 @@ def test_pretraining_learns_on_the_gpu_in_bf16(tmp_path):
 
 def test_genesis_corruptions_feed_the_gpu_loop():
     sink = ListSink()
-    result = train(tiny_model(), *readers(), genesis_corrupt,
-                   cuda_config(max_steps=12, val_every_steps=4), sink)  # fmt: skip
+    result = train(
+        tiny_model(),
+        *readers(),
+        genesis_corrupt,
+        cuda_config(max_steps=12, val_every_steps=4),
+        sink,
+    )
     assert result.steps == 12
     assert all(np.isfinite(v) for _, v in sink.series("train_loss"))
     assert [v for _, v in sink.series("cubes_per_s")]
@@ -67,8 +78,14 @@ def test_stop_then_resume_on_the_gpu_joins_the_straight_run(tmp_path):
     cfg = cuda_config(max_steps=10, val_every_steps=2)
     straight = tiny_model()
     expected = train(straight, *readers(), noise_corrupt, cfg, None, tmp_path / "a")
-    train(tiny_model(), *readers(), noise_corrupt, cuda_config(max_steps=6, val_every_steps=2),
-          None, tmp_path / "b")  # fmt: skip
+    train(
+        tiny_model(),
+        *readers(),
+        noise_corrupt,
+        cuda_config(max_steps=6, val_every_steps=2),
+        None,
+        tmp_path / "b",
+    )
     resumed = tiny_model(seed=123)
     result = train(resumed, *readers(), noise_corrupt, cfg, None, tmp_path / "b", resume=True)
     assert result.steps == 10
@@ -80,8 +97,13 @@ def test_stop_then_resume_on_the_gpu_joins_the_straight_run(tmp_path):
 
 def test_compiled_model_trains(tmp_path):
     sink = ListSink()
-    result = train(tiny_model(), *readers(), noise_corrupt,
-                   cuda_config(max_steps=8, val_every_steps=4, compile=True), sink)  # fmt: skip
+    result = train(
+        tiny_model(),
+        *readers(),
+        noise_corrupt,
+        cuda_config(max_steps=8, val_every_steps=4, compile=True),
+        sink,
+    )
     assert result.steps == 8 and all(np.isfinite(v) for _, v in sink.series("train_loss"))
 
 
@@ -91,11 +113,18 @@ def test_classifier_fine_tunes_on_the_gpu(tmp_path):
     cubes = rng.random((24, 16, 16, 16), dtype=np.float32) * 0.5 + labels[:, None, None, None] * 0.5
     torch.manual_seed(0)
     model = UNet3DClassifier(UNet3DConfig(width=0.125), hidden=32)
-    cfg = FinetuneConfig(batch_size=4, max_steps=24, val_every_steps=4, log_every_steps=4,
-                         device="cuda")  # fmt: skip
-    result = finetune(model, ArrayPairReader(cubes[:16], labels[:16]),
-                      ArrayPairReader(cubes[16:], labels[16:]), bce_with_logits_loss, cfg, None,
-                      tmp_path)  # fmt: skip
+    cfg = FinetuneConfig(
+        batch_size=4, max_steps=24, val_every_steps=4, log_every_steps=4, device="cuda"
+    )
+    result = finetune(
+        model,
+        ArrayPairReader(cubes[:16], labels[:16]),
+        ArrayPairReader(cubes[16:], labels[16:]),
+        bce_with_logits_loss,
+        cfg,
+        None,
+        tmp_path,
+    )
     assert result.best_val_loss < np.log(2)
 
 

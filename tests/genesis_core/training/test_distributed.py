@@ -30,9 +30,12 @@ def _free_port() -> int:
 
 def _rank_main(rank: int, port: int, out: str, steps: int, resume: bool) -> None:
     os.environ.update(
-        RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank),
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-    )  # fmt: skip
+        RANK=str(rank),
+        WORLD_SIZE=str(WORLD),
+        LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     torch.set_num_threads(1)
     try:
         model = tiny_model(seed=rank)  # different inits: DDP must broadcast rank 0's
@@ -49,9 +52,12 @@ def _rank_main(rank: int, port: int, out: str, steps: int, resume: bool) -> None
 
 def _run(out: Path, steps: int, resume: bool = False) -> list[dict]:
     mp.start_processes(
-        _rank_main, args=(_free_port(), str(out), steps, resume), nprocs=WORLD,
-        start_method="spawn", join=True,
-    )  # fmt: skip
+        _rank_main,
+        args=(_free_port(), str(out), steps, resume),
+        nprocs=WORLD,
+        start_method="spawn",
+        join=True,
+    )
     return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
 

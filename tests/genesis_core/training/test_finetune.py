@@ -52,8 +52,15 @@ def test_classifier_learns_and_best_weights_are_restored(tmp_path):
     torch.manual_seed(0)
     model = UNet3DClassifier(TINY, hidden=32)
     sink = ListSink()
-    result = finetune(model, _bright_vs_dark(16, 0), _bright_vs_dark(8, 1), bce_with_logits_loss,
-                      _config(), sink, tmp_path)  # fmt: skip
+    result = finetune(
+        model,
+        _bright_vs_dark(16, 0),
+        _bright_vs_dark(8, 1),
+        bce_with_logits_loss,
+        _config(),
+        sink,
+        tmp_path,
+    )
     losses = [v for _, v in sink.series("train_loss")]
     assert losses[-1] < losses[0]
     assert result.best_val_loss < np.log(2)  # better than chance
@@ -71,8 +78,14 @@ def test_the_loop_closes_a_sink_that_holds_something_open():
 
     sink = Closing()
     torch.manual_seed(0)
-    finetune(UNet3DClassifier(TINY, hidden=8), _bright_vs_dark(8, 0), _bright_vs_dark(4, 1),
-             bce_with_logits_loss, _config(max_steps=2), FanoutSink(sink, NullSink()))  # fmt: skip
+    finetune(
+        UNet3DClassifier(TINY, hidden=8),
+        _bright_vs_dark(8, 0),
+        _bright_vs_dark(4, 1),
+        bce_with_logits_loss,
+        _config(max_steps=2),
+        FanoutSink(sink, NullSink()),
+    )
     assert sink.closed == 1 and sink.params  # reported to, then closed once
 
 
@@ -83,8 +96,9 @@ def test_segmentation_with_soft_dice():
     val_reader = ArrayPairReader(images[8:], masks[8:])
     torch.manual_seed(0)
     sink = ListSink()
-    result = finetune(UNet3D(TINY), train_reader, val_reader, soft_dice_loss,
-                      _config(lr=1e-2, max_steps=12), sink)  # fmt: skip
+    result = finetune(
+        UNet3D(TINY), train_reader, val_reader, soft_dice_loss, _config(lr=1e-2, max_steps=12), sink
+    )
     losses = [v for _, v in sink.series("train_loss")]
     assert losses[-1] < losses[0] and result.best_val_loss is not None
 
@@ -95,8 +109,13 @@ def test_plateau_scheduler_halves_the_rate():
 
     torch.manual_seed(0)
     cfg = _config(max_steps=12, val_every_steps=2, plateau_patience=1, patience=None)
-    result = finetune(UNet3DClassifier(TINY, hidden=8), _bright_vs_dark(8, 0),
-                      _bright_vs_dark(4, 1), flat_loss, cfg)  # fmt: skip
+    result = finetune(
+        UNet3DClassifier(TINY, hidden=8),
+        _bright_vs_dark(8, 0),
+        _bright_vs_dark(4, 1),
+        flat_loss,
+        cfg,
+    )
     lrs = [h["lr"] for h in result.history]
     assert lrs == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4])
 
@@ -109,8 +128,14 @@ def test_augment_runs_on_training_batches_only():
         return torch.flip(inputs, dims=[-1]), targets
 
     torch.manual_seed(0)
-    finetune(UNet3DClassifier(TINY, hidden=8), _bright_vs_dark(8, 0), _bright_vs_dark(4, 1),
-             bce_with_logits_loss, _config(max_steps=3), augment=augment)  # fmt: skip
+    finetune(
+        UNet3DClassifier(TINY, hidden=8),
+        _bright_vs_dark(8, 0),
+        _bright_vs_dark(4, 1),
+        bce_with_logits_loss,
+        _config(max_steps=3),
+        augment=augment,
+    )
     assert seen == [(4, 1, 16, 16, 16)] * 3
 
 

@@ -47,8 +47,14 @@ def test_stream_covers_each_epoch_once_and_reports_positions():
     loader = BatchLoader(ArrayCubeReader(_data(10)), 3, seed=1)  # 3 batches, 1 sample dropped
     items = list(islice(loader.stream(), 6))
     positions = [p for p, _ in items]
-    assert positions == [DataPosition(0, 1), DataPosition(0, 2), DataPosition(1, 0),
-                         DataPosition(1, 1), DataPosition(1, 2), DataPosition(2, 0)]  # fmt: skip
+    assert positions == [
+        DataPosition(0, 1),
+        DataPosition(0, 2),
+        DataPosition(1, 0),
+        DataPosition(1, 1),
+        DataPosition(1, 2),
+        DataPosition(2, 0),
+    ]
     first_epoch = sum((_ids(b) for _, b in items[:3]), [])
     assert first_epoch == epoch_permutation(10, 1, 0)[:9].tolist()
     assert all(b.dtype == torch.float32 and b.shape == (3, 2, 2, 2) for _, b in items)

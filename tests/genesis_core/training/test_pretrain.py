@@ -16,8 +16,14 @@ from ._helpers import assert_same_weights, config, noise_corrupt, readers, tiny_
 def test_loss_decreases_on_a_tiny_problem():
     sink = ListSink()
     train_reader, val_reader = readers()
-    result = train(tiny_model(), train_reader, val_reader, noise_corrupt,
-                   config(max_steps=24, val_every_steps=8), sink)  # fmt: skip
+    result = train(
+        tiny_model(),
+        train_reader,
+        val_reader,
+        noise_corrupt,
+        config(max_steps=24, val_every_steps=8),
+        sink,
+    )
     losses = [v for _, v in sink.series("train_loss")]
     val = [h["val_loss"] for h in result.history]
     assert losses[-1] < 0.5 * losses[0]
@@ -44,14 +50,28 @@ def test_validation_pairs_are_fixed():
 
 def test_sgd_step_schedule_halves_the_rate_in_steps_and_epochs():
     sink = ListSink()
-    cfg = config(optimizer="sgd", lr=0.1, scheduler="step", lr_step_steps=3,
-                 max_steps=7, log_every_steps=1, val_every_steps=100)  # fmt: skip
+    cfg = config(
+        optimizer="sgd",
+        lr=0.1,
+        scheduler="step",
+        lr_step_steps=3,
+        max_steps=7,
+        log_every_steps=1,
+        val_every_steps=100,
+    )
     train(tiny_model(), *readers(), noise_corrupt, cfg, sink)
     lrs = [v for _, v in sink.series("lr")]
     assert lrs[:7] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025])
     sink = ListSink()  # 16 cubes / batch 4 = 4 steps per epoch; halve every 0.5 epoch = 2 steps
-    cfg = config(optimizer="sgd", lr=0.1, scheduler="step", lr_step_epochs=0.5,
-                 max_steps=4, log_every_steps=1, val_every_steps=100)  # fmt: skip
+    cfg = config(
+        optimizer="sgd",
+        lr=0.1,
+        scheduler="step",
+        lr_step_epochs=0.5,
+        max_steps=4,
+        log_every_steps=1,
+        val_every_steps=100,
+    )
     train(tiny_model(), *readers(), noise_corrupt, cfg, sink)
     assert [v for _, v in sink.series("lr")][:4] == pytest.approx([0.1, 0.05, 0.05, 0.025])
 
@@ -106,14 +126,21 @@ def test_checkpoint_contents_load_weights_only(tmp_path):
 
 def test_stop_then_resume_equals_a_straight_run(tmp_path):
     """Train 10 steps straight vs 6 steps, stop, resume to 10 (mid-epoch boundary)."""
-    cfg = config(max_steps=10, val_every_steps=2, optimizer="sgd", lr=0.05, scheduler="step",
-                 lr_step_steps=4)  # fmt: skip
+    cfg = config(
+        max_steps=10, val_every_steps=2, optimizer="sgd", lr=0.05, scheduler="step", lr_step_steps=4
+    )
     straight = tiny_model()
     expected = train(straight, *readers(), noise_corrupt, cfg, None, tmp_path / "a")
 
     first = tiny_model()
-    train(first, *readers(), noise_corrupt, config(**(cfg.to_dict() | {"max_steps": 6})),
-          None, tmp_path / "b")  # fmt: skip
+    train(
+        first,
+        *readers(),
+        noise_corrupt,
+        config(**(cfg.to_dict() | {"max_steps": 6})),
+        None,
+        tmp_path / "b",
+    )
     resumed = tiny_model(seed=123)  # a fresh process: different init, all state from disk
     result = train(resumed, *readers(), noise_corrupt, cfg, None, tmp_path / "b", resume=True)
 

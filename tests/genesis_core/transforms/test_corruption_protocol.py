@@ -66,7 +66,9 @@ def test_seeded_outputs_are_bit_identical_to_before(key: str) -> None:
     name, c, s, k = key.split("/")
     channels, seed = int(c[1:]), int(s[1:])
     chunk = None if k == "kNone" else int(k[1:])
-    cubes = torch.rand((6, channels, 16, 32, 32), generator=torch.Generator().manual_seed(100 + seed))
+    cubes = torch.rand(
+        (6, channels, 16, 32, 32), generator=torch.Generator().manual_seed(100 + seed)
+    )
     x, y = make_pairs(cubes, torch.Generator().manual_seed(seed), CONFIGS[name], chunk)
     assert f"{_digest(x)}:{_digest(y)}" == BEFORE[key]
 
