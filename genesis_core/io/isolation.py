@@ -5,8 +5,10 @@ costs one catalog row, not the run.  Each calling thread keeps one long-lived re
 process (a fresh interpreter, started once: ``python -c "...serve()"``; never a fork of
 a multi-threaded caller, and never a re-import of the caller's ``__main__``), and sends
 it one call at a time over a pipe; only small results (catalog rows) travel back.  A
-reader that crashes or runs past its limit is killed and replaced on the next call.
-An ``OSError`` raised in the reader is re-raised here: I/O faults stay I/O faults.
+reader that crashes or runs past its limit is killed and replaced on the next call, and
+the reader of a thread that has ended is stopped when another starts, so a long-lived
+process whose threads come and go (a Dask or Prefect worker) keeps at most one reader
+per live thread.  An ``OSError`` raised in the reader is re-raised here: I/O faults stay I/O faults.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 _LOCAL = threading.local()
-_ALL: list[subprocess.Popen] = []
+_ALL: dict[threading.Thread, subprocess.Popen] = {}  # each reader, by the thread it serves
+_ALL_LOCK = threading.Lock()
 _HEADER = struct.Struct("<Q")
 
 
@@ -56,6 +59,7 @@ def serve() -> None:
 
 
 def _start() -> subprocess.Popen:
+    _stop_orphans()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from genesis_core.io.isolation import serve; serve()"],
@@ -63,8 +67,33 @@ def _start() -> subprocess.Popen:
         stdout=subprocess.PIPE,
         env=env,
     )
-    _ALL.append(proc)
+    with _ALL_LOCK:
+        _ALL[threading.current_thread()] = proc
     return proc
+
+
+def _stop_orphans() -> None:
+    """Stop the readers of threads that have ended (each is ~200 MB of interpreter)."""
+    with _ALL_LOCK:
+        dead = [t for t in _ALL if not t.is_alive()]
+        procs = [_ALL.pop(t) for t in dead]
+    for proc in procs:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            pipe.close()
+
+
+def live_readers() -> int:
+    """Reader processes running now (for tests and diagnostics)."""
+    with _ALL_LOCK:
+        return sum(p.poll() is None for p in _ALL.values())
 
 
 def _reader() -> subprocess.Popen:
@@ -75,9 +104,7 @@ def _reader() -> subprocess.Popen:
 
 
 def _discard(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
+    _stop(proc)
     _LOCAL.proc = None
 
 
@@ -120,6 +147,8 @@ def _signal_name(code: int | None) -> str:
 
 @atexit.register
 def _stop_all() -> None:
-    for proc in _ALL:
+    with _ALL_LOCK:
+        procs = list(_ALL.values())
+    for proc in procs:
         if proc.poll() is None:
             proc.kill()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
 
-from genesis_core.io.isolation import ReaderCrashed, run_isolated
+from genesis_core.io.isolation import ReaderCrashed, live_readers, run_isolated
 
 
 def _crash() -> None:
@@ -46,3 +47,16 @@ def test_hang_is_cut_at_the_time_limit() -> None:
 def test_os_errors_are_re_raised_not_swallowed() -> None:
     with pytest.raises(OSError, match="Input/output error"):
         run_isolated(_io_fault, (), timeout_s=60)
+
+
+def test_threads_that_end_do_not_leave_readers_behind() -> None:
+    """A worker whose threads come and go keeps one reader per live thread, not one per
+    thread it ever had (each reader is a whole interpreter, ~200 MB)."""
+    before = live_readers()
+    for _ in range(5):
+        t = threading.Thread(target=run_isolated, args=(_rows, (1,), 60))
+        t.start()
+        t.join()
+    # the last thread's reader is stopped when the next reader starts
+    assert run_isolated(_rows, (2,), timeout_s=60) == _rows(2)
+    assert live_readers() <= before + 1
