@@ -45,15 +45,20 @@ import inspect, json, sys, time
 from genesis_core.store import CubeStore
 from genesis_core.training.loader import BatchLoader
 a = json.loads(sys.argv[1])
+try:  # the storage handle; older trees take (uri, storage_options)
+    from genesis_core.io.storage import Location
+    where = (Location(a["uri"], a["opts"]),)
+except ImportError:
+    where = (a["uri"], a["opts"])
 new = "workers" in inspect.signature(BatchLoader).parameters
 if new:
-    store = CubeStore(a["uri"], a["opts"], cache_mb=a["cache_mb"],
+    store = CubeStore(*where, cache_mb=a["cache_mb"],
                       whole_scans=True if a["kind"] == "blocks" else None)
     loader = BatchLoader(store, 64, seed=0, workers=a["workers"], prefetch=max(3, a["workers"]),
                          sampling="blocks" if a["kind"] == "blocks" else "random",
                          block_scans=a["block_scans"])
 else:
-    store = CubeStore(a["uri"], a["opts"])
+    store = CubeStore(*where)
     loader = BatchLoader(store, 64, seed=0)
 n = min(a["batches"] or loader.batches_per_epoch, loader.batches_per_epoch)
 out, stream = [], loader.stream()

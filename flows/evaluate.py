@@ -43,7 +43,7 @@ def evaluate_flow(
     :func:`flows.finetune.finetune_flow`."""
     settings = get_settings(root)
     uri = target_store(settings.root_uri, task, dataset, store, label)
-    version = read_latest(uri, settings.storage_options()).version
+    version = read_latest(settings.location(uri)).version
     fractions = sorted(float(f) for f in label_fractions.split(","))
     init_list = [i.strip() for i in inits.split(",") if i.strip()]
     metric = target_task(task).primary_metric

@@ -34,7 +34,7 @@ def finetune_flow(
     whose target store is found by ``label`` too)."""
     settings = get_settings(root)
     uri = target_store(settings.root_uri, task, dataset, store, label)
-    version = read_latest(uri, settings.storage_options()).version
+    version = read_latest(settings.location(uri)).version
     run_dir = fit_dir(
         settings,
         uri,

@@ -13,48 +13,47 @@ from pathlib import Path
 from typing import Any
 
 from genesis_core import catalog, ingest, planning
-from genesis_core.io import storage
 from genesis_core.io.layout import list_source
+from genesis_core.io.storage import Location
 from genesis_core.store import read_latest
 
 
-def ingest_noop(source: str, catalog_uri: str, force: bool, opts: dict) -> str | None:
+def ingest_noop(source: Location, cat: Location, force: bool) -> str | None:
     """Every listed file is catalogued with an unchanged fingerprint and the annotation
     tables are newer than their CSVs."""
-    if force or not storage.exists(catalog_uri, opts):
+    if force or not cat.exists():
         return None
-    listing = list_source(source, opts)
-    existing = catalog.load(catalog_uri, opts)
+    listing = list_source(source)
+    existing = catalog.load(cat)
     if ingest.plan(listing.scans, existing, force=False):
         return None
     for kind, csv in (
         ("annotations", listing.annotations_uri),
         ("candidates", listing.candidates_uri),
     ):
-        table = catalog_uri.removesuffix(".parquet") + f".{kind}.parquet"
-        if csv is not None and not _newer(table, csv, opts):
+        table = cat.at(cat.uri.removesuffix(".parquet") + f".{kind}.parquet")
+        if csv is not None and not _newer(table, cat.at(csv)):
             return None
     return (
         f"all {len(listing.scans)} sources under {source} are catalogued, unchanged since they "
-        f"were read ({catalog_uri}); --force re-reads them"
+        f"were read ({cat}); --force re-reads them"
     )
 
 
-def _newer(target: str, source: str, opts: dict) -> bool:
+def _newer(target: Location, source: Location) -> bool:
     """``target`` exists and was written after ``source`` last changed."""
-    fs, path = storage.filesystem(target, opts)
-    sfs, spath = storage.filesystem(source, opts)
+    fs, path = target.filesystem()
+    sfs, spath = source.filesystem()
     try:
         return fs.modified(path) >= sfs.modified(spath)
     except (FileNotFoundError, NotImplementedError):
         return False
 
 
-def preprocess_noop(
-    catalog_uri: str, store_uri: str, config: dict, force: bool, opts: dict
-) -> str | None:
+def preprocess_noop(cat: Location, store: Location, config: dict, force: bool) -> str | None:
     """Every ``ok`` scan of the catalog is committed, from the same content and config."""
-    df, manifest = catalog.load(catalog_uri, opts), read_latest(store_uri, opts)
+    catalog_uri, store_uri = cat.uri, store.uri
+    df, manifest = catalog.load(cat), read_latest(store)
     # raises, naming the fix, for a missing catalog or another config on this store
     if planning.preprocess_rows(df, catalog_uri, manifest, store_uri, config, force) or force:
         return None
@@ -64,11 +63,10 @@ def preprocess_noop(
     )
 
 
-def targets_noop(
-    catalog_uri: str, store_uri: str, task: str, force: bool, opts: dict
-) -> str | None:
+def targets_noop(cat: Location, store: Location, task: str, force: bool) -> str | None:
     """Every eligible scan is committed to the target store from the same content."""
-    df, manifest = catalog.load(catalog_uri, opts), read_latest(store_uri, opts)
+    catalog_uri, store_uri = cat.uri, store.uri
+    df, manifest = catalog.load(cat), read_latest(store)
     todo = planning.target_rows(df, catalog_uri, manifest, task, force)  # no catalog: raises
     if todo or force or not manifest.version:
         return None
@@ -86,9 +84,9 @@ def finished_run(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def require_store(store_uri: str, opts: dict, fix: str) -> int:
+def require_store(store: Location, fix: str) -> int:
     """The store's committed manifest version; a missing store is an error naming the fix."""
-    version = read_latest(store_uri, opts).version
+    version = read_latest(store).version
     if not version:
-        raise FileNotFoundError(f"no committed store at {store_uri}: {fix}")
+        raise FileNotFoundError(f"no committed store at {store}: {fix}")
     return version

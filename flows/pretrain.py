@@ -49,7 +49,7 @@ def pretrain_flow(
             raise ValueError("give --store or --dataset")
         store = store_uri_for(settings.root_uri, dataset)
     check_storage(store, root=root)
-    manifest = read_latest(store, settings.storage_options())
+    manifest = read_latest(settings.location(store))
     tdict, sampling, run_dir = pretrain_plan(
         settings.local_root,
         store,

@@ -9,6 +9,7 @@ from prefect import flow
 from flows.options import parse_cube, parse_spacing, target_store_uri
 from genesis_core import catalog
 from genesis_core.io import msd
+from genesis_core.io.storage import Location
 from genesis_core.target_tasks import TaskName
 from genesis_core.targets import TargetConfig
 from tasks.locks import store_writer
@@ -17,16 +18,16 @@ from tasks.settings import get_settings
 from tasks.targets import build_targets, commit_target_store, plan_targets
 
 
-def resolve_labels(catalog_uri: str, label: str | None, opts: dict) -> tuple[int, ...]:
+def resolve_labels(cat: Location, label: str | None) -> tuple[int, ...]:
     """Label values for ``label`` (comma-separated names or values) of a catalogued dataset;
     names are looked up in the ``dataset.json`` beside its ``labelsTr``."""
     if not label:
         raise ValueError("task 'seg' needs --label: a label name from dataset.json or a value")
-    df = catalog.load(catalog_uri, opts)
+    df = catalog.load(cat)
     with_labels = df["label_uri"].dropna() if not df.empty else df
     where, spec = "the catalog", None
     if len(with_labels):
-        where, spec = msd.dataset_json_for(str(with_labels.iloc[0]), opts)
+        where, spec = msd.dataset_json_for(cat.at(str(with_labels.iloc[0])))
     return msd.label_values(label.split(","), spec, where)
 
 
@@ -55,7 +56,7 @@ def targets_flow(
     catalog_uri = catalog.catalog_uri(settings.root_uri, dataset)
     labels = (1, 2) if include_tumour else (1,)
     if label is not None or task == "seg":
-        labels = resolve_labels(catalog_uri, label, settings.storage_options())
+        labels = resolve_labels(settings.location(catalog_uri), label)
     cfg = TargetConfig(
         task=task,
         spacing_xyz=parse_spacing(spacing),

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genesis_core.io import storage
+from genesis_core.io.storage import Location, LocationLike
 
 SCHEMA = pa.schema(
     [
@@ -68,20 +69,21 @@ def empty() -> pd.DataFrame:
     return SCHEMA.empty_table().to_pandas()
 
 
-def load(uri: str, storage_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """The catalog at ``uri``; an empty frame with the schema when there is none yet."""
-    if not storage.exists(uri, storage_options):
+def load(where: LocationLike) -> pd.DataFrame:
+    """The catalog at ``where``; an empty frame with the schema when there is none yet."""
+    where = Location.of(where)
+    if not where.exists():
         return empty()
-    table = pq.read_table(io.BytesIO(storage.read_bytes(uri, storage_options)))
+    table = pq.read_table(io.BytesIO(where.read_bytes()))
     return table.to_pandas()
 
 
-def save(df: pd.DataFrame, uri: str, storage_options: Mapping[str, Any] | None = None) -> None:
+def save(df: pd.DataFrame, where: LocationLike) -> None:
     """Write atomically (readers see the old or the new catalog, never half)."""
     table = pa.Table.from_pandas(df[COLUMNS], schema=SCHEMA, preserve_index=False)
     buf = io.BytesIO()
     pq.write_table(table, buf)
-    storage.write_bytes_atomic(uri, buf.getvalue(), storage_options)
+    Location.of(where).write_bytes_atomic(buf.getvalue())
 
 
 def merge(existing: pd.DataFrame, fresh: list[dict], reread_keys: set[str]) -> pd.DataFrame:

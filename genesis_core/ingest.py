@@ -7,7 +7,6 @@ reading; :func:`commit` merges rows into the catalog and writes it atomically.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,17 +19,20 @@ from genesis_core.io.checks import CheckConfig, check_volume, hu_range
 from genesis_core.io.isolation import ReaderCrashed, run_isolated
 from genesis_core.io.layout import ScanSource
 from genesis_core.io.readers import ReadResult, content_sha256, fetch_source, read_fetched
+from genesis_core.io.storage import Location, LocationLike
 from genesis_core.volume import Volume
 
 
 def rows_for_source(
     src: ScanSource,
     cache_dir: Path,
-    storage_options: Mapping[str, Any] | None = None,
+    dataset: LocationLike = "",
     checks: CheckConfig = CheckConfig(),
     isolate: bool = True,
 ) -> list[dict[str, Any]]:
     """Read one source and return its catalog rows (quarantined ones included).
+
+    ``dataset``: the listed location, whose options reach the source's files.
 
     Files are fetched here (an ``OSError`` propagates, to be retried); they are read and
     checked in a child process with a time limit when ``isolate`` (the default), so a
@@ -39,7 +41,7 @@ def rows_for_source(
     now = datetime.now(UTC)
     if src.problem:
         return [_row(src, ReadResult(src.scan_id, src.source_uri, reason=src.problem), now, checks)]
-    paths, label = fetch_source(src, cache_dir, storage_options)
+    paths, label = fetch_source(src, cache_dir, dataset)
     if not isolate:
         return rows_from_files(src, paths, label, now, checks)
     try:
@@ -181,37 +183,32 @@ def plan(scans: list[ScanSource], existing: pd.DataFrame, force: bool = False) -
 
 
 def commit(
-    uri: str,
-    rows: list[dict[str, Any]],
-    reread: list[ScanSource],
-    storage_options: Mapping[str, Any] | None = None,
+    where: LocationLike, rows: list[dict[str, Any]], reread: list[ScanSource]
 ) -> pd.DataFrame:
-    """Merge fresh rows into the catalog at ``uri`` and write it atomically.
+    """Merge fresh rows into the catalog at ``where`` and write it atomically.
 
     When nothing was re-read the catalog is left byte-for-byte untouched.
     """
-    existing = catalog.load(uri, storage_options)
-    if not reread and catalog.storage.exists(uri, storage_options):
+    where = Location.of(where)
+    existing = catalog.load(where)
+    if not reread and where.exists():
         return existing
     df = catalog.merge(existing, rows, {s.source_uri for s in reread})
-    catalog.save(df, uri, storage_options)
+    catalog.save(df, where)
     return df
 
 
 def ingest_sequential(
-    source: str,
-    catalog_uri: str,
+    source: LocationLike,
+    catalog_at: LocationLike,
     cache_dir: Path,
-    storage_options: Mapping[str, Any] | None = None,
     force: bool = False,
     isolate: bool = True,
 ) -> pd.DataFrame:
     """The whole ingest in one process, no orchestration (tests, notebooks, baselines)."""
     from genesis_core.io.layout import list_source
 
-    listing = list_source(source, storage_options)
-    todo = plan(listing.scans, catalog.load(catalog_uri, storage_options), force=force)
-    rows = [
-        r for src in todo for r in rows_for_source(src, cache_dir, storage_options, isolate=isolate)
-    ]
-    return commit(catalog_uri, rows, todo, storage_options)
+    listing = list_source(source)
+    todo = plan(listing.scans, catalog.load(catalog_at), force=force)
+    rows = [r for src in todo for r in rows_for_source(src, cache_dir, source, isolate=isolate)]
+    return commit(catalog_at, rows, todo)

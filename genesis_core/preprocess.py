@@ -26,6 +26,7 @@ from genesis_core.cubes.sampling import SamplingConfig, sample_cubes
 from genesis_core.faults import is_transient
 from genesis_core.intensity import IntensityConfig
 from genesis_core.io.readers import read_catalogued
+from genesis_core.io.storage import Location, LocationLike
 from genesis_core.resample import resample
 from genesis_core.store.writer import write_scan
 from genesis_core.volume import Volume
@@ -98,12 +99,13 @@ def cubes_from_volume(
 def preprocess_scan(
     row: Mapping[str, Any],
     config: PreprocessConfig,
-    store_uri: str,
+    store: LocationLike,
     cache_dir: str,
-    storage_options: Mapping[str, Any] | None = None,
     generation: str | None = None,
 ) -> dict[str, Any]:
     """Read one catalogued scan, write its cubes to the store (uncommitted); report.
+
+    The scan's source is reached with the store's options (one endpoint per run).
 
     The cubes go to a new generation of the scan (``generation``: the run's, so a retried
     task overwrites only its own uncommitted attempt); the report carries its ``path``
@@ -120,9 +122,8 @@ def preprocess_scan(
         "reason": "",
     }
     try:
-        vol = read_catalogued(
-            row["source_uri"], row["format"], Path(cache_dir), storage_options, row.get("sha256")
-        )
+        source = Location.of(store).at(row["source_uri"])
+        vol = read_catalogued(source, row["format"], Path(cache_dir), row.get("sha256"))
         res, cubes, origins, lohi, reason = cubes_from_volume(vol, scan_id, config)
         del vol
         attrs = {
@@ -133,7 +134,7 @@ def preprocess_scan(
             "config_hash": config.hash(),
             "unit_range": list(lohi),
         }
-        written = write_scan(store_uri, scan_id, cubes, origins, attrs, storage_options, generation)
+        written = write_scan(store, scan_id, cubes, origins, attrs, generation)
         out.update(n_cubes=written.n, path=written.path, checksum=written.checksum)
         out["reason"] = reason or ""
         if not out["n_cubes"]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from genesis_core.io.storage import write_bytes_atomic
+from genesis_core.io.storage import Location
 from genesis_core.models.networks import network
 from genesis_core.training import load_checkpoint, save_atomic, train
 from genesis_core.training.state import TrainResult
@@ -51,7 +51,9 @@ class DdpSpec:
     root: str | None = None  # the flow's data root (settings are rebuilt from it per rank)
 
     def write(self, path: Path) -> None:
-        write_bytes_atomic(str(path), json.dumps(dataclasses.asdict(self), indent=1).encode())
+        Location.of(path).write_bytes_atomic(
+            json.dumps(dataclasses.asdict(self), indent=1).encode()
+        )
 
     @classmethod
     def read(cls, path: str | Path) -> DdpSpec:
@@ -134,8 +136,8 @@ def main(spec_path: str) -> None:
             out = dataclasses.asdict(result)
             for key in ("checkpoint_path", "best_checkpoint_path"):
                 out[key] = str(out[key]) if out[key] else None
-            write_bytes_atomic(
-                str(Path(spec_path).parent / RESULT), json.dumps(out, indent=1).encode()
+            Location.of(Path(spec_path).parent / RESULT).write_bytes_atomic(
+                json.dumps(out, indent=1).encode()
             )
     finally:
         if torch.distributed.is_initialized():

@@ -19,7 +19,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from genesis_core.evaluation import learning_curve_plot, summarize, to_csv, to_markdown
-from genesis_core.io.storage import write_bytes_atomic
+from genesis_core.io.storage import Location
 from tasks.settings import Settings
 from tasks.tracking import ensure_experiment, use_tracking
 
@@ -58,7 +58,7 @@ def close_evaluation_run(
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     to_csv(rows, folder / "table.csv")
-    write_bytes_atomic(str(folder / "table.md"), table_md.encode("utf-8"))
+    Location.of(folder / "table.md").write_bytes_atomic(table_md.encode("utf-8"))
     learning_curve_plot(rows, folder / "learning_curve.png", metric)
     client = MlflowClient()
     for name in FILES:

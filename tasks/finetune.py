@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 
 from genesis_core.evaluation import nested_fractions
 from genesis_core.finetuning import WithProbabilities, build_model, finetune_profile, fit
-from genesis_core.io.storage import write_bytes_atomic
+from genesis_core.io.storage import Location
 from genesis_core.models import read_state_dict
 from genesis_core.target_tasks import target_task
 from genesis_core.targets import TargetStore
@@ -82,7 +82,7 @@ def readers(
     The label subset is drawn per ``seed`` (nested across fractions within a seed, the same
     for every init), so repeated seeds sample which labels were available too.
     """
-    store = TargetStore(store_uri, get_settings(root).storage_options())
+    store = TargetStore(get_settings(root).location(store_uri))
     sp = store.split()
     if not (len(sp["train"]) and len(sp["val"]) and len(sp["test"])):
         raise ValueError(
@@ -159,8 +159,8 @@ def fit_one(
         init_lineage=lineage,
     )
     # atomic: a fit killed while writing is redone, never read back half-written
-    write_bytes_atomic(
-        str(path / "result.json"), json.dumps(result, indent=1, default=float).encode()
+    Location.of(path / "result.json").write_bytes_atomic(
+        json.dumps(result, indent=1, default=float).encode()
     )
     return result
 

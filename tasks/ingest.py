@@ -19,14 +19,14 @@ from tasks.settings import get_settings
 
 @task(name="list-source", cache_policy=NO_CACHE)
 def list_scans(source: str, root: str | None = None) -> Listing:
-    return list_source(source, get_settings(root).storage_options())
+    return list_source(get_settings(root).location(source))
 
 
 @task(name="plan-ingest", cache_policy=NO_CACHE)
 def plan_ingest(
     listing: Listing, catalog_uri: str, force: bool = False, root: str | None = None
 ) -> list[ScanSource]:
-    existing = catalog.load(catalog_uri, get_settings(root).storage_options())
+    existing = catalog.load(get_settings(root).location(catalog_uri))
     return ingest.plan(listing.scans, existing, force=force)
 
 
@@ -35,7 +35,7 @@ def plan_ingest(
 @task(name="read-scan", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
 def read_scan(src: ScanSource, root: str | None = None) -> list[dict[str, Any]]:
     s = get_settings(root)
-    return ingest.rows_for_source(src, s.cache_path, s.storage_options())
+    return ingest.rows_for_source(src, s.cache_path, s.location(src.source_uri))
 
 
 @task(name="commit-catalog", cache_policy=NO_CACHE)
@@ -45,7 +45,7 @@ def commit_catalog(
     reread: list[ScanSource],
     root: str | None = None,
 ) -> dict[str, Any]:
-    df = ingest.commit(catalog_uri, rows, reread, get_settings(root).storage_options())
+    df = ingest.commit(get_settings(root).location(catalog_uri), rows, reread)
     quarantined = df[df["status"] == catalog.QUARANTINED]
     return {
         "catalog_uri": catalog_uri,
@@ -63,8 +63,8 @@ def ingest_annotations(
     listing: Listing, catalog_uri: str, root: str | None = None
 ) -> list[dict[str, Any]]:
     """Validate LUNA16 CSVs against the catalog; save them beside it as parquet."""
-    opts = get_settings(root).storage_options()
-    scan_ids = set(catalog.load(catalog_uri, opts)["scan_id"])
+    s = get_settings(root)
+    scan_ids = set(catalog.load(s.location(catalog_uri))["scan_id"])
     reports = []
     for kind, uri in (
         ("annotations", listing.annotations_uri),
@@ -73,11 +73,11 @@ def ingest_annotations(
         if uri is None:
             continue
         try:
-            df, rep = load_annotations(uri, kind, scan_ids, opts)
+            df, rep = load_annotations(s.location(uri), kind, scan_ids)
         except AnnotationError as e:
             reports.append({"kind": kind, "error": str(e)})
             continue
         out = catalog_uri.removesuffix(".parquet") + f".{kind}.parquet"
-        catalog.storage.write_bytes_atomic(out, df.to_parquet(index=False), opts)
+        s.location(out).write_bytes_atomic(df.to_parquet(index=False))
         reports.append({**asdict(rep), "uri": out})
     return reports

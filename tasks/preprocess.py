@@ -9,7 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from genesis_core import catalog, planning
-from genesis_core.io import storage
+from genesis_core.io.storage import Location
 from genesis_core.preprocess import PreprocessConfig, preprocess_scan
 from genesis_core.store import read_latest
 from genesis_core.store.committer import Committer
@@ -28,8 +28,8 @@ def plan_preprocess(
 ) -> list[dict]:
     """``ok`` scans of the catalog that the store's manifest lacks (or all, with ``force``);
     a scan whose content hash changed since it was committed is redone."""
-    opts = get_settings(root).storage_options()
-    df, manifest = catalog.load(catalog_uri, opts), read_latest(store_uri, opts)
+    s = get_settings(root)
+    df, manifest = catalog.load(s.location(catalog_uri)), read_latest(s.location(store_uri))
     return planning.preprocess_rows(df, catalog_uri, manifest, store_uri, config, force)
 
 
@@ -52,10 +52,9 @@ def process_scans(
     s = get_settings(root)
     cfg = PreprocessConfig.from_dict(config)
     committer = Committer(
-        store_uri,
+        s.location(store_uri),
         cfg.to_dict(),
         cfg.hash(),
-        s.storage_options(),
         replace=force,
         every_n=s.commit_every,
         before_commit=before_commit,
@@ -67,9 +66,8 @@ def process_scans(
         scheduler,
         workers,
         config=cfg,
-        store_uri=store_uri,
+        store=s.location(store_uri),
         cache_dir=str(s.cache_path),
-        storage_options=s.storage_options(),
         generation=new_generation(),
         on_result=committer.add,
         root=root,
@@ -83,12 +81,13 @@ def commit_store(
     store_uri: str, catalog_uri: str, results: list[dict], root: str | None = None
 ) -> dict[str, Any]:
     """Record the run in the catalog (failed scans quarantined) and report the committed store."""
-    opts = get_settings(root).storage_options()
+    s = get_settings(root)
+    store, cat = s.location(store_uri), s.location(catalog_uri)
     good = [r for r in results if r["status"] in ("ok", "empty")]
-    manifest = read_latest(store_uri, opts)
+    manifest = read_latest(store)
     failed = [r for r in results if r["status"] == "failed"]
     if failed or good:
-        _record(catalog_uri, failed, [r["scan_id"] for r in good], opts)
+        _record(cat, failed, [r["scan_id"] for r in good])
     return {
         "store_uri": store_uri,
         "manifest_version": manifest.version,
@@ -102,15 +101,15 @@ def commit_store(
             if r["status"] == "empty"
         ],
         "cubes_written": sum(r["n_cubes"] for r in good),
-        "store_bytes": _size(store_uri, opts),
+        "store_bytes": _size(store),
         "scan_seconds": sum(r.get("seconds", 0) for r in results),
         "peak_rss_mb": max((r.get("peak_rss_mb", 0) for r in results), default=0),
     }
 
 
-def _record(catalog_uri: str, failed: list[dict], done: list[str], opts: dict) -> None:
+def _record(cat: Location, failed: list[dict], done: list[str]) -> None:
     """Quarantine scans that failed on bad data; restore those an I/O fault had quarantined."""
-    df = catalog.load(catalog_uri, opts)
+    df = catalog.load(cat)
     restore = catalog.transient_quarantine(df, "preprocess") & df["scan_id"].isin(done)
     reasons = {r["scan_id"]: f"preprocess failed: {r['reason']}" for r in failed}
     hit = df["scan_id"].isin(reasons)
@@ -119,9 +118,9 @@ def _record(catalog_uri: str, failed: list[dict], done: list[str], opts: dict) -
     df.loc[restore, ["status", "reason"]] = [catalog.OK, ""]
     df.loc[hit, "status"] = catalog.QUARANTINED
     df.loc[hit, "reason"] = df.loc[hit, "scan_id"].map(reasons)
-    catalog.save(df, catalog_uri, opts)
+    catalog.save(df, cat)
 
 
-def _size(uri: str, opts: dict) -> int:
-    fs, path = storage.filesystem(uri, opts)
+def _size(store: Location) -> int:
+    fs, path = store.filesystem()
     return int(fs.du(path)) if fs.exists(path) else 0

@@ -19,7 +19,7 @@ from mlflow.types.schema import Schema, TensorSpec
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from genesis_core.io.storage import write_bytes_atomic
+from genesis_core.io.storage import Location
 from genesis_core.models.networks import DEFAULT, network
 from genesis_core.plots import loss_plot, restoration_montage
 from genesis_core.training import promotion, train
@@ -140,15 +140,15 @@ def train_model(
         "first_val_loss": result.history[0]["val_loss"] if result.history else None,
     }
     # atomic: its presence means "trained, never again", so never half-written
-    write_bytes_atomic(str(done), json.dumps(out, indent=1).encode())
+    Location.of(done).write_bytes_atomic(json.dumps(out, indent=1).encode())
     return out
 
 
 def record_registration(run_dir: Path, registered: dict[str, Any]) -> None:
     """``registered.json``: what a rerun with nothing new prints without starting anything
     (:mod:`flows.precheck`)."""
-    write_bytes_atomic(
-        str(run_dir / "registered.json"), json.dumps(registered, indent=1, default=str).encode()
+    Location.of(run_dir / "registered.json").write_bytes_atomic(
+        json.dumps(registered, indent=1, default=str).encode()
     )
 
 

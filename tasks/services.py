@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+
+from genesis_core.io.storage import Location
 
 ATTEMPTS = 3
 TIMEOUT_S = 4.0
@@ -61,13 +61,14 @@ def check_tracking(uri: str) -> None:
     _attempt(ping, f"MLflow tracking server {_redact(uri)}")
 
 
-def check_object_store(uri: str, storage_options: Mapping[str, Any] | None) -> None:
+def check_object_store(where: Location) -> None:
     """An ``s3://`` URI's endpoint must answer (a missing bucket or key is not this check's business)."""
+    uri = where.uri
     if not uri.startswith("s3://"):
         return
     import s3fs
 
-    opts = dict(storage_options or {})
+    opts = dict(where.options)
     endpoint = (opts.get("client_kwargs") or {}).get("endpoint_url", "AWS S3")
     fs = s3fs.S3FileSystem(
         **{**opts, "skip_instance_cache": True},
@@ -92,11 +93,11 @@ def check_storage(*uris: str | None, root: str | None = None) -> None:
     """Every ``s3://`` URI's endpoint answers (checked once per endpoint and bucket)."""
     from tasks.settings import get_settings
 
-    opts = get_settings(root).storage_options()
+    settings = get_settings(root)
     seen = set()
     for uri in uris:
         if uri and uri.startswith("s3://"):
             bucket = uri.removeprefix("s3://").split("/", 1)[0]
             if bucket not in seen:
                 seen.add(bucket)
-                check_object_store(uri, opts)
+                check_object_store(settings.location(uri))

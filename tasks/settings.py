@@ -27,6 +27,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from genesis_core.io import storage
+from genesis_core.io.storage import Location
 
 T = TypeVar("T")
 
@@ -86,6 +87,10 @@ class Settings(BaseSettings):
         if self.s3_endpoint_url:
             return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
         return {}
+
+    def location(self, uri: str) -> Location:
+        """The storage handle for ``uri``: these settings' options reach every URI of a run."""
+        return Location(str(uri), self.storage_options())
 
     def tracking_uri(self) -> str:
         """``MLFLOW_TRACKING_URI`` if set, else settings, else SQLite under a local root."""

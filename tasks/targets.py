@@ -9,8 +9,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from genesis_core import catalog, planning
-from genesis_core.io import storage
 from genesis_core.io.annotations import valid_rows
+from genesis_core.io.storage import Location
 from genesis_core.store import read_latest
 from genesis_core.store.writer import new_generation
 from genesis_core.target_tasks import target_task
@@ -19,18 +19,18 @@ from tasks.fanout import run_per_scan
 from tasks.settings import get_settings
 
 
-def _table(catalog_uri: str, task_name: str, opts: dict) -> pd.DataFrame | None:
+def _table(cat: Location, task_name: str) -> pd.DataFrame | None:
     kind = target_task(task_name).catalog_table
     if kind is None:
         return None
-    uri = catalog_uri.removesuffix(".parquet") + f".{kind}.parquet"
-    if not storage.exists(uri, opts):
+    table = cat.at(cat.uri.removesuffix(".parquet") + f".{kind}.parquet")
+    if not table.exists():
         raise FileNotFoundError(
-            f"task {task_name} needs {kind}.csv; {uri} is missing (ingest a LUNA16 dataset)"
+            f"task {task_name} needs {kind}.csv; {table} is missing (ingest a LUNA16 dataset)"
         )
     import io
 
-    return valid_rows(pd.read_parquet(io.BytesIO(storage.read_bytes(uri, opts))))
+    return valid_rows(pd.read_parquet(io.BytesIO(table.read_bytes())))
 
 
 @task(name="plan-targets", cache_policy=NO_CACHE)
@@ -42,10 +42,10 @@ def plan_targets(
     root: str | None = None,
 ) -> list[dict]:
     """``ok`` scans (with a label map for lcs/seg) not yet committed; each carries its CSV rows."""
-    opts = get_settings(root).storage_options()
-    df, manifest = catalog.load(catalog_uri, opts), read_latest(store_uri, opts)
+    s = get_settings(root)
+    df, manifest = catalog.load(s.location(catalog_uri)), read_latest(s.location(store_uri))
     rows = planning.target_rows(df, catalog_uri, manifest, task_name, force)
-    table = _table(catalog_uri, task_name, opts)
+    table = _table(s.location(catalog_uri), task_name)
     for r in rows:
         r["table"] = None if table is None else rows_for_scan(table, r["scan_id"])
     return rows
@@ -75,9 +75,8 @@ def build_targets(
         workers,
         task_name=cfg.task,
         config=cfg,
-        store_uri=store_uri,
+        store=s.location(store_uri),
         cache_dir=str(s.cache_path),
-        storage_options=s.storage_options(),
         root=root,
         generation=new_generation(),
     )
@@ -88,7 +87,7 @@ def commit_target_store(
     store_uri: str, results: list[dict], config: dict, root: str | None = None
 ) -> dict[str, Any]:
     manifest = commit_targets(
-        store_uri, results, TargetConfig.from_dict(config), get_settings(root).storage_options()
+        get_settings(root).location(store_uri), results, TargetConfig.from_dict(config)
     )
     return {
         "store_uri": store_uri,

@@ -33,8 +33,7 @@ def train_val_readers(
     reads whole scans; random sampling reads single cubes unless the store fits the cache."""
     s = get_settings(root)
     store = CubeStore(
-        store_uri,
-        s.storage_options(),
+        s.location(store_uri),
         cache_mb=s.read_cache_mb,
         whole_scans=True if sampling == "blocks" else None,
     )

@@ -94,7 +94,7 @@ def run_ingest(source: str, dataset: str | None, root: str | None, force: bool) 
     s = settings(root)
     uri = catalog.catalog_uri(s.root_uri, dataset or options.dataset_name(source))
     say(f"ingest {source} → {uri}")
-    why = precheck.ingest_noop(source, uri, force, s.storage_options())
+    why = precheck.ingest_noop(s.location(source), s.location(uri), force)
     if why:
         console.print(f"nothing to do: {why}")
         return None
@@ -207,7 +207,7 @@ def run_preprocess(**kw: Any) -> dict[str, Any] | None:
     store = kw["store"] or options.store_uri_for(s.root_uri, kw["dataset"])
     say(f"preprocess {kw['dataset']} → {store}")
     why = precheck.preprocess_noop(
-        catalog_uri, store, cfg.to_dict(), kw["force"], s.storage_options()
+        s.location(catalog_uri), s.location(store), cfg.to_dict(), kw["force"]
     )
     if why:
         console.print(f"nothing to do: {why}")
@@ -308,15 +308,15 @@ def open_store(uri: str, verify: bool = True):
     from genesis_core.store import CubeStore, read_latest
     from genesis_core.targets import TargetStore
 
-    opts = settings(None).storage_options()
-    manifest = read_latest(uri, opts)
+    where = settings(None).location(uri)
+    manifest = read_latest(where)
     if manifest.version == 0 or not manifest.scans:
         raise FileNotFoundError(
             f"{uri} has no committed scans (not a store, or nothing committed yet): "
             "`genesis preprocess` or `genesis targets` builds one"
         )
     cls = TargetStore if "task" in manifest.config else CubeStore
-    return cls(uri, opts, manifest=manifest, verify=verify)
+    return cls(where, manifest=manifest, verify=verify)
 
 
 @command("verify", store_app)
@@ -352,7 +352,7 @@ def store_gc(
     from tasks.locks import store_writer
 
     with store_writer(store, "gc"):
-        report = gc_store(store, settings(None).storage_options(), grace_hours * 3600, dry_run)
+        report = gc_store(settings(None).location(store), grace_hours * 3600, dry_run)
     verb = "would remove" if dry_run else "removed"
     for kind in ("superseded", "stale"):
         for g in report[kind]:

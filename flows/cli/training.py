@@ -85,7 +85,7 @@ def run_pretrain(**kw: Any) -> dict[str, Any]:
         raise typer.BadParameter("give --store or --dataset", param_hint="--store")
     store = kw["store"] or options.store_uri_for(s.root_uri, kw["dataset"])
     version = precheck.require_store(
-        store, s.storage_options(), "run `genesis preprocess --dataset NAME` first"
+        s.location(store), "run `genesis preprocess --dataset NAME` first"
     )
     _, _, run_dir = checked(
         "--transforms",
@@ -207,7 +207,7 @@ def run_targets(**kw: Any) -> dict[str, Any] | None:
         "--label", options.target_store_uri, s.root_uri, kw["dataset"], kw["task"], kw["label"]
     )
     say(f"targets {kw['task']} from {kw['dataset']} → {store}")
-    why = precheck.targets_noop(catalog_uri, store, kw["task"], kw["force"], s.storage_options())
+    why = precheck.targets_noop(s.location(catalog_uri), s.location(store), kw["task"], kw["force"])
     if why:
         console.print(f"nothing to do: {why}")
         return None
@@ -231,7 +231,7 @@ def _target_store(s, task: str, dataset: str | None, store: str | None, label: s
         raise typer.BadParameter("give --store or --dataset", param_hint="--store")
     uri = store or checked("--label", options.target_store_uri, s.root_uri, dataset, task, label)
     build = f"--dataset {dataset or 'NAME'} --task {task}" + (f" --label {label}" if label else "")
-    precheck.require_store(uri, s.storage_options(), f"run `genesis targets {build}` first")
+    precheck.require_store(s.location(uri), f"run `genesis targets {build}` first")
     return uri
 
 

@@ -8,14 +8,12 @@ with invalid values are kept with ``valid = False`` and the ``problem``.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from genesis_core.io import storage
+from genesis_core.io.storage import Location, LocationLike
 
 REQUIRED = {
     "annotations": ["seriesuid", "coordX", "coordY", "coordZ", "diameter_mm"],
@@ -38,15 +36,17 @@ class AnnotationReport:
 
 
 def load_annotations(
-    uri: str, kind: str, scan_ids: set[str], storage_options: Mapping[str, Any] | None = None
+    where: LocationLike, kind: str, scan_ids: set[str]
 ) -> tuple[pd.DataFrame, AnnotationReport]:
     """Read and validate one CSV: every row kept, with ``valid``, ``problem`` and ``has_scan``.
 
     Invalid rows (non-numeric coordinates, a class other than 0/1, a diameter ≤ 0) are
     saved as invalid and reported, never used; see :func:`valid_rows`.
     """
+    where = Location.of(where)
+    uri = where.uri
     try:
-        df = pd.read_csv(io.BytesIO(storage.read_bytes(uri, storage_options)))
+        df = pd.read_csv(io.BytesIO(where.read_bytes()))
     except Exception as e:  # noqa: BLE001 - any parse failure is reported the same way
         raise AnnotationError(f"{uri}: cannot parse CSV ({e})") from e
     missing = [c for c in REQUIRED[kind] if c not in df.columns]

@@ -25,6 +25,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from genesis_core.io import metaimage, storage
 from genesis_core.io.payload import file_kind
+from genesis_core.io.storage import Location, LocationLike
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mhd", ".nrrd", ".nhdr")
 DICOM_SUFFIXES = (".dcm", ".ima")
@@ -85,13 +86,15 @@ def _fp(infos: Iterable[Mapping[str, Any]]) -> str:
     return h.hexdigest()[:32]
 
 
-def list_source(uri: str, storage_options: Mapping[str, Any] | None = None) -> Listing:
-    """List the scans under ``uri`` (local folder or ``s3://`` prefix).
+def list_source(source: LocationLike) -> Listing:
+    """List the scans under ``source`` (local folder or ``s3://`` prefix).
 
     Entries the listing alone shows to be unusable (special files, names that are not
     UTF-8) become scans with a ``problem`` and are never opened.
     """
-    fs, root = storage.filesystem(uri, storage_options)
+    source = Location.of(source)
+    uri = source.uri
+    fs, root = source.filesystem()
     if not fs.exists(root):
         raise FileNotFoundError(f"SOURCE {uri} does not exist")
     if not fs.isdir(root):

@@ -13,7 +13,7 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from genesis_core.io import storage
+from genesis_core.io.storage import Location, LocationLike
 
 
 def label_table(dataset_json: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -50,15 +50,15 @@ def label_values(
     return tuple(sorted(set(values)))
 
 
-def dataset_json_for(
-    label_uri: str, storage_options: Mapping[str, Any] | None = None
-) -> tuple[str, dict | None]:
+def dataset_json_for(label: LocationLike) -> tuple[str, dict | None]:
     """``(uri, parsed dataset.json)`` of the MSD dataset a ``labelsTr/…`` file belongs to;
     ``None`` content when there is no such file (e.g. a LiTS layout)."""
-    uri = posixpath.join(posixpath.dirname(posixpath.dirname(label_uri)), "dataset.json")
-    if not storage.exists(uri, storage_options):
+    label = Location.of(label)
+    spec = label.at(posixpath.join(posixpath.dirname(posixpath.dirname(label.uri)), "dataset.json"))
+    uri = spec.uri
+    if not spec.exists():
         return uri, None
     try:
-        return uri, json.loads(storage.read_bytes(uri, storage_options))
+        return uri, json.loads(spec.read_bytes())
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"{uri}: not valid JSON ({e})") from e

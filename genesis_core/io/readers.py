@@ -14,11 +14,9 @@ folder mixes series) and one per file that is not a readable DICOM image.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -28,6 +26,7 @@ from genesis_core.io.checks import count_nonfinite
 from genesis_core.io.geometry import GeometryError, check_geometry
 from genesis_core.io.layout import ScanSource, format_of
 from genesis_core.io.payload import PayloadError
+from genesis_core.io.storage import Location, LocationLike
 from genesis_core.volume import Volume
 
 BAD_DATA = (
@@ -55,12 +54,13 @@ class ReadResult:
     reason: str = ""
 
 
-def fetch(
-    src: ScanSource, cache_dir: Path, storage_options: Mapping[str, Any] | None
-) -> list[Path]:
-    """Local paths of the scan's files, side by side (downloaded when remote)."""
+def fetch(src: ScanSource, cache_dir: Path, dataset: LocationLike = "") -> list[Path]:
+    """Local paths of the scan's files, side by side (downloaded when remote).
+
+    ``dataset``: the listed location, whose options reach the files."""
+    reach = Location.of(dataset)
     key = f"{src.source_uri}|{src.fingerprint}"
-    return storage.local_group(src.files, cache_dir, key, storage_options)
+    return storage.local_group([reach.at(f) for f in src.files], cache_dir, key)
 
 
 def read_image(path: Path) -> Volume:
@@ -159,22 +159,20 @@ def _check_shape(dim: int, components: int, size, name: str) -> None:
         )
 
 
-def read_source(
-    src: ScanSource, cache_dir: Path, storage_options: Mapping[str, Any] | None = None
-) -> list[ReadResult]:
+def read_source(src: ScanSource, cache_dir: Path, dataset: LocationLike = "") -> list[ReadResult]:
     """Read a scan (and its label) or say why not; raises only for I/O faults (``OSError``)."""
     if src.problem:
         return [ReadResult(src.scan_id, src.source_uri, reason=src.problem)]
-    paths, label = fetch_source(src, cache_dir, storage_options)
+    paths, label = fetch_source(src, cache_dir, dataset)
     return read_fetched(src, paths, label)
 
 
 def fetch_source(
-    src: ScanSource, cache_dir: Path, storage_options: Mapping[str, Any] | None = None
+    src: ScanSource, cache_dir: Path, dataset: LocationLike = ""
 ) -> tuple[list[Path], Path | None]:
     """Local paths of a scan's files and of its label (downloaded when remote): the I/O part."""
-    paths = fetch(src, cache_dir, storage_options)
-    label = storage.local_copy(src.label_uri, cache_dir, storage_options) if src.label_uri else None
+    paths = fetch(src, cache_dir, dataset)
+    label = Location.of(dataset).at(src.label_uri).local_copy(cache_dir) if src.label_uri else None
     return paths, label
 
 
@@ -291,29 +289,27 @@ def content_sha256(vol: Volume) -> str:
     return h.hexdigest()
 
 
-def files_of(
-    source_uri: str, fmt: str, storage_options: Mapping[str, Any] | None = None
-) -> list[str]:
+def files_of(source: LocationLike, fmt: str) -> list[Location]:
     """The files to fetch for a catalogued scan (a .mhd's data files, a DICOM folder's slices)."""
+    source = Location.of(source)
     if fmt == "dicom":
-        fs, path = storage.filesystem(source_uri, storage_options)
-        return [storage.to_uri(fs, p) for p in sorted(fs.find(path)) if not p.endswith("/")]
+        fs, path = source.filesystem()
+        return [source.at(storage.to_uri(fs, p)) for p in sorted(fs.find(path)) if p[-1] != "/"]
     if fmt == "mhd":
-        head = storage.read_bytes(source_uri, storage_options)[: metaimage.HEADER_LIMIT]
+        head = source.read_bytes()[: metaimage.HEADER_LIMIT]
         try:
-            names = metaimage.parse_header(head, source_uri).data_files
+            names = metaimage.parse_header(head, source.uri).data_files
         except metaimage.MetaImageError:
-            return [source_uri]
-        base = source_uri.rsplit("/", 1)[0]
-        return [source_uri, *(storage.join(base, n) for n in names)]
-    return [source_uri]
+            return [source]
+        base = source.at(source.uri.rsplit("/", 1)[0])
+        return [source, *(base.join(n) for n in names)]
+    return [source]
 
 
 def read_catalogued(
-    source_uri: str,
+    source: LocationLike,
     fmt: str,
     cache_dir: Path,
-    storage_options: Mapping[str, Any] | None = None,
     expect_sha256: str | None = None,
 ) -> Volume:
     """Read a scan the catalog accepted, with the same checks as ingest.
@@ -321,12 +317,14 @@ def read_catalogued(
     ``expect_sha256``: the catalog's content hash; a file whose voxels changed since
     ingest is refused (re-run ingest).  Raises :class:`ScanReadError` naming the file.
     """
-    files = files_of(source_uri, fmt, storage_options)
-    paths = storage.local_group(files, cache_dir, source_uri, storage_options)
+    source = Location.of(source)
+    source_uri = source.uri
+    files = files_of(source, fmt)
+    paths = storage.local_group(files, cache_dir, source_uri)
     if fmt != "dicom":
         vol = _guarded(read_image, paths[0])
     else:
-        src = ScanSource(Path(source_uri).name, "dicom", source_uri, tuple(files), "")
+        src = ScanSource(source.name, "dicom", source_uri, tuple(f.uri for f in files), "")
         results = read_dicom_folder(src, paths)
         good = [r for r in results if r.volume is not None]
         if len(good) != 1:

@@ -1,18 +1,20 @@
 """One storage abstraction for local paths and ``s3://`` URIs (through fsspec).
 
-Everything that touches files goes through :func:`filesystem`; credentials and
-endpoints travel as ``storage_options`` and are never logged.  SimpleITK can
-only read local files, so remote scans are first fetched into a local cache
-keyed by their fingerprint (:func:`local_copy`).
+Everything that touches files goes through a :class:`Location`: a URI with the
+fsspec options (endpoint, credentials) that reach it, never logged.  SimpleITK can
+only read local files, so remote scans are first fetched into a local cache keyed by
+their fingerprint (:meth:`Location.local_copy`, :func:`local_group`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -20,12 +22,6 @@ from fsspec.implementations.local import LocalFileSystem
 
 def is_remote(uri: str) -> bool:
     return "://" in uri and not uri.startswith("file://")
-
-
-def filesystem(uri: str, storage_options: Mapping[str, Any] | None = None):
-    """Return ``(fs, path)`` for a URI; plain paths are local."""
-    fs, path = fsspec.core.url_to_fs(uri, **dict(storage_options or {}))
-    return fs, path
 
 
 def join(base: str, *parts: str) -> str:
@@ -55,80 +51,108 @@ def fingerprint(info: Mapping[str, Any]) -> str:
     return f"{size}:{str(stamp).strip(chr(34))}"
 
 
-def local_copy(uri: str, cache_dir: Path, storage_options: Mapping[str, Any] | None = None) -> Path:
-    """Local path for ``uri``: itself when local, else a cached download.
+LocationLike = Union["Location", str, os.PathLike]
 
-    The cache name includes the file's fingerprint, so a changed remote object
-    is downloaded again.  Downloads go to a temporary name and are renamed, so a
-    crash never leaves a truncated file that looks complete.
+
+@dataclass(frozen=True)
+class Location:
+    """The storage handle: a URI and the fsspec options that reach it (like zarr's Store).
+
+    Every core function that reads or writes takes one ``Location`` (or a plain path or
+    URI, which needs no options) instead of a ``(uri, storage_options)`` pair.  The
+    options (endpoint, credentials) never show in ``repr`` or ``str`` and do not take
+    part in equality: two handles on one URI name the same data.
     """
-    if not is_remote(uri):
-        return Path(uri)
-    fs, path = filesystem(uri, storage_options)
-    fp = fingerprint(fs.info(path))
-    key = hashlib.sha256(f"{uri}|{fp}".encode()).hexdigest()[:16]
-    dest = cache_dir / key / Path(path).name
-    if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
-        fs.get_file(path, str(tmp))
-        os.replace(tmp, dest)
-    return dest
+
+    uri: str
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, where: LocationLike) -> Location:
+        """``where`` as a handle; a plain path or URI gets no options."""
+        return where if isinstance(where, Location) else cls(str(where))
+
+    def __str__(self) -> str:
+        return self.uri
+
+    def at(self, uri: str) -> Location:
+        """Another URI reached the same way (a file listed under this location)."""
+        return Location(uri, self.options)
+
+    def join(self, *parts: str) -> Location:
+        return self.at(join(self.uri, *parts))
+
+    @property
+    def remote(self) -> bool:
+        return is_remote(self.uri)
+
+    @property
+    def name(self) -> str:
+        return self.uri.rstrip("/").rsplit("/", 1)[-1]
+
+    def filesystem(self):
+        """``(fs, path)`` for this location; a plain path is local."""
+        return fsspec.core.url_to_fs(self.uri, **dict(self.options))
+
+    def read_bytes(self) -> bytes:
+        fs, path = self.filesystem()
+        return fs.cat_file(path)
+
+    def exists(self) -> bool:
+        fs, path = self.filesystem()
+        return fs.exists(path)
+
+    def write_bytes_atomic(self, data: bytes) -> None:
+        """Write the whole object so readers see the old or the new version, never half.
+
+        Local: a temporary sibling, fsynced, then renamed.  S3: a single PUT is atomic.
+        """
+        fs, path = self.filesystem()
+        if isinstance(fs, LocalFileSystem):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        else:
+            fs.pipe_file(path, data)
+
+    def local_copy(self, cache_dir: Path) -> Path:
+        """A local path for this file: itself when local, else a cached download.
+
+        The cache name includes the file's fingerprint, so a changed remote object is
+        downloaded again; the download lands under a temporary name, then is renamed.
+        """
+        if not self.remote:
+            return Path(self.uri)
+        fs, path = self.filesystem()
+        key = hashlib.sha256(f"{self.uri}|{fingerprint(fs.info(path))}".encode()).hexdigest()
+        return _download(fs, path, cache_dir / key[:16] / Path(path).name)
 
 
-def local_group(
-    uris: list[str] | tuple[str, ...],
-    cache_dir: Path,
-    key: str,
-    storage_options: Mapping[str, Any] | None = None,
-) -> list[Path]:
+def local_group(files: Sequence[Location], cache_dir: Path, key: str) -> list[Path]:
     """Local paths for files that must sit side by side (``.mhd`` + ``.raw``, a DICOM series).
 
     Local files are used in place.  Remote ones are downloaded into one cache
     folder named by ``key`` (callers pass a content fingerprint, so a changed
     object is fetched again); each file lands under a temporary name first.
     """
-    if not any(is_remote(u) for u in uris):
-        return [Path(u) for u in uris]
+    if not any(f.remote for f in files):
+        return [Path(f.uri) for f in files]
     folder = cache_dir / hashlib.sha256(key.encode()).hexdigest()[:16]
-    folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for uri in uris:
-        fs, path = filesystem(uri, storage_options)
-        dest = folder / Path(path).name
-        if not dest.exists():
-            tmp = dest.with_name(dest.name + ".part")
-            fs.get_file(path, str(tmp))
-            os.replace(tmp, dest)
-        out.append(dest)
+    for f in files:
+        fs, path = f.filesystem()
+        out.append(_download(fs, path, folder / Path(path).name))
     return out
 
 
-def write_bytes_atomic(
-    uri: str, data: bytes, storage_options: Mapping[str, Any] | None = None
-) -> None:
-    """Write a whole object so that readers see the old or the new version, never half.
-
-    Local: write a temporary sibling then rename.  S3: a single PUT is atomic.
-    """
-    fs, path = filesystem(uri, storage_options)
-    if isinstance(fs, LocalFileSystem):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    else:
-        fs.pipe_file(path, data)
-
-
-def read_bytes(uri: str, storage_options: Mapping[str, Any] | None = None) -> bytes:
-    fs, path = filesystem(uri, storage_options)
-    return fs.cat_file(path)
-
-
-def exists(uri: str, storage_options: Mapping[str, Any] | None = None) -> bool:
-    fs, path = filesystem(uri, storage_options)
-    return fs.exists(path)
+def _download(fs, path: str, dest: Path) -> Path:
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".part")
+        fs.get_file(path, str(tmp))
+        os.replace(tmp, dest)
+    return dest

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from genesis_core.io.storage import Location, LocationLike
 from genesis_core.store.manifest import Manifest, ScanEntry, commit_scans, read_latest
 
 COMMITTED = ("ok", "empty")  # statuses whose scans are listed (empty: zero cubes, known)
@@ -20,17 +21,16 @@ COMMITTED = ("ok", "empty")  # statuses whose scans are listed (empty: zero cube
 class Committer:
     def __init__(
         self,
-        store_uri: str,
+        store: LocationLike,
         config: dict[str, Any],
         config_hash: str,
-        storage_options: Mapping[str, Any] | None = None,
         replace: bool = False,
         every_n: int = 16,
         every_s: float = 30.0,
         before_commit: Callable[[], None] | None = None,
     ) -> None:
-        self.uri, self.config, self.config_hash = store_uri, config, config_hash
-        self.opts, self.replace = storage_options, replace
+        self.store, self.config, self.config_hash = Location.of(store), config, config_hash
+        self.replace = replace
         self.every_n, self.every_s = every_n, every_s
         self.before_commit = before_commit or (lambda: None)
         self._buffer: list[ScanEntry] = []
@@ -49,7 +49,7 @@ class Committer:
         self.before_commit()
         replace = self.replace and self.commits == 0
         self.manifest = commit_scans(
-            self.uri, self._buffer, self.config, self.config_hash, self.opts, replace=replace
+            self.store, self._buffer, self.config, self.config_hash, replace=replace
         )
         self.commits += 1
         self._buffer = []
@@ -59,7 +59,7 @@ class Committer:
         """Commit what is left; a replace run, or a new store, commits even when empty."""
         if self._buffer or (self.commits == 0 and (self.replace or not self._exists())):
             self.flush()
-        return self.manifest or read_latest(self.uri, self.opts)
+        return self.manifest or read_latest(self.store)
 
     def _exists(self) -> bool:
-        return read_latest(self.uri, self.opts).version > 0
+        return read_latest(self.store).version > 0

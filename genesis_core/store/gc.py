@@ -15,10 +15,8 @@ collecting them, and why it is a separate, explicit step.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
 
-from genesis_core.io import storage
+from genesis_core.io.storage import Location, LocationLike
 from genesis_core.store.manifest import all_groups, read_latest
 
 LEGACY_ARRAYS = ("cubes", "images", "masks", "labels")  # stores written before generations
@@ -34,16 +32,16 @@ def _newest_mtime(fs, path: str) -> float:
 
 
 def gc_store(
-    store_uri: str,
-    storage_options: Mapping[str, Any] | None = None,
+    store: LocationLike,
     grace_seconds: float = 86400.0,
     dry_run: bool = False,
 ) -> dict[str, list[str]]:
     """Remove superseded and stale uncommitted generations; returns what was (or would be) removed."""
-    latest = read_latest(store_uri, storage_options)
+    store = Location.of(store)
+    latest = read_latest(store)
     live = {e.group for e in latest.scans.values()}
-    ever = all_groups(store_uri, storage_options)
-    fs, root = storage.filesystem(store_uri, storage_options)
+    ever = all_groups(store)
+    fs, root = store.filesystem()
     scans_dir = f"{root.rstrip('/')}/scans"
     report: dict[str, list[str]] = {"superseded": [], "stale": [], "kept": []}
     if not fs.exists(scans_dir):

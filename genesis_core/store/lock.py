@@ -17,10 +17,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
-from genesis_core.io import storage
+from genesis_core.io.storage import Location, LocationLike
 from genesis_core.store.manifest import StoreConflict, create_exclusive
 
 
@@ -28,8 +27,8 @@ class StoreLocked(StoreConflict):
     """Another writer holds the store's lock; the message names it."""
 
 
-def lock_uri(store_uri: str) -> str:
-    return storage.join(store_uri, "locks", "writer.json")
+def lock_location(store: LocationLike) -> Location:
+    return Location.of(store).join("locks", "writer.json")
 
 
 class StoreLock:
@@ -37,14 +36,13 @@ class StoreLock:
 
     def __init__(
         self,
-        store_uri: str,
-        storage_options: Mapping[str, Any] | None = None,
+        store: LocationLike,
         purpose: str = "",
         timeout_s: float = 600.0,
         ttl_s: float = 120.0,
         poll_s: float = 1.0,
     ) -> None:
-        self.uri, self.opts = store_uri, storage_options
+        self.uri, self.lock = str(store), lock_location(store)
         self.timeout_s, self.ttl_s, self.poll_s = timeout_s, ttl_s, poll_s
         self.token = uuid.uuid4().hex
         self.holder = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}" + (
@@ -62,7 +60,7 @@ class StoreLock:
 
     def _current(self) -> dict[str, Any] | None:
         try:
-            return json.loads(storage.read_bytes(lock_uri(self.uri), self.opts))
+            return json.loads(self.lock.read_bytes())
         except FileNotFoundError:
             return None
         except ValueError:  # a torn or foreign file: treat as expired
@@ -72,7 +70,7 @@ class StoreLock:
         deadline = time.monotonic() + self.timeout_s
         while True:
             try:
-                create_exclusive(lock_uri(self.uri), self._record(), self.opts)
+                create_exclusive(self.lock, self._record())
                 break
             except StoreConflict:
                 cur = self._current()
@@ -93,7 +91,7 @@ class StoreLock:
         return self
 
     def _break(self, stale: dict[str, Any]) -> None:
-        fs, path = storage.filesystem(lock_uri(self.uri), self.opts)
+        fs, path = self.lock.filesystem()
         cur = self._current()
         if cur is not None and cur.get("token") == stale.get("token"):
             fs.rm_file(path)
@@ -104,7 +102,7 @@ class StoreLock:
             if cur is None or cur.get("token") != self.token:
                 self.lost = True  # broken by another writer after we stalled
                 return
-            storage.write_bytes_atomic(lock_uri(self.uri), self._record(), self.opts)
+            self.lock.write_bytes_atomic(self._record())
 
     def check(self) -> None:
         """Raise :class:`StoreLocked` if the lease was lost (call before committing)."""
@@ -118,7 +116,7 @@ class StoreLock:
             self._thread.join(timeout=5)
         cur = self._current()
         if cur is not None and cur.get("token") == self.token:
-            fs, path = storage.filesystem(lock_uri(self.uri), self.opts)
+            fs, path = self.lock.filesystem()
             fs.rm_file(path)
 
     def __enter__(self) -> StoreLock:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from genesis_core.io import storage
+from genesis_core.io.storage import Location, LocationLike
 
 
 class StoreConflict(RuntimeError):
@@ -110,9 +110,7 @@ CHECKPOINT_EVERY = 32
 _CACHE: OrderedDict[tuple[str, int], Manifest] = OrderedDict()
 
 
-def read_version(
-    store_uri: str, version: int, storage_options: Mapping[str, Any] | None = None
-) -> Manifest:
+def read_version(store: LocationLike, version: int) -> Manifest:
     """Version ``version`` of the store: its checkpoint with the deltas above it applied.
 
     Committed versions never change, so reconstructed ones are cached (a writer's next
@@ -120,13 +118,14 @@ def read_version(
     """
     if version == 0:
         return Manifest()
+    store = Location.of(store)
     deltas: list[dict[str, Any]] = []
     v, base = version, None
     while base is None:
-        if (store_uri, v) in _CACHE:
-            base = _CACHE[(store_uri, v)]
+        if (store.uri, v) in _CACHE:
+            base = _CACHE[(store.uri, v)]
             break
-        d = json.loads(storage.read_bytes(_manifest_uri(store_uri, v), storage_options))
+        d = json.loads(_manifest(store, v).read_bytes())
         if d.get("kind") != "delta":
             base = Manifest.from_json(json.dumps(d).encode())
             break
@@ -142,17 +141,18 @@ def read_version(
         scans,
         deltas[0]["created"] if deltas else base.created,
     )
-    _CACHE[(store_uri, version)] = m
+    _CACHE[(store.uri, version)] = m
     while len(_CACHE) > 8:
         _CACHE.popitem(last=False)
     return m
 
 
-def all_groups(store_uri: str, storage_options: Mapping[str, Any] | None = None) -> set[str]:
+def all_groups(store: LocationLike) -> set[str]:
     """Every array group any committed version has listed (for garbage collection)."""
+    store = Location.of(store)
     out: set[str] = set()
-    for v in range(1, latest_version(store_uri, storage_options) + 1):
-        d = json.loads(storage.read_bytes(_manifest_uri(store_uri, v), storage_options))
+    for v in range(1, latest_version(store) + 1):
+        d = json.loads(_manifest(store, v).read_bytes())
         entries = d["added"] if d.get("kind") == "delta" else d.get("scans", {})
         out.update(ScanEntry(**e).group for e in entries.values())
     return out
@@ -175,56 +175,58 @@ def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
     ]
 
 
-def check_same_config(store_uri: str, stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
+def check_same_config(
+    store: LocationLike, stored: Mapping[str, Any], wanted: Mapping[str, Any]
+) -> None:
     """Refuse to add to a store built with another config, naming the fields and the ways out."""
     diff = config_differences(stored, wanted)
     if diff:
         raise ValueError(
-            f"store {store_uri} was built with another config ({'; '.join(diff[:6])}): "
+            f"store {store} was built with another config ({'; '.join(diff[:6])}): "
             "use a new store (--store URI) or rebuild this one with --force"
         )
 
 
-def _pointer(store_uri: str) -> str:
-    return storage.join(store_uri, "manifests", "latest.json")
+def _pointer(store: Location) -> Location:
+    return store.join("manifests", "latest.json")
 
 
-def _manifest_uri(store_uri: str, version: int) -> str:
-    return storage.join(store_uri, "manifests", f"{version:06d}.json")
+def _manifest(store: Location, version: int) -> Location:
+    return store.join("manifests", f"{version:06d}.json")
 
 
-def latest_version(store_uri: str, storage_options: Mapping[str, Any] | None = None) -> int:
+def latest_version(store: LocationLike) -> int:
     """The highest committed version: the pointer's, then probed upwards.
 
     Versions are created exclusively and in sequence, so a manifest that exists is
     committed; the pointer is only a hint that may lag (a writer killed between the two
     writes), and never makes a reader go backwards.
     """
-    ptr = _pointer(store_uri)
-    fs, path = storage.filesystem(ptr, storage_options)
+    store = Location.of(store)
+    ptr = _pointer(store)
+    fs, path = ptr.filesystem()
     fs.invalidate_cache(path.rsplit("/", 1)[0])  # another writer may have committed since
     version = 0
-    if storage.exists(ptr, storage_options):
-        version = int(json.loads(storage.read_bytes(ptr, storage_options))["version"])
-    while storage.exists(_manifest_uri(store_uri, version + 1), storage_options):
+    if ptr.exists():
+        version = int(json.loads(ptr.read_bytes())["version"])
+    while _manifest(store, version + 1).exists():
         version += 1
     return version
 
 
-def read_latest(store_uri: str, storage_options: Mapping[str, Any] | None = None) -> Manifest:
+def read_latest(store: LocationLike) -> Manifest:
     """The committed manifest; an empty one (version 0) for a new store."""
-    return read_version(store_uri, latest_version(store_uri, storage_options), storage_options)
+    return read_version(store, latest_version(store))
 
 
 COMMIT_ATTEMPTS = 5
 
 
 def commit_scans(
-    store_uri: str,
+    store: LocationLike,
     entries: list[ScanEntry],
     config: dict[str, Any],
     config_hash: str,
-    storage_options: Mapping[str, Any] | None = None,
     replace: bool = False,
 ) -> Manifest:
     """Add (or with ``replace``, set) the committed scans; write the manifest then the pointer.
@@ -234,11 +236,12 @@ def commit_scans(
     base and tries again (appends merge); a ``replace`` that loses raises
     :class:`StoreConflict`.
     """
+    store = Location.of(store)
     for attempt in range(COMMIT_ATTEMPTS):
-        base = read_latest(store_uri, storage_options)
+        base = read_latest(store)
         if base.version and base.config_hash != config_hash and not replace:
             raise StoreConflict(
-                f"store {store_uri} was built with config {base.config_hash[:12]}, "
+                f"store {store} was built with config {base.config_hash[:12]}, "
                 f"not {config_hash[:12]}; use another store or force a rebuild"
             )
         scans = {} if replace else dict(base.scans)
@@ -257,30 +260,30 @@ def commit_scans(
             else delta_json(new.version, config_hash, new.created, list(entries))
         )
         try:
-            create_exclusive(_manifest_uri(store_uri, new.version), data, storage_options)
+            create_exclusive(_manifest(store, new.version), data)
         except StoreConflict:
             if replace or attempt == COMMIT_ATTEMPTS - 1:
                 raise
             continue
-        _advance_pointer(store_uri, new.version, storage_options)
-        _CACHE[(store_uri, new.version)] = new
+        _advance_pointer(store, new.version)
+        _CACHE[(store.uri, new.version)] = new
         return new
     raise AssertionError("unreachable")
 
 
-def _advance_pointer(store_uri: str, version: int, storage_options) -> None:
+def _advance_pointer(store: Location, version: int) -> None:
     """Move the pointer forward only (a slower writer never moves it back)."""
-    ptr = _pointer(store_uri)
-    if storage.exists(ptr, storage_options):
-        if int(json.loads(storage.read_bytes(ptr, storage_options))["version"]) >= version:
-            return
-    storage.write_bytes_atomic(ptr, json.dumps({"version": version}).encode(), storage_options)
+    ptr = _pointer(store)
+    if ptr.exists() and int(json.loads(ptr.read_bytes())["version"]) >= version:
+        return
+    ptr.write_bytes_atomic(json.dumps({"version": version}).encode())
 
 
-def create_exclusive(uri: str, data: bytes, storage_options: Mapping[str, Any] | None) -> None:
-    """Create ``uri`` with ``data`` whole, or raise :class:`StoreConflict` if it exists."""
-    fs, path = storage.filesystem(uri, storage_options)
-    if storage.is_remote(uri):
+def create_exclusive(where: Location, data: bytes) -> None:
+    """Create ``where`` with ``data`` whole, or raise :class:`StoreConflict` if it exists."""
+    fs, path = where.filesystem()
+    uri = where.uri
+    if where.remote:
         try:
             fs.pipe_file(path, data, mode="create")  # PUT with If-None-Match: *
         except FileExistsError as e:

@@ -13,33 +13,30 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from fsspec.asyn import sync
 
-from genesis_core.io import storage
+from genesis_core.io.storage import Location, LocationLike
 
-Read = tuple[
-    str, int | None, int | None
-]  # key, start, end: (k, None, None) whole; (k, -n, None) last n bytes
+# key, start, end: (k, None, None) whole; (k, -n, None) the last n bytes
+Read = tuple[str, int | None, int | None]
 
 
 class Objects:
     """The objects under a store URI, read many at a time.  ``requests`` counts GETs issued."""
 
-    def __init__(
-        self, uri: str, storage_options: Mapping[str, Any] | None = None, concurrency: int = 32
-    ) -> None:
-        self.uri, self.concurrency, self.requests = uri, concurrency, 0
-        self.remote = storage.is_remote(uri)
+    def __init__(self, store: LocationLike, concurrency: int = 32) -> None:
+        store = Location.of(store)
+        self.uri, self.concurrency, self.requests = store.uri, concurrency, 0
+        self.remote = store.remote
         if self.remote:
-            self.fs, self.root = storage.filesystem(uri, storage_options)
+            self.fs, self.root = store.filesystem()
             params = inspect.signature(self.fs._cat_file).parameters if self.fs.async_impl else {}
             # s3fs asks for an object's size (a HEAD) before a whole read unless told not to split it
             self._whole_kw = {"max_concurrency": 1} if "max_concurrency" in params else {}
         else:
-            self.root = uri.removeprefix("file://")
+            self.root = store.uri.removeprefix("file://")
 
     def path(self, key: str) -> str:
         return f"{self.root.rstrip('/')}/{key}"

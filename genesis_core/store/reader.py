@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from genesis_core.io.storage import Location, LocationLike
 from genesis_core.store.cache import ScanCache
 from genesis_core.store.integrity import StoreCorruption
 from genesis_core.store.manifest import Manifest, read_latest
@@ -50,17 +51,16 @@ class ManifestView:
 
     def __init__(
         self,
-        uri: str,
-        storage_options: Mapping[str, Any] | None = None,
+        store: LocationLike,
         scan_ids: Sequence[str] | None = None,
         manifest: Manifest | None = None,
         verify: bool = True,
     ) -> None:
-        self.uri = uri
+        self.location = Location.of(store)
+        self.uri = uri = self.location.uri
         self.verify = verify
         self._verified: set[str] = set()
-        self.storage_options = dict(storage_options or {})
-        self.manifest = manifest or read_latest(uri, storage_options)
+        self.manifest = manifest or read_latest(self.location)
         ids = sorted(self.manifest.scans) if scan_ids is None else list(scan_ids)
         missing = [s for s in ids if s not in self.manifest.scans]
         if missing:
@@ -83,7 +83,7 @@ class ManifestView:
     def _open(self, path: str):
         if path not in self._arrays:
             if self._root is None:
-                self._root = open_root(self.uri, self.storage_options, mode="r")
+                self._root = open_root(self.location, mode="r")
             self._arrays[path] = self._root[path]
         return self._arrays[path]
 
@@ -167,8 +167,7 @@ class CubeStore(ManifestView):
 
     def __init__(
         self,
-        uri: str,
-        storage_options: Mapping[str, Any] | None = None,
+        store: LocationLike,
         scan_ids: Sequence[str] | None = None,
         window: tuple[float, float] | None = None,
         manifest: Manifest | None = None,
@@ -176,12 +175,12 @@ class CubeStore(ManifestView):
         cache_mb: float = DEFAULT_CACHE_MB,
         whole_scans: bool | None = None,
     ) -> None:
-        super().__init__(uri, storage_options, scan_ids, manifest, verify)
+        super().__init__(store, scan_ids, manifest, verify)
         self.window, self.whole_scans = window, whole_scans
         self._layouts = ScanCache(None)  # scan id → ShardLayout, or None (read through zarr)
         self._indexes = ScanCache(None)  # scan id → shard index, or None (no shard object)
         self._cache = ScanCache(int(cache_mb * 2**20))  # scan id → decoded int16 cubes
-        self._objects = Objects(uri, self.storage_options)
+        self._objects = Objects(self.location)
 
     @property
     def requests(self) -> int:
@@ -451,8 +450,7 @@ class CubeStore(ManifestView):
 
     def subset(self, scan_ids: Sequence[str]) -> CubeStore:
         view = CubeStore(
-            self.uri,
-            self.storage_options,
+            self.location,
             scan_ids,
             self.window,
             self.manifest,

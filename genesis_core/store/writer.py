@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ import zarr
 import zarr.errors
 from zarr.codecs import BloscCodec
 
+from genesis_core.io.storage import Location, LocationLike
 from genesis_core.store.integrity import digest
 from genesis_core.store.manifest import ScanEntry
 
@@ -70,18 +70,18 @@ def cube_digest(cubes: np.ndarray, origins_zyx) -> str:
     return digest({"cubes": cubes, "origins": np.asarray(origins_zyx, dtype=np.int64)})
 
 
-def open_root(store_uri: str, storage_options: Mapping[str, Any] | None = None, mode: str = "a"):
-    opts = dict(storage_options) if storage_options and "://" in store_uri else None
-    return zarr.open_group(store=store_uri, mode=mode, zarr_format=3, storage_options=opts)
+def open_root(store: LocationLike, mode: str = "a"):
+    store = Location.of(store)
+    opts = dict(store.options) if store.options and store.remote else None
+    return zarr.open_group(store=store.uri, mode=mode, zarr_format=3, storage_options=opts)
 
 
 def write_scan(
-    store_uri: str,
+    store: LocationLike,
     scan_id: str,
     cubes: np.ndarray,
     origins_zyx: np.ndarray,
     attrs: dict[str, Any],
-    storage_options: Mapping[str, Any] | None = None,
     generation: str | None = None,
 ) -> Written:
     """Write ``cubes`` (n, D, H, W) int16 HU with provenance into a new generation.
@@ -96,7 +96,7 @@ def write_scan(
     if n == 0:
         return Written(0)
     group = generation_group(scan_id, generation or new_generation())
-    root = _open_parents(store_uri, storage_options)
+    root = _open_parents(store)
     origins = np.asarray(origins_zyx).tolist()
     arr = root.create_array(
         scan_path(scan_id, group),
@@ -118,11 +118,11 @@ def write_scan(
     return Written(n, group, cube_digest(cubes, origins))
 
 
-def _open_parents(store_uri: str, storage_options: Mapping[str, Any] | None):
+def _open_parents(store: LocationLike):
     """Open the root with ``scans/`` present, tolerating workers racing to create it."""
     for attempt in range(5):
         try:
-            root = open_root(store_uri, storage_options)
+            root = open_root(store)
             root.require_group("scans")
             return root
         except (zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError, FileExistsError):

@@ -9,11 +9,12 @@ one manifest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from genesis_core.io.storage import LocationLike
 from genesis_core.store.manifest import Manifest
 from genesis_core.store.reader import ManifestView
 from genesis_core.target_tasks import TARGET_TASKS
@@ -26,13 +27,12 @@ class TargetStore(ManifestView):
 
     def __init__(
         self,
-        uri: str,
-        storage_options: Mapping[str, Any] | None = None,
+        store: LocationLike,
         scan_ids: Sequence[str] | None = None,
         manifest: Manifest | None = None,
         verify: bool = True,
     ) -> None:
-        super().__init__(uri, storage_options, scan_ids, manifest, verify)
+        super().__init__(store, scan_ids, manifest, verify)
         self._labels: dict[str, np.ndarray] = {}
 
     @property
@@ -121,7 +121,7 @@ class TargetStore(ManifestView):
         }
 
     def subset(self, scan_ids: Sequence[str]) -> TargetStore:
-        view = TargetStore(self.uri, self.storage_options, scan_ids, self.manifest, self.verify)
+        view = TargetStore(self.location, scan_ids, self.manifest, self.verify)
         view._verified = self._verified  # one record of verified scans per store handle
         return view
 

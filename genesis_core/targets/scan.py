@@ -20,6 +20,7 @@ from genesis_core.cubes.rng import rng_for
 from genesis_core.faults import is_transient
 from genesis_core.io import storage
 from genesis_core.io.readers import read_catalogued, read_image
+from genesis_core.io.storage import Location, LocationLike
 from genesis_core.store.manifest import Manifest, ScanEntry, commit_scans
 from genesis_core.target_tasks import target_task
 from genesis_core.targets.arrays import TargetArrays
@@ -56,11 +57,11 @@ def target_arrays(
     return target_task(config.task).build(image, label, table, config, rng)
 
 
-def _read_label(row: Mapping[str, Any], cache_dir: Path, storage_options) -> Volume | None:
+def _read_label(row: Mapping[str, Any], cache_dir: Path, store: Location) -> Volume | None:
     uri = row.get("label_uri")
     if not _present(uri) or not uri:
         return None
-    return read_image(storage.local_group([uri], cache_dir, uri, storage_options)[0])
+    return read_image(storage.local_group([store.at(uri)], cache_dir, uri)[0])
 
 
 def _report(row: Mapping[str, Any], config: TargetConfig) -> dict[str, Any]:
@@ -81,12 +82,13 @@ def build_target_scan(
     row: Mapping[str, Any],
     table: pd.DataFrame | None,
     config: TargetConfig,
-    store_uri: str,
+    store: LocationLike,
     cache_dir: str | Path,
-    storage_options: Mapping[str, Any] | None = None,
     generation: str | None = None,
 ) -> dict[str, Any]:
     """Build and write one catalogued scan's samples; report, never raise for a bad scan.
+
+    The scan and its label are reached with the store's options (one endpoint per run).
 
     ``row``: a catalog row (scan_id, source_uri, format, label_uri, sha256, subset);
     ``table``: this scan's candidates (ncc) or annotations (ncs) rows, world mm.
@@ -98,11 +100,11 @@ def build_target_scan(
     t0 = time.perf_counter()
     out = _report(row, config)
     try:
-        cache = Path(cache_dir)
+        cache, store = Path(cache_dir), Location.of(store)
         image = read_catalogued(
-            row["source_uri"], row["format"], cache, storage_options, row.get("sha256")
+            store.at(row["source_uri"]), row["format"], cache, row.get("sha256")
         )
-        label = _read_label(row, cache, storage_options) if target_task(task).label_map else None
+        label = _read_label(row, cache, store) if target_task(task).label_map else None
         arrays = target_arrays(config, image, label, table, rng_for(config.seed, row["scan_id"]))
         attrs = {
             **arrays.attrs(config.cube_zyx),
@@ -110,9 +112,7 @@ def build_target_scan(
             "config_hash": config.hash(),
             "source_sha256": out["source_sha256"],
         }
-        written = write_target_scan(
-            store_uri, row["scan_id"], arrays, attrs, storage_options, generation
-        )
+        written = write_target_scan(store, row["scan_id"], arrays, attrs, generation)
         out.update(n_cubes=written.n, path=written.path, checksum=written.checksum)
         out["n_positive"] = _positives(arrays)
         if not out["n_cubes"]:
@@ -137,10 +137,9 @@ def _positives(arrays: TargetArrays) -> int:
 
 
 def commit_targets(
-    store_uri: str,
+    store: LocationLike,
     results: Sequence[Mapping[str, Any]],
     config: TargetConfig,
-    storage_options: Mapping[str, Any] | None = None,
 ) -> Manifest:
     """Commit every ``ok`` result with samples (one manifest, written last)."""
     entries = [
@@ -148,4 +147,4 @@ def commit_targets(
         for r in results
         if r.get("status") == "ok" and int(r.get("n_cubes", 0)) > 0
     ]
-    return commit_scans(store_uri, entries, config.to_dict(), config.hash(), storage_options)
+    return commit_scans(store, entries, config.to_dict(), config.hash())

@@ -14,11 +14,11 @@ current task are written (a store holds one task: its config hash is checked on 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from genesis_core.io.storage import LocationLike
 from genesis_core.store.integrity import digest
 from genesis_core.store.writer import (
     COMPRESSOR,
@@ -79,11 +79,10 @@ def _write(root, path: str, data: np.ndarray, kind: str, attrs: dict[str, Any]) 
 
 
 def write_target_scan(
-    store_uri: str,
+    store: LocationLike,
     scan_id: str,
     arrays: TargetArrays,
     attrs: dict[str, Any],
-    storage_options: Mapping[str, Any] | None = None,
     generation: str | None = None,
 ) -> Written:
     """Write ``arrays`` (and ``attrs`` provenance on ``images``) into a new generation.
@@ -95,7 +94,7 @@ def write_target_scan(
     if n == 0:
         return Written(0)
     group = generation_group(scan_id, generation or new_generation())
-    root = _open_parents(store_uri, storage_options)
+    root = _open_parents(store)
     present = {"images": arrays.images}
     present.update(
         {k: getattr(arrays, k) for k in ("masks", "labels") if getattr(arrays, k) is not None}

@@ -105,6 +105,7 @@ def manifest(s: Stack, dataset: str = "nightly") -> dict:
     """The committed manifest as the store's reader reconstructs it (checkpoint + deltas)."""
     import dataclasses
 
+    from genesis_core.io.storage import Location
     from genesis_core.store.manifest import read_latest
 
     opts = {
@@ -112,7 +113,7 @@ def manifest(s: Stack, dataset: str = "nightly") -> dict:
         "secret": s.aws["AWS_SECRET_ACCESS_KEY"],
         "client_kwargs": {"endpoint_url": s.s3_url},
     }
-    m = read_latest(f"s3://{store_path(s, dataset)}", opts)
+    m = read_latest(Location(f"s3://{store_path(s, dataset)}", opts))
     return {
         **dataclasses.asdict(m),
         "scans": {k: dataclasses.asdict(v) for k, v in m.scans.items()},
@@ -314,15 +315,15 @@ def test_preprocess_survives_a_killed_dask_worker(
     from genesis_core.store import CubeStore
     from tasks.settings import get_settings
 
-    opts = get_settings().storage_options()
-    df = catalog.load(ingest["catalog_uri"], opts)
+    settings = get_settings()
+    df = catalog.load(settings.location(ingest["catalog_uri"]))
     ok = set(df.loc[df["status"] == catalog.OK, "scan_id"])
     m = manifest(s, "killed")
     assert set(m["scans"]) == ok and len(m["scans"]) == len(ok)
     rests = [k.split("/scans/", 1)[1] for k in scan_objects(s, "killed")]
     on_s3 = {r.split("/")[0] for r in rests if "/" in r}  # scans/<id>/…, not scans/zarr.json
     assert on_s3 == ok, "a scan array in the store that is not committed (or missing)"
-    store = CubeStore(f"s3://{store_path(s, 'killed')}", opts)
+    store = CubeStore(settings.location(f"s3://{store_path(s, 'killed')}"))
     assert len(store) == sum(e["n_cubes"] for e in m["scans"].values()) == report["cubes_in_store"]
     assert sorted(store.scan_ids) == sorted(ok)
     for sid in store.scan_ids:

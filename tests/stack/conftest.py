@@ -91,6 +91,12 @@ class ContainerStack(Stack):
             "client_kwargs": {"endpoint_url": self.s3_url, "region_name": "us-east-1"},
         }
 
+    def location(self, uri: str):
+        """The storage handle for ``uri`` on the stack's object store, from the host."""
+        from genesis_core.io.storage import Location
+
+        return Location(uri, self.storage_options())
+
 
 @pytest.fixture(scope="session")
 def compose_stack(tmp_path_factory) -> Iterator[ContainerStack]:

@@ -203,8 +203,7 @@ def test_a_stage_from_the_host_survives_a_killed_dask_worker_container(
     completed(
         stack, run_deployment(stack, "ingest/ingest", {"source": stack.source, "dataset": "killed"})
     )
-    opts = stack.storage_options()
-    df = catalog.load("s3://genesis/root/catalog/killed.parquet", opts)
+    df = catalog.load(stack.location("s3://genesis/root/catalog/killed.parquet"))
     ok = set(df.loc[df["status"] == catalog.OK, "scan_id"])
     assert len(ok) == 11
 
@@ -228,7 +227,7 @@ def test_a_stage_from_the_host_survives_a_killed_dask_worker_container(
     assert set(m["scans"]) == ok
     rests = [k.split("/scans/", 1)[1] for k in scan_objects(stack, "killed")]
     assert {r.split("/")[0] for r in rests if "/" in r} == ok, "uncommitted or missing scan arrays"
-    store = CubeStore(f"s3://{store_path(stack, 'killed')}", opts)
+    store = CubeStore(stack.location(f"s3://{store_path(stack, 'killed')}"))
     assert len(store) == sum(e["n_cubes"] for e in m["scans"].values())
     for sid in store.scan_ids:
         cubes = store.scan_cubes(sid)

@@ -196,10 +196,10 @@ def test_reader_refuses_content_changed_since_ingest(tmp_path: Path) -> None:
     src = tmp_path / "src"
     volumes.write(volumes.volume(seed=1), src / "a.nii.gz")
     row = _by_id(_ingest(src))["a"]
-    read_catalogued(row["source_uri"], row["format"], tmp_path / "cache", None, row["sha256"])
+    read_catalogued(row["source_uri"], row["format"], tmp_path / "cache", row["sha256"])
     volumes.write(volumes.volume(seed=2), src / "a.nii.gz")
     with pytest.raises(ScanReadError, match="changed since ingest"):
-        read_catalogued(row["source_uri"], row["format"], tmp_path / "cache", None, row["sha256"])
+        read_catalogued(row["source_uri"], row["format"], tmp_path / "cache", row["sha256"])
 
 
 def test_an_io_fault_while_fetching_is_raised_not_quarantined(tmp_path: Path, monkeypatch) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from genesis_core.io.storage import Location, LocationLike
 from genesis_core.store import CubeStore, ScanEntry, commit_scans, read_latest, write_scan
 from genesis_core.store.manifest import StoreConflict
 from genesis_core.store.reader import split_scans
@@ -22,11 +23,11 @@ def cubes_for(k: int, n: int = 4) -> np.ndarray:
     return np.random.default_rng(k).integers(-1000, 1000, (n, 8, 16, 16)).astype(np.int16)
 
 
-def write_and_entry(uri: str, k: int, opts=None) -> ScanEntry:
+def write_and_entry(uri: LocationLike, k: int) -> ScanEntry:
     c = cubes_for(k)
     origins = np.arange(len(c) * 3).reshape(-1, 3) + k
     attrs = {"config_hash": "h1", "spacing_xyz": [1, 1, 1]}
-    written = write_scan(uri, f"scan.{k}", c, origins, attrs, opts)
+    written = write_scan(uri, f"scan.{k}", c, origins, attrs)
     return written.entry(f"scan.{k}", f"sha{k}", subset=k % 10)
 
 
@@ -170,9 +171,9 @@ def test_s3_round_trip(s3_env) -> None:
     fs = s3_env
     fs.mkdir("cubes")
     opts = {"client_kwargs": {"endpoint_url": fs.client_kwargs["endpoint_url"]}}
-    uri = "s3://cubes/store1"
-    commit_scans(uri, [write_and_entry(uri, k, opts) for k in range(3)], CFG, "h1", opts)
-    store = CubeStore(uri, opts)
+    where = Location("s3://cubes/store1", opts)
+    commit_scans(where, [write_and_entry(where, k) for k in range(3)], CFG, "h1")
+    store = CubeStore(where)
     assert len(store) == 12
     np.testing.assert_array_equal(store.raw_cube(9), cubes_for(2)[1])
     objects = [p for p in fs.find("cubes/store1") if "/c/" in p]
