@@ -147,9 +147,9 @@ def fit(
         val_reader,
         loss_for(task, pw),
         profile.loop,
-        sink,
-        checkpoint_dir,
-        resume,
+        sink=sink,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
     )
     probs, truth = predict(model, test_reader, profile.loop.batch_size, profile.loop.device)
     out = {

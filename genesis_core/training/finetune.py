@@ -61,5 +61,7 @@ def finetune(
     """Fine-tune ``model`` in place; with ``config.restore_best`` (default) it ends holding
     the weights of the best validation loss (also in ``best.pt``)."""
     task = finetune_task(loss_fn, augment)
-    loop = TrainingLoop(model, train_reader, val_reader, task, config, sink, checkpoint_dir)
+    loop = TrainingLoop(
+        model, train_reader, val_reader, task, config, sink=sink, checkpoint_dir=checkpoint_dir
+    )
     return loop.run(resume=resume)

@@ -68,7 +68,9 @@ def train(
     ``resume=True`` continues from ``last.pt`` when present.
     """
     task = pretrain_task(corrupt, config.val_seed)
-    loop = TrainingLoop(model, train_reader, val_reader, task, config, sink, checkpoint_dir)
+    loop = TrainingLoop(
+        model, train_reader, val_reader, task, config, sink=sink, checkpoint_dir=checkpoint_dir
+    )
     return loop.run(resume=resume)
 
 
