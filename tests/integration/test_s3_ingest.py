@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from genesis_core import catalog
+from genesis_core.io.storage import Location
 from tests.helpers import volumes
 
 pytestmark = pytest.mark.integration
@@ -41,9 +42,8 @@ def test_ingest_from_s3_matches_local(seaweed_env, prefect_harness, tmp_path, mo
     local = ingest_flow(source=str(src), dataset="luna", root=str(tmp_path / "local"))
     assert remote["catalog_uri"] == "s3://scans/genesis-root/catalog/luna.parquet"
     assert fs.exists("scans/genesis-root/catalog/luna.parquet")
-    r = catalog.load(
-        remote["catalog_uri"], {"client_kwargs": {"endpoint_url": fs.client_kwargs["endpoint_url"]}}
-    )
+    endpoint = {"client_kwargs": {"endpoint_url": fs.client_kwargs["endpoint_url"]}}
+    r = catalog.load(Location(remote["catalog_uri"], endpoint))
     lo = catalog.load(local["catalog_uri"])
     cols = ["scan_id", "status", "subset", "sha256", "hu_min", "hu_max"]
     pd.testing.assert_frame_equal(
