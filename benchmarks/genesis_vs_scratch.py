@@ -49,22 +49,23 @@ def main() -> None:
         write_lits(lits, scans=n_scans, seed=7, size_xyz=(128, 128, 64))
     ingest_flow(source=str(luna), dataset="luna")
     ingest_flow(source=str(lits), dataset="lits")
-    pre = preprocess_flow(dataset="luna", cube="32,32,16", cubes_per_scan=16)
-    pt = pretrain_flow(store=pre["store_uri"], profile="tiny", steps=a.pretrain_steps)
-    out = {"pretrain": {k: pt[k] for k in ("first_val_loss", "best_val_loss", "steps", "version")}}
-    targets_flow(dataset="luna", task="ncc", cube="32,32,16")
-    targets_flow(dataset="lits", task="lcs", cube="32,32,16", samples_per_scan=16)
+    pre = preprocess_flow(dataset="luna", cube=(32, 32, 16), cubes_per_scan=16)
+    pt = pretrain_flow(store=pre.store_uri, profile="tiny", steps=a.pretrain_steps)
+    keys = ("first_val_loss", "best_val_loss", "steps", "version")
+    out = {"pretrain": {k: getattr(pt, k) for k in keys}}
+    targets_flow(dataset="luna", task="ncc", cube=(32, 32, 16))
+    targets_flow(dataset="lits", task="lcs", cube=(32, 32, 16), samples_per_scan=16)
     for task, ds in (("ncc", "luna"), ("lcs", "lits")):
         r = evaluate_flow(
             task=task,
             dataset=ds,
             seeds=a.seeds,
-            label_fractions=a.fractions,
+            label_fractions=[float(f) for f in a.fractions.split(",")],
             steps=a.finetune_steps,
             register_models=False,
         )
-        out[task] = r["rows"]
-        print(f"\n## {task}\n\n{r['markdown']}")
+        out[task] = list(r.rows)
+        print(f"\n## {task}\n\n{r.markdown}")
     out["seconds"] = round(time.perf_counter() - t0, 1)
     dest = Path(__file__).parent / "out" / "genesis_vs_scratch.json"
     dest.parent.mkdir(exist_ok=True)

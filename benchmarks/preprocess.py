@@ -326,7 +326,7 @@ def _child_flow(spec: dict) -> Callable[[], dict]:
 
     def run() -> dict:
         r = preprocess_flow(spec["dataset"], spec["root"], spec["store"], cube=spec["cube"])
-        return {k: r[k] for k in ("done", "failed", "wall_seconds", "cubes_written")}
+        return {k: getattr(r, k) for k in ("done", "failed", "wall_seconds", "cubes_written")}
 
     return run
 
@@ -781,7 +781,7 @@ def bench_flow(tmp: Path, par: dict) -> tuple[list[Row], dict]:
     from genesis_core.preprocess import PreprocessConfig
 
     cfg = PreprocessConfig.from_dict(par["config"])
-    cube = ",".join(str(c) for c in cfg.sampling.cube_xyz)
+    cube = list(cfg.sampling.cube_xyz)
     spec = {"dataset": "par", "root": par["root"], "store": str(tmp / "flow.zarr"), "cube": cube}
     d = dask_run(par["rows"], cfg, str(tmp / "direct.zarr"), str(tmp / "cache"))
     direct = d["start_s"] + d["work_s"] + d["close_s"]  # back to back with the flow

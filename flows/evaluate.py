@@ -9,7 +9,7 @@ artifacts.  Completed fits are never redone.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -18,6 +18,7 @@ from flows.options import default_model_name, target_store
 from genesis_core.store import read_latest
 from genesis_core.target_tasks import TaskName as Task
 from genesis_core.target_tasks import target_task
+from tasks.contracts.evaluate import EvaluationResult
 from tasks.evaluation import close_evaluation_run, fail_evaluation_run, fit_dir, open_evaluation_run
 from tasks.finetune import fit_one, register_fits
 from tasks.settings import get_settings
@@ -29,23 +30,24 @@ def evaluate_flow(
     dataset: str | None = None,
     store: str | None = None,
     root: str | None = None,
-    inits: str = "scratch,genesis",
+    inits: list[str] = ["scratch", "genesis"],  # noqa: B006 - never mutated
     seeds: int = 3,
-    label_fractions: str = "0.1,0.25,0.5,1.0",
+    label_fractions: list[float] = [0.1, 0.25, 0.5, 1.0],  # noqa: B006
     profile: Literal["tiny", "paper"] = "tiny",
     steps: int | None = None,
     experiment: str = "genesis-evaluate",
     model_name: str | None = None,
     register_models: bool = True,
-    label: str | None = None,
-) -> dict[str, Any]:
-    """``label``: the target's label (``seg``), naming its store and model as in
-    :func:`flows.finetune.finetune_flow`."""
+    label: list[str] | None = None,
+) -> EvaluationResult:
+    """``inits`` (scratch, genesis, models:/NAME@ALIAS, file:PATH) × ``label_fractions``
+    (each in (0, 1]) × ``seeds``.  ``label``: the target's label (``seg``), naming its store
+    and model as in :func:`flows.finetune.finetune_flow`."""
     settings = get_settings(root)
     uri = target_store(settings.root_uri, task, dataset, store, label)
     version = read_latest(settings.location(uri)).version
-    fractions = sorted(float(f) for f in label_fractions.split(","))
-    init_list = [i.strip() for i in inits.split(",") if i.strip()]
+    fractions = sorted(float(f) for f in label_fractions)
+    init_list = [i.strip() for i in inits if i.strip()]
     metric = target_task(task).primary_metric
     out_dir = fit_dir(
         settings,
@@ -58,11 +60,11 @@ def evaluate_flow(
         profile=profile,
         steps=steps,
     )
-    params = {
+    params = {  # MLflow params as the comma strings they always were
         "task": task,
-        "inits": inits,
+        "inits": ",".join(init_list),
         "seeds": seeds,
-        "fractions": label_fractions,
+        "fractions": ",".join(str(float(f)) for f in label_fractions),
         "profile": profile,
         "steps": steps,
         "target_store": uri,
@@ -72,14 +74,14 @@ def evaluate_flow(
         fits = [
             fit_one(
                 task,
-                uri,
-                init,
-                f,
-                fractions,
-                seed,
-                profile,
-                steps,
-                str(
+                store_uri=uri,
+                init=init,
+                fraction=f,
+                fractions=fractions,
+                seed=seed,
+                profile=profile,
+                steps=steps,
+                run_dir=str(
                     fit_dir(
                         settings,
                         uri,
@@ -93,8 +95,8 @@ def evaluate_flow(
                         fractions=fractions,
                     )
                 ),
-                experiment,
-                parent,
+                experiment=experiment,
+                parent_run_id=parent,
                 root=root,
             )
             for init in init_list
@@ -122,16 +124,16 @@ def evaluate_flow(
             root=root,
         )
         if register_models
-        else {}
+        else None
     )
     get_run_logger().info("\n%s", table_md)
-    return {
-        "task": task,
-        "metric": metric,
-        "rows": rows,
-        "markdown": table_md,
-        "fits": fits,
-        "out_dir": str(out_dir),
-        "parent_run_id": parent,
-        **reg,
-    }
+    return EvaluationResult(
+        task=task,
+        metric=metric,
+        rows=tuple(rows),
+        markdown=table_md,
+        fits=tuple(fits),
+        out_dir=str(out_dir),
+        parent_run_id=parent,
+        registration=reg,
+    )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import flow
 
 from flows.options import default_model_name, target_store
 from genesis_core.store import read_latest
 from genesis_core.target_tasks import TaskName, target_task
+from tasks.contracts.finetune import FinetuneResult
 from tasks.evaluation import fit_dir
 from tasks.finetune import fit_one, register_fits
 from tasks.settings import get_settings
@@ -27,8 +28,8 @@ def finetune_flow(
     steps: int | None = None,
     experiment: str = "genesis-finetune",
     model_name: str | None = None,
-    label: str | None = None,
-) -> dict[str, Any]:
+    label: list[str] | None = None,
+) -> FinetuneResult:
     """One fine-tune of ``init`` (scratch, genesis, models:/…, file:PATH) on ``task``; registered
     as ``model_name`` (default ``genesis-TASK``; ``genesis-seg-DATASET-LABEL`` for ``seg``,
     whose target store is found by ``label`` too)."""
@@ -49,19 +50,19 @@ def finetune_flow(
     )
     r = fit_one(
         task,
-        uri,
-        init,
-        fraction,
-        [fraction],
-        seed,
-        profile,
-        steps,
-        str(run_dir),
-        experiment,
+        store_uri=uri,
+        init=init,
+        fraction=fraction,
+        fractions=[fraction],
+        seed=seed,
+        profile=profile,
+        steps=steps,
+        run_dir=str(run_dir),
+        experiment=experiment,
         root=root,
     )
     name = model_name or default_model_name(task, dataset, label, uri)
     reg = register_fits(
         [r], name, target_task(task).primary_metric, {"target_store_uri": uri}, root=root
     )
-    return {**r, **reg}
+    return FinetuneResult(fit=r, registration=reg)

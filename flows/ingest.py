@@ -10,6 +10,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.options import dataset_name
 from genesis_core import catalog
+from tasks.contracts.ingest import IngestResult
 from tasks.ingest import commit_catalog, ingest_annotations, list_scans, plan_ingest, read_scan
 from tasks.progress import progress_bar, short_name
 from tasks.services import check_storage
@@ -19,7 +20,7 @@ from tasks.settings import get_settings
 @flow(name="ingest", task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=True)
 def ingest_flow(
     source: str, dataset: str | None = None, root: str | None = None, force: bool = False
-) -> dict[str, Any]:
+) -> IngestResult:
     """Catalog every scan under ``source`` into ``ROOT/catalog/DATASET.parquet``.
 
     Only new or changed files are read (``force`` re-reads all); bad scans are
@@ -38,15 +39,19 @@ def ingest_flow(
             new = fut.result()
             rows.extend(new)
             advance(info=short_name(new[0]["scan_id"]) if new else "")
-    report = commit_catalog(uri, rows, todo, root=root)
-    report.update(dataset=name, layout=listing.layout, listed=len(listing.scans))
-    report["annotations"] = ingest_annotations(listing, uri, root=root)
+    report = IngestResult.of(
+        commit_catalog(uri, rows, todo, root=root),
+        dataset=name,
+        layout=listing.layout,
+        listed=len(listing.scans),
+        annotations=ingest_annotations(listing, uri, root=root),
+    )
     get_run_logger().info(
         "catalog %s: %d scans (%d ok, %d quarantined), %d read this run",
         uri,
-        report["scans"],
-        report["ok"],
-        report["quarantined"],
-        report["read"],
+        report.scans,
+        report.ok,
+        report.quarantined,
+        report.read,
     )
     return report

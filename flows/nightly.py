@@ -10,15 +10,18 @@ stops early and says so.  One nightly at a time per store (a concurrency limit).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from flows.ingest import ingest_flow
-from flows.options import store_uri_for
+from flows.options import Cube, Spacing, store_uri_for
 from flows.preprocess import preprocess_flow
 from flows.pretrain import pretrain_flow
+from tasks.contracts.nightly import NightlyReport
+from tasks.contracts.pretrain import PretrainOutcome
 from tasks.locks import store_lock
 from tasks.pretrain import registered_outcome
 from tasks.settings import get_settings
@@ -36,15 +39,15 @@ def nightly_flow(
     full_retrain: bool = False,
     model_name: str = "genesis-unet3d",
     experiment: str = "genesis-nightly",
-    spacing: str = "1,1,1",
-    cube: str = "64,64,32",
+    spacing: Spacing | None = (1.0, 1.0, 1.0),
+    cube: Cube = (64, 64, 32),
     cubes_per_scan: int = 32,
     seed: int = 0,
     scheduler: str | None = None,
     workers: int | None = None,
     lock_timeout_seconds: float = 3600,
     pretrain_deployment: str | None = None,
-) -> dict[str, Any]:
+) -> NightlyReport:
     """``pretrain_deployment`` (e.g. ``pretrain/pretrain``) sends the GPU stage to that
     deployment's work pool and waits for it; unset, pre-training runs in this flow."""
     t0 = time.perf_counter()
@@ -65,9 +68,9 @@ def nightly_flow(
         )
         use_tracking(settings)
         champion = alias_version(model_name, CHAMPION)
-        report: dict[str, Any] = {"ingest": ingests, "preprocess": pre, "trained": False}
-        if pre["planned"] == 0 and champion is not None and not full_retrain:
-            report["message"] = "no new scans: nothing to train"
+        report = NightlyReport(ingest=tuple(ingests), preprocess=pre, trained=False)
+        if pre.planned == 0 and champion is not None and not full_retrain:
+            report = replace(report, message="no new scans: nothing to train")
         else:
             warm = (
                 None if (full_retrain or champion is None) else f"models:/{model_name}@{CHAMPION}"
@@ -83,21 +86,20 @@ def nightly_flow(
                 model_name=model_name,
                 warm_start=warm,
             )
-            report["pretrain"] = _pretrain(params, pretrain_deployment)
-            report["trained"] = True
-    report["wall_seconds"] = round(time.perf_counter() - t0, 1)
+            report = replace(report, pretrain=_pretrain(params, pretrain_deployment), trained=True)
+    report = replace(report, wall_seconds=round(time.perf_counter() - t0, 1))
     create_markdown_artifact(
         markdown=render(report, model_name),
         key="nightly-report",
         description=f"nightly pre-training on {dataset}",
     )
     get_run_logger().info(
-        report.get("message") or f"trained model v{report['pretrain']['version']}"
+        report.message or f"trained model v{report.pretrain.version if report.pretrain else '?'}"
     )
     return report
 
 
-def _pretrain(params: dict[str, Any], deployment: str | None) -> dict[str, Any]:
+def _pretrain(params: dict[str, Any], deployment: str | None) -> PretrainOutcome:
     if deployment is None:
         return pretrain_flow(**params)
     from prefect.deployments import run_deployment
@@ -112,33 +114,33 @@ def _pretrain(params: dict[str, Any], deployment: str | None) -> dict[str, Any]:
     return registered_outcome(params["model_name"], str(run.id), params["store"])
 
 
-def render(r: dict[str, Any], model_name: str) -> str:
-    added = sum(i["read"] for i in r["ingest"])
-    quarantined = sum(i["quarantined"] for i in r["ingest"])
-    pre = r["preprocess"]
+def render(r: NightlyReport, model_name: str) -> str:
+    added = sum(i.read for i in r.ingest)
+    quarantined = sum(i.quarantined for i in r.ingest)
+    pre = r.preprocess
     lines = [
         "# Genesis nightly",
         "",
         "| scans read | quarantined (catalog) | scans preprocessed | cubes appended | cubes in store |",
         "|---|---|---|---|---|",
-        f"| {added} | {quarantined} | {pre['done']} | {pre['cubes_written']} | {pre['cubes_in_store']} |",
+        f"| {added} | {quarantined} | {pre.done} | {pre.cubes_written} | {pre.cubes_in_store} |",
         "",
     ]
-    if not r["trained"]:
-        lines.append(f"**{r['message']}** (store manifest v{pre['manifest_version']}).")
+    p = r.pretrain
+    if not r.trained or p is None:
+        lines.append(f"**{r.message}** (store manifest v{pre.manifest_version}).")
         return "\n".join(lines)
-    p = r["pretrain"]
-    before = p.get("champion_val_loss")
+    before = p.champion_val_loss
     lines += [
-        f"Model **{model_name} v{p['version']}** (alias `candidate`); champion is now "
-        f"**v{p['champion_version']}** ({'promoted' if p['promoted'] else 'kept'}).",
+        f"Model **{model_name} v{p.version}** (alias `candidate`); champion is now "
+        f"**v{p.champion_version}** ({'promoted' if p.promoted else 'kept'}).",
         "",
         "| validation loss before (champion) | after (new model) |",
         "|---|---|",
-        f"| {before if before is None else f'{before:.5f}'} | {p['val_loss']:.5f} |",
+        f"| {before if before is None else f'{before:.5f}'} | {p.val_loss:.5f} |",
         "",
-        f"- MLflow run: `{p['run_id']}` at `{p['tracking_uri']}`",
-        f"- Model version: `models:/{model_name}/{p['version']}`",
-        f"- Cube store: `{p['store_uri']}`",
+        f"- MLflow run: `{p.run_id}` at `{p.tracking_uri}`",
+        f"- Model version: `models:/{model_name}/{p.version}`",
+        f"- Cube store: `{p.store_uri}`",
     ]
     return "\n".join(lines)

@@ -1,9 +1,11 @@
 """Stage parameters as the CLI and the flows take them: parsed and checked without Prefect.
 
-The ``genesis`` command validates every option here before anything starts (so a bad
-``--spacing`` is one line naming the option, at once), and the flows build their
-configs with the same functions.  Default store locations live here too, so the CLI can
-tell "nothing to do" without starting the orchestration.
+The flows take typed values (``spacing=(1.0, 1.0, 1.0)``, ``cube=(64, 64, 32)``, lists of
+labels, inits and fractions); the ``parse_*`` functions turn the CLI's comma strings into
+those, and only the ``genesis`` command calls them.  It validates every option here before
+anything starts (so a bad ``--spacing`` is one line naming the option, at once), and the
+flows build their configs with the same ``check_*`` functions.  Default store locations live
+here too, so the CLI can tell "nothing to do" without starting the orchestration.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -18,6 +21,11 @@ from genesis_core.cubes.acceptance import ACCEPT_ALL, LUNG
 from genesis_core.cubes.sampling import SPEC_BORDER_XYZ, SamplingConfig
 from genesis_core.io import storage
 from genesis_core.preprocess import PreprocessConfig
+from tasks.contracts.pretrain import PretrainPlan
+
+Spacing = tuple[float, float, float]  # X,Y,Z mm; None where a flow takes it means native
+Cube = tuple[int, int, int]  # X,Y,Z voxels, each a multiple of 8
+Border = tuple[int, int, int] | Literal["auto"]  # X,Y,Z voxels, or scaled to the scan
 
 
 def dataset_name(source: str) -> str:
@@ -29,7 +37,8 @@ def store_uri_for(root_uri: str, dataset: str) -> str:
     return storage.join(root_uri, "stores", f"{dataset}.zarr")
 
 
-def parse_spacing(spacing: str) -> tuple[float, float, float] | None:
+def parse_spacing(spacing: str) -> Spacing | None:
+    """The CLI's ``--spacing``: ``native`` (None), one value, or ``X,Y,Z`` mm."""
     if spacing.strip().lower() == "native":
         return None
     try:
@@ -38,20 +47,40 @@ def parse_spacing(spacing: str) -> tuple[float, float, float] | None:
         parts = ()
     if len(parts) == 1:
         parts = parts * 3
-    if len(parts) != 3 or not all(0 < p < float("inf") for p in parts):
+    try:
+        return check_spacing(parts)  # type: ignore[arg-type]
+    except ValueError:
         raise ValueError(
             f"spacing must be 'native', one value or X,Y,Z in mm (> 0), got {spacing!r}"
-        )
+        ) from None
+
+
+def check_spacing(spacing: Sequence[float] | None) -> Spacing | None:
+    """``None`` (native) or three sides in mm, each > 0 and finite."""
+    if spacing is None:
+        return None
+    parts = tuple(float(p) for p in spacing)
+    if len(parts) != 3 or not all(0 < p < float("inf") for p in parts):
+        raise ValueError(f"spacing must be None (native) or X,Y,Z in mm (> 0), got {spacing!r}")
     return parts  # type: ignore[return-value]
 
 
-def parse_border(border: str) -> tuple[int, int, int] | Literal["auto"]:
+def parse_border(border: str) -> Border:
+    """The CLI's ``--border``: ``auto`` or ``X,Y,Z`` voxels."""
     if border.strip().lower() == "auto":
         return "auto"
     try:
-        parts = tuple(int(p) for p in border.split(","))
+        return check_border(tuple(int(p) for p in border.split(",")))  # type: ignore[arg-type]
     except ValueError:
-        parts = ()
+        raise ValueError(f"border must be 'auto' or X,Y,Z voxels (>= 0), got {border!r}") from None
+
+
+def check_border(border: Sequence[int] | str) -> Border:
+    if isinstance(border, str):
+        if border.strip().lower() == "auto":
+            return "auto"
+        raise ValueError(f"border must be 'auto' or X,Y,Z voxels (>= 0), got {border!r}")
+    parts = tuple(int(p) for p in border)
     if len(parts) != 3 or min(parts) < 0:
         raise ValueError(f"border must be 'auto' or X,Y,Z voxels (>= 0), got {border!r}")
     return parts  # type: ignore[return-value]
@@ -59,50 +88,71 @@ def parse_border(border: str) -> tuple[int, int, int] | Literal["auto"]:
 
 # --preset paper: the reference's cubes exactly (SPEC §1): native spacing, borders of
 # 100/100/30 voxels, and scans too small for those borders skipped (no cubes, a reason).
-PRESETS = {"paper": {"spacing": "native", "border": ",".join(map(str, SPEC_BORDER_XYZ))}}
+PRESETS: dict[str, dict[str, Any]] = {"paper": {"spacing": None, "border": tuple(SPEC_BORDER_XYZ)}}
 
 
 def build_config(
-    spacing: str = "1,1,1",
-    cube: str = "64,64,32",
+    spacing: Sequence[float] | None = (1.0, 1.0, 1.0),
+    cube: Sequence[int] = (64, 64, 32),
     cubes_per_scan: int = 32,
     seed: int = 0,
     acceptance: Literal["lung", "none"] = "lung",
-    border: str = "auto",
+    border: Sequence[int] | Literal["auto"] = "auto",
     preset: Literal["default", "paper"] = "default",
 ) -> PreprocessConfig:
     if preset != "default":
         spacing, border = PRESETS[preset]["spacing"], PRESETS[preset]["border"]
-    cube_xyz = parse_cube(cube)
     sampling = SamplingConfig(
-        cube_xyz=cube_xyz,  # type: ignore[arg-type]
+        cube_xyz=check_cube(cube),
         n=cubes_per_scan,
-        border_xyz=parse_border(border),
+        border_xyz=check_border(border),
         acceptance=LUNG if acceptance == "lung" else ACCEPT_ALL,
     )
-    return PreprocessConfig(spacing_xyz=parse_spacing(spacing), sampling=sampling, seed=seed)
+    return PreprocessConfig(spacing_xyz=check_spacing(spacing), sampling=sampling, seed=seed)
 
 
-def parse_cube(cube: str) -> tuple[int, int, int]:
-    """``X,Y,Z`` voxels, each side a positive multiple of 8 (three 2× poolings)."""
+def parse_cube(cube: str) -> Cube:
+    """The CLI's ``--cube``: ``X,Y,Z`` voxels, each side a positive multiple of 8."""
     try:
-        cube_xyz = tuple(int(c) for c in cube.split(","))
+        return check_cube(tuple(int(c) for c in cube.split(",")))
     except ValueError:
-        cube_xyz = ()
+        raise ValueError(
+            f"cube must be X,Y,Z with each side divisible by 8, got {cube!r}"
+        ) from None
+
+
+def check_cube(cube: Sequence[int]) -> Cube:
+    """``X,Y,Z`` voxels, each side a positive multiple of 8 (three 2× poolings)."""
+    cube_xyz = tuple(int(c) for c in cube)
     if len(cube_xyz) != 3 or any(c <= 0 or c % 8 for c in cube_xyz):
         raise ValueError(f"cube must be X,Y,Z with each side divisible by 8, got {cube!r}")
     return cube_xyz  # type: ignore[return-value]
 
 
-def label_slug(label: str) -> str:
-    """A name part for ``--label`` (``"spleen"`` → ``spleen``, ``"1,2"`` → ``1-2``)."""
+def parse_list(text: str) -> list[str]:
+    """The CLI's comma-separated lists (``--inits``, ``--label``): the non-empty items."""
+    return [i.strip() for i in text.split(",") if i.strip()]
+
+
+def label_text(label: str | Sequence[str] | None) -> str | None:
+    """A target's label as one string (``["1", "2"]`` → ``"1,2"``): how stores and models
+    are named after it, the same as when the CLI's ``--label 1,2`` was passed through."""
+    if label is None or isinstance(label, str):
+        return label
+    return ",".join(label) or None
+
+
+def label_slug(label: str | Sequence[str]) -> str:
+    """A name part for ``--label`` (``"spleen"`` → ``spleen``, ``"1,2"`` or ``["1", "2"]`` →
+    ``1-2``)."""
+    label = label_text(label) or ""
     slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
     if not slug:
         raise ValueError(f"label {label!r} has no letters or digits to name a store after")
     return slug
 
 
-def target_name(dataset: str, task: str, label: str | None = None) -> str:
+def target_name(dataset: str, task: str, label: str | Sequence[str] | None = None) -> str:
     """``DATASET-TASK``, plus the label when one is named (``spleen-seg-spleen``): two labels
     of one dataset never share a store or a model.  ``seg`` always names one."""
     if label:
@@ -112,7 +162,9 @@ def target_name(dataset: str, task: str, label: str | None = None) -> str:
     return f"{dataset}-{task}"
 
 
-def default_model_name(task: str, dataset: str | None, label: str | None, store: str) -> str:
+def default_model_name(
+    task: str, dataset: str | None, label: str | Sequence[str] | None, store: str
+) -> str:
     """``genesis-TASK`` for the paper's tasks; a labelled target's champion is per dataset and
     label (``genesis-seg-DATASET-LABEL``), or named after its store's folder."""
     if not label and task != "seg":
@@ -124,7 +176,11 @@ def default_model_name(task: str, dataset: str | None, label: str | None, store:
 
 
 def target_store(
-    root_uri: str, task: str, dataset: str | None, store: str | None, label: str | None
+    root_uri: str,
+    task: str,
+    dataset: str | None,
+    store: str | None,
+    label: str | Sequence[str] | None,
 ) -> str:
     """``store`` as given, or the default target store of ``dataset`` (and ``label``)."""
     if store:
@@ -134,7 +190,9 @@ def target_store(
     return target_store_uri(root_uri, dataset, task, label)
 
 
-def target_store_uri(root_uri: str, dataset: str, task: str, label: str | None = None) -> str:
+def target_store_uri(
+    root_uri: str, dataset: str, task: str, label: str | Sequence[str] | None = None
+) -> str:
     return storage.join(root_uri, "targets", f"{target_name(dataset, task, label)}.zarr")
 
 
@@ -156,6 +214,7 @@ def run_key(store_uri: str, manifest_version: int, params: dict[str, Any]) -> st
 
 def pretrain_plan(
     local_root: Path,
+    *,
     store: str,
     manifest_version: int,
     profile: str,
@@ -166,8 +225,8 @@ def pretrain_plan(
     warm_start: str | None,
     gpus: int,
     sampling: str,
-) -> tuple[dict, str, Path]:
-    """(transform config, resolved sampling, run folder) of a pre-training run: the folder
+) -> PretrainPlan:
+    """The transform config, resolved sampling and run folder of a pre-training run: the folder
     is the same for the same store version and parameters, so a finished run is found."""
     from genesis_core.transforms import TransformConfig, ablation_switches  # torch: only here
 
@@ -185,8 +244,5 @@ def pretrain_plan(
     sampling = resolve_sampling(sampling, store)
     if sampling != "random":  # likewise: the random order keeps the keys it always had
         params["sampling"] = sampling
-    return (
-        tdict,
-        sampling,
-        local_root / "runs" / "pretrain" / run_key(store, manifest_version, params),
-    )
+    run_dir = local_root / "runs" / "pretrain" / run_key(store, manifest_version, params)
+    return PretrainPlan(transform_cfg=tdict, sampling=sampling, run_dir=run_dir)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from genesis_core import catalog, ingest, planning
 from genesis_core.io.layout import list_source
 from genesis_core.io.storage import Location
 from genesis_core.store import read_latest
+from tasks.contracts.pretrain import PretrainResult
 
 
 def ingest_noop(source: Location, cat: Location, force: bool) -> str | None:
@@ -76,11 +76,12 @@ def targets_noop(cat: Location, store: Location, task: str, force: bool) -> str 
     )
 
 
-def finished_run(run_dir: Path) -> dict[str, Any] | None:
-    """The record a finished, registered pre-training run left (see ``flows.pretrain``)."""
+def finished_run(run_dir: Path) -> PretrainResult | None:
+    """The record a finished, registered pre-training run left (see ``flows.pretrain``);
+    ``None`` when there is none, or none this version can read."""
     try:
-        return json.loads((run_dir / "registered.json").read_text())
-    except (OSError, ValueError):
+        return PretrainResult.from_dict(json.loads((run_dir / "registered.json").read_text()))
+    except (OSError, ValueError, TypeError):
         return None
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import flow, get_run_logger
 
-from flows.options import build_config, store_uri_for
+from flows.options import Border, Cube, Spacing, build_config, store_uri_for
 from genesis_core import catalog
+from tasks.contracts.preprocess import PreprocessResult
 from tasks.locks import store_writer
 from tasks.preprocess import commit_store, plan_preprocess, process_scans
 from tasks.services import check_storage
@@ -20,21 +21,23 @@ def preprocess_flow(
     dataset: str,
     root: str | None = None,
     store: str | None = None,
-    spacing: str = "1,1,1",
-    cube: str = "64,64,32",
+    spacing: Spacing | None = (1.0, 1.0, 1.0),
+    cube: Cube = (64, 64, 32),
     cubes_per_scan: int = 32,
     seed: int = 0,
     acceptance: Literal["lung", "none"] = "lung",
     workers: int | None = None,
     scheduler: str | None = None,
     force: bool = False,
-    border: str = "auto",
+    border: Border = "auto",
     preset: Literal["default", "paper"] = "default",
-) -> dict[str, Any]:
+) -> PreprocessResult:
     """Resample, window and cut cubes for every ``ok`` scan of ``dataset`` not yet in the store.
 
     ``preset="paper"`` reproduces the reference's cube geometry (native spacing, borders
-    100/100/30, short scans skipped); ``border`` sets X,Y,Z borders in voxels.
+    100/100/30, short scans skipped).  ``spacing`` is X,Y,Z mm (``None``: native), ``cube``
+    X,Y,Z voxels, ``border`` X,Y,Z voxels or ``"auto"``; a deployment passes them as JSON
+    lists (``"spacing": [1, 1, 1]``).
 
     Per-scan work runs as plain functions on Dask (a LocalCluster, or
     ``scheduler``/``GENESIS_DASK_ADDRESS``); the manifest is committed last.
@@ -50,9 +53,10 @@ def preprocess_flow(
         results = process_scans(
             rows, cfg.to_dict(), store_uri, scheduler, workers, force, lock.check, root=root
         )
-        report = commit_store(store_uri, catalog_uri, results, root=root)
+        commit = commit_store(store_uri, catalog_uri, results, root=root)
     wall = time.perf_counter() - t0
-    report.update(
+    report = PreprocessResult.of(
+        commit,
         dataset=dataset,
         planned=len(rows),
         wall_seconds=round(wall, 2),
@@ -62,10 +66,10 @@ def preprocess_flow(
     get_run_logger().info(
         "store %s: %d scans, %d cubes; this run %d done, %d failed in %.1fs",
         store_uri,
-        report["scans_in_store"],
-        report["cubes_in_store"],
-        report["done"],
-        len(report["failed"]),
+        report.scans_in_store,
+        report.cubes_in_store,
+        report.done,
+        len(report.failed),
         wall,
     )
     return report

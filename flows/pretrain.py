@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import flow, get_run_logger, runtime
 
 from flows.options import pretrain_plan, store_uri_for
 from genesis_core.store import read_latest
+from tasks.contracts.pretrain import PretrainResult, PretrainTags, TrainSpec
 from tasks.pretrain import record_registration, register_model, train_model
 from tasks.services import check_storage
 from tasks.settings import get_settings
@@ -33,7 +34,7 @@ def pretrain_flow(
     catalog_sha256: str | None = None,
     gpus: int = 1,
     sampling: Literal["auto", "random", "blocks"] = "auto",
-) -> dict[str, Any]:
+) -> PretrainResult:
     """Pre-train on ``store`` (default ``ROOT/stores/DATASET.zarr``) and register the model.
 
     ``transforms`` picks the ablation ("all", "I&II", "III&IV", …); ``warm_start``
@@ -50,59 +51,59 @@ def pretrain_flow(
         store = store_uri_for(settings.root_uri, dataset)
     check_storage(store, root=root)
     manifest = read_latest(settings.location(store))
-    tdict, sampling, run_dir = pretrain_plan(
+    plan = pretrain_plan(
         settings.local_root,
-        store,
-        manifest.version,
-        profile,
-        steps,
-        transforms,
-        mode,
-        seed,
-        warm_start,
-        gpus,
-        sampling,
+        store=store,
+        manifest_version=manifest.version,
+        profile=profile,
+        steps=steps,
+        transforms=transforms,
+        mode=mode,
+        seed=seed,
+        warm_start=warm_start,
+        gpus=gpus,
+        sampling=sampling,
     )
-    result = train_model(
-        store,
-        profile,
-        steps,
-        tdict,
-        seed,
-        device,
-        resume,
-        experiment,
-        str(run_dir),
-        warm_start,
-        gpus,
-        sampling,
-        root=root,
+    spec = TrainSpec(
+        store_uri=store,
+        profile=profile,
+        steps=steps,
+        transform_cfg=plan.transform_cfg,
+        seed=seed,
+        device=device,
+        resume=resume,
+        experiment=experiment,
+        run_dir=str(plan.run_dir),
+        warm_start=warm_start,
+        gpus=gpus,
+        sampling=plan.sampling,
     )
-    tags = {
-        "catalog_sha256": catalog_sha256 or manifest.catalog_sha256(),
-        "cube_store_uri": redact_uri(store),
-        "manifest_version": str(manifest.version),
-        "manifest_sha256": manifest_sha256(manifest),
-        "transform_config": json.dumps(tdict, sort_keys=True),
-        "profile": profile,
-        "code_version": code_version(),
-        "prefect_flow_run_id": str(runtime.flow_run.id or ""),
-        "warm_start": warm_start or "",
-    }
-    reg = register_model(result, store, tdict, model_name, tags, root=root)
-    out = {
-        **result,
-        **reg,
-        "store_uri": store,
-        "run_dir": str(run_dir),
-        "tracking_uri": settings.tracking_uri(),
-    }
-    record_registration(run_dir, out)
+    result = train_model(spec, root=root)
+    tags = PretrainTags(
+        catalog_sha256=catalog_sha256 or manifest.catalog_sha256(),
+        cube_store_uri=redact_uri(store),
+        manifest_version=str(manifest.version),
+        manifest_sha256=manifest_sha256(manifest),
+        transform_config=json.dumps(plan.transform_cfg, sort_keys=True),
+        profile=profile,
+        code_version=code_version(),
+        prefect_flow_run_id=str(runtime.flow_run.id or ""),
+        warm_start=warm_start or "",
+    )
+    reg = register_model(result, store, plan.transform_cfg, model_name, tags, root=root)
+    out = PretrainResult.of(
+        result,
+        reg,
+        store_uri=store,
+        run_dir=str(plan.run_dir),
+        tracking_uri=settings.tracking_uri(),
+    )
+    record_registration(plan.run_dir, out)
     get_run_logger().info(
         "registered %s v%s (val loss %.5f, champion: v%s)",
         model_name,
-        reg["version"],
-        reg["val_loss"],
-        reg["champion_version"],
+        reg.version,
+        reg.val_loss,
+        reg.champion_version,
     )
     return out

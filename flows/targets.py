@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow
 
-from flows.options import parse_cube, parse_spacing, target_store_uri
+from flows.options import Cube, Spacing, check_cube, check_spacing, target_store_uri
 from genesis_core import catalog
 from genesis_core.io import msd
 from genesis_core.io.storage import Location
 from genesis_core.target_tasks import TaskName
 from genesis_core.targets import TargetConfig
+from tasks.contracts.targets import TargetsResult
 from tasks.locks import store_writer
 from tasks.services import check_storage
 from tasks.settings import get_settings
 from tasks.targets import build_targets, commit_target_store, plan_targets
 
 
-def resolve_labels(cat: Location, label: str | None) -> tuple[int, ...]:
-    """Label values for ``label`` (comma-separated names or values) of a catalogued dataset;
+def resolve_labels(cat: Location, label: list[str] | None) -> tuple[int, ...]:
+    """Label values for ``label`` (names or values) of a catalogued dataset;
     names are looked up in the ``dataset.json`` beside its ``labelsTr``."""
     if not label:
         raise ValueError("task 'seg' needs --label: a label name from dataset.json or a value")
@@ -28,7 +27,7 @@ def resolve_labels(cat: Location, label: str | None) -> tuple[int, ...]:
     where, spec = "the catalog", None
     if len(with_labels):
         where, spec = msd.dataset_json_for(cat.at(str(with_labels.iloc[0])))
-    return msd.label_values(label.split(","), spec, where)
+    return msd.label_values(list(label), spec, where)
 
 
 @flow(name="targets", log_prints=True)
@@ -37,29 +36,30 @@ def targets_flow(
     task: TaskName,
     root: str | None = None,
     store: str | None = None,
-    spacing: str = "1,1,1",
-    cube: str = "64,64,32",
+    spacing: Spacing | None = (1.0, 1.0, 1.0),
+    cube: Cube = (64, 64, 32),
     samples_per_scan: int = 32,
     foreground_ratio: float = 0.5,
     include_tumour: bool = False,
-    label: str | None = None,
+    label: list[str] | None = None,
     seed: int = 0,
     workers: int | None = None,
     scheduler: str | None = None,
     force: bool = False,
-) -> dict[str, Any]:
+) -> TargetsResult:
     """Build ``ncc`` (candidate cubes), ``lcs`` (liver image/mask pairs), ``ncs`` (nodule
     sphere masks) or ``seg`` (pairs for the named ``label`` of any labelled dataset, e.g.
-    ``label="spleen"`` or ``"1,2"``) samples for every new ``ok`` scan, in parallel on Dask."""
+    ``label=["spleen"]`` or ``["1", "2"]``) samples for every new ``ok`` scan, in parallel on
+    Dask.  ``spacing`` is X,Y,Z mm (``None``: native), ``cube`` X,Y,Z voxels."""
     settings = get_settings(root)
-    cube_xyz = parse_cube(cube)
+    cube_xyz = check_cube(cube)
     catalog_uri = catalog.catalog_uri(settings.root_uri, dataset)
     labels = (1, 2) if include_tumour else (1,)
     if label is not None or task == "seg":
         labels = resolve_labels(settings.location(catalog_uri), label)
     cfg = TargetConfig(
         task=task,
-        spacing_xyz=parse_spacing(spacing),
+        spacing_xyz=check_spacing(spacing),
         cube_xyz=cube_xyz,
         n=samples_per_scan,
         foreground_ratio=foreground_ratio,
@@ -72,5 +72,5 @@ def targets_flow(
         rows = plan_targets(catalog_uri, store_uri, task, force, root=root)
         results = build_targets(rows, cfg.to_dict(), store_uri, scheduler, workers, root=root)
         lock.check()
-        report = commit_target_store(store_uri, results, cfg.to_dict(), root=root)
-    return {**report, "planned": len(rows), "dataset": dataset, "task": task}
+        commit = commit_target_store(store_uri, results, cfg.to_dict(), root=root)
+    return TargetsResult.of(commit, planned=len(rows), dataset=dataset, task=task)

@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from genesis_core.evaluation import learning_curve_plot, summarize, to_csv, to_markdown
 from genesis_core.io.storage import Location
+from tasks.contracts.finetune import FitResult
 from tasks.settings import Settings
 from tasks.tracking import ensure_experiment, use_tracking
 
@@ -49,11 +50,11 @@ def open_evaluation_run(
 
 @task(name="close-evaluation-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3)
 def close_evaluation_run(
-    run_id: str, fits: list[dict[str, Any]], metric: str, out_dir: str
+    run_id: str, fits: list[FitResult], metric: str, out_dir: str
 ) -> tuple[list[dict[str, Any]], str]:
     """Summarise the fits (mean ± std, t-tests), write and log the table, the CSV and the
     learning curve, and end the parent run; returns (rows, Markdown table)."""
-    rows = summarize([{**r, "metric": r[metric]} for r in fits])
+    rows = summarize([{**r.to_dict(), "metric": r.score(metric)} for r in fits])
     table_md = to_markdown(rows, metric_name=metric)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import numpy as np
@@ -28,6 +27,7 @@ from genesis_core.target_tasks import target_task
 from genesis_core.targets import TargetStore
 from genesis_core.training import load_checkpoint
 from tasks import registry
+from tasks.contracts.finetune import FitResult, FitsRegistration
 from tasks.progress import with_progress
 from tasks.settings import get_settings
 from tasks.tracking import CHAMPION, MlflowSink, ensure_experiment, use_tracking, version_for_run
@@ -96,6 +96,7 @@ def readers(
 @task(name="finetune-fit", cache_policy=NO_CACHE)
 def fit_one(
     task_name: str,
+    *,
     store_uri: str,
     init: str,
     fraction: float,
@@ -107,11 +108,11 @@ def fit_one(
     experiment: str,
     parent_run_id: str | None = None,
     root: str | None = None,
-) -> dict[str, Any]:
+) -> FitResult:
     """One fit (init × fraction × seed) scored on the test split; skipped if already done."""
     path = Path(run_dir)
     if (path / "result.json").exists():
-        return json.loads((path / "result.json").read_text())
+        return FitResult.from_dict(json.loads((path / "result.json").read_text()))
     use_tracking(get_settings(root))
     exp_id = ensure_experiment(experiment, get_settings(root))
     train_r, val_r, test_r = readers(store_uri, fraction, fractions, seed, root=root)
@@ -136,31 +137,28 @@ def fit_one(
         )  # the loop's own parameters are logged by the loop, once
         init_state, lineage = resolve_init(init, root=root)
         mlflow.set_tags(lineage)
-        _, result = fit(
+        _, outcome = fit(
             task_name, train_r, val_r, test_r, init_state, prof, path / "checkpoints", sink
         )
-        mlflow.log_metrics(
+        result = FitResult.from_dict(
             {
-                f"test_{k}": float(v)
-                for k, v in result.items()
-                if k in ("auc", "dice", "iou", "mean_iou_paper")
+                **outcome,
+                "task": task_name,
+                "init": init,
+                "fraction": fraction,
+                "seed": seed,
+                "run_id": run.info.run_id,
+                "checkpoint": str(path / "checkpoints" / "best.pt"),
+                "width": prof.width,
+                "network": prof.network,
+                "train_scans": len(train_r.scan_ids),
+                "init_lineage": lineage,
             }
         )
-    result.update(
-        task=task_name,
-        init=init,
-        fraction=fraction,
-        seed=seed,
-        run_id=run.info.run_id,
-        checkpoint=str(path / "checkpoints" / "best.pt"),
-        width=prof.width,
-        network=prof.network,
-        train_scans=len(train_r.scan_ids),
-        init_lineage=lineage,
-    )
+        mlflow.log_metrics({f"test_{k}": v for k, v in result.scores.items()})
     # atomic: a fit killed while writing is redone, never read back half-written
     Location.of(path / "result.json").write_bytes_atomic(
-        json.dumps(result, indent=1, default=float).encode()
+        json.dumps(result.to_dict(), indent=1, default=float).encode()
     )
     return result
 
@@ -177,52 +175,47 @@ def _signature(task_name: str) -> ModelSignature:
 
 @task(name="register-finetuned", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3)
 def register_fits(
-    fits: list[dict],
+    fits: list[FitResult],
     model_name: str,
     metric: str,
     tags: dict[str, str],
     root: str | None = None,
-) -> dict[str, Any]:
+) -> FitsRegistration:
     """Register every fit as a version; ``champion`` → best test ``metric`` among full-label fits."""
     use_tracking(get_settings(root))
     client = MlflowClient()
     versions = []
     for r in fits:
-        mv = version_for_run(model_name, r["run_id"])
+        mv = version_for_run(model_name, r.run_id)
         versions.append((r, mv or _register_fit(r, model_name, tags)))
-    full = [
-        (r, v)
-        for r, v in versions
-        if r["fraction"] == max(f["fraction"] for f in fits) and r.get(metric) == r.get(metric)
-    ]
-    best = max(full, key=lambda rv: rv[0][metric]) if full else None
+    top = max(f.fraction for f in fits)
+    full = [(r, v) for r, v in versions if r.fraction == top and r.score(metric) == r.score(metric)]
+    best = max(full, key=lambda rv: rv[0].score(metric)) if full else None
     if best:
         client.set_registered_model_alias(model_name, CHAMPION, best[1].version)
-    return {
-        "model_name": model_name,
-        "versions": [int(v.version) for _, v in versions],
-        "champion_version": int(best[1].version) if best else None,
-        "champion_init": best[0]["init"] if best else None,
-    }
+    return FitsRegistration(
+        model_name=model_name,
+        versions=tuple(int(v.version) for _, v in versions),
+        champion_version=int(best[1].version) if best else None,
+        champion_init=best[0].init if best else None,
+    )
 
 
-def _register_fit(r: dict, model_name: str, tags: dict[str, str]):
+def _register_fit(r: FitResult, model_name: str, tags: dict[str, str]):
     """Log the fit's weights (safetensors) and its serving model (``pt2``: cubes →
     probabilities) to its run; register a version tagged with its init's lineage."""
-    model, _ = build_model(r["task"], r["width"], None, r.get("network", "unet3d"))
-    model.load_state_dict(load_checkpoint(Path(r["checkpoint"]))["model"])
-    with mlflow.start_run(run_id=r["run_id"]), tempfile.TemporaryDirectory() as tmp:
-        registry.log_weights(model, r["task"], Path(tmp))
-        info = registry.log_model(WithProbabilities(model.eval(), r["task"]), _signature(r["task"]))
-    scores = {
-        f"test_{k}": f"{r[k]:.6g}" for k in ("auc", "dice", "iou", "mean_iou_paper") if k in r
-    }
+    model, _ = build_model(r.task, r.width, None, r.network)
+    model.load_state_dict(load_checkpoint(Path(r.checkpoint))["model"])
+    with mlflow.start_run(run_id=r.run_id), tempfile.TemporaryDirectory() as tmp:
+        registry.log_weights(model, r.task, Path(tmp))
+        info = registry.log_model(WithProbabilities(model.eval(), r.task), _signature(r.task))
+    scores = {f"test_{k}": f"{v:.6g}" for k, v in r.scores.items()}
     fit_tags = {
         **tags,
-        "init": r["init"],
-        "fraction": str(r["fraction"]),
-        "seed": str(r["seed"]),
+        "init": r.init,
+        "fraction": str(r.fraction),
+        "seed": str(r.seed),
         **scores,
-        **r.get("init_lineage", {}),
+        **r.init_lineage,
     }
-    return registry.register_version(info, r["run_id"], model_name, fit_tags)
+    return registry.register_version(info, r.run_id, model_name, fit_tags)

@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from genesis_core import catalog, ingest
 from genesis_core.io.annotations import AnnotationError, load_annotations
 from genesis_core.io.layout import Listing, ScanSource, list_source
+from tasks.contracts.ingest import AnnotationTable, CatalogCommit, QuarantinedScan
 from tasks.settings import get_settings
 
 
@@ -44,24 +45,23 @@ def commit_catalog(
     rows: list[dict[str, Any]],
     reread: list[ScanSource],
     root: str | None = None,
-) -> dict[str, Any]:
+) -> CatalogCommit:
     df = ingest.commit(get_settings(root).location(catalog_uri), rows, reread)
     quarantined = df[df["status"] == catalog.QUARANTINED]
-    return {
-        "catalog_uri": catalog_uri,
+    return CatalogCommit(
+        catalog_uri=catalog_uri,
         **catalog.summary(df),
-        "read": len(reread),
-        "quarantine": [
-            {"scan_id": r.scan_id, "source_uri": r.source_uri, "reason": r.reason}
-            for r in quarantined.itertuples()
-        ],
-    }
+        read=len(reread),
+        quarantine=tuple(
+            QuarantinedScan(r.scan_id, r.source_uri, r.reason) for r in quarantined.itertuples()
+        ),
+    )
 
 
 @task(name="ingest-annotations", cache_policy=NO_CACHE)
 def ingest_annotations(
     listing: Listing, catalog_uri: str, root: str | None = None
-) -> list[dict[str, Any]]:
+) -> tuple[AnnotationTable, ...]:
     """Validate LUNA16 CSVs against the catalog; save them beside it as parquet."""
     s = get_settings(root)
     scan_ids = set(catalog.load(s.location(catalog_uri))["scan_id"])
@@ -75,9 +75,9 @@ def ingest_annotations(
         try:
             df, rep = load_annotations(s.location(uri), kind, scan_ids)
         except AnnotationError as e:
-            reports.append({"kind": kind, "error": str(e)})
+            reports.append(AnnotationTable(kind, error=str(e)))
             continue
         out = catalog_uri.removesuffix(".parquet") + f".{kind}.parquet"
         s.location(out).write_bytes_atomic(df.to_parquet(index=False))
-        reports.append({**asdict(rep), "uri": out})
-    return reports
+        reports.append(AnnotationTable.from_dict({**asdict(rep), "uri": out}))
+    return tuple(reports)

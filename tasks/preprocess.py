@@ -14,6 +14,8 @@ from genesis_core.preprocess import PreprocessConfig, preprocess_scan
 from genesis_core.store import read_latest
 from genesis_core.store.committer import Committer
 from genesis_core.store.writer import new_generation
+from tasks.contracts.base import ScanIssue
+from tasks.contracts.preprocess import StoreCommit
 from tasks.fanout import run_per_scan
 from tasks.settings import get_settings
 
@@ -79,7 +81,7 @@ def process_scans(
 @task(name="record-store", cache_policy=NO_CACHE)
 def commit_store(
     store_uri: str, catalog_uri: str, results: list[dict], root: str | None = None
-) -> dict[str, Any]:
+) -> StoreCommit:
     """Record the run in the catalog (failed scans quarantined) and report the committed store."""
     s = get_settings(root)
     store, cat = s.location(store_uri), s.location(catalog_uri)
@@ -88,23 +90,21 @@ def commit_store(
     failed = [r for r in results if r["status"] == "failed"]
     if failed or good:
         _record(cat, failed, [r["scan_id"] for r in good])
-    return {
-        "store_uri": store_uri,
-        "manifest_version": manifest.version,
-        "scans_in_store": len(manifest.scans),
-        "cubes_in_store": manifest.n_cubes,
-        "done": len(good),
-        "failed": [{"scan_id": r["scan_id"], "reason": r["reason"]} for r in failed],
-        "empty": [
-            {"scan_id": r["scan_id"], "reason": r["reason"]}
-            for r in results
-            if r["status"] == "empty"
-        ],
-        "cubes_written": sum(r["n_cubes"] for r in good),
-        "store_bytes": _size(store),
-        "scan_seconds": sum(r.get("seconds", 0) for r in results),
-        "peak_rss_mb": max((r.get("peak_rss_mb", 0) for r in results), default=0),
-    }
+    return StoreCommit(
+        store_uri=store_uri,
+        manifest_version=manifest.version,
+        scans_in_store=len(manifest.scans),
+        cubes_in_store=manifest.n_cubes,
+        done=len(good),
+        failed=tuple(ScanIssue(r["scan_id"], r["reason"]) for r in failed),
+        empty=tuple(
+            ScanIssue(r["scan_id"], r["reason"]) for r in results if r["status"] == "empty"
+        ),
+        cubes_written=sum(r["n_cubes"] for r in good),
+        store_bytes=_size(store),
+        scan_seconds=sum(r.get("seconds", 0) for r in results),
+        peak_rss_mb=max((r.get("peak_rss_mb", 0) for r in results), default=0),
+    )
 
 
 def _record(cat: Location, failed: list[dict], done: list[str]) -> None:

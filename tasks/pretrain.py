@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import numpy as np
@@ -26,6 +25,14 @@ from genesis_core.training import promotion, train
 from genesis_core.training.pretrain import validation_loss
 from genesis_core.transforms import TransformConfig, make_validation_pairs
 from tasks import ddp_pretrain, registry
+from tasks.contracts.pretrain import (
+    DeployedPretrain,
+    PretrainResult,
+    PretrainTags,
+    Registration,
+    TrainOutcome,
+    TrainSpec,
+)
 from tasks.progress import with_progress
 from tasks.settings import get_settings
 from tasks.tracking import (
@@ -49,32 +56,21 @@ SIGNATURE = ModelSignature(
 
 
 @task(name="pretrain-model", cache_policy=NO_CACHE)
-def train_model(
-    store_uri: str,
-    profile_name: str,
-    steps: int | None,
-    transform_cfg: dict,
-    seed: int,
-    device: str,
-    resume: bool,
-    experiment: str,
-    run_dir: str,
-    warm_start: str | None = None,
-    gpus: int = 1,
-    sampling: str = "random",
-    root: str | None = None,
-) -> dict[str, Any]:
-    """Train (or finish training) and return a small result dict; never re-trains a finished run.
+def train_model(spec: TrainSpec, root: str | None = None) -> TrainOutcome:
+    """Train (or finish training) and return the outcome; never re-trains a finished run.
 
-    ``gpus > 1`` trains data-parallel in that many ``torchrun`` processes (one per GPU;
+    ``spec.gpus > 1`` trains data-parallel in that many ``torchrun`` processes (one per GPU;
     Gloo processes on a CPU-only machine), see :mod:`tasks.ddp_pretrain`."""
-    run_path = Path(run_dir)
+    store_uri, profile_name, steps = spec.store_uri, spec.profile, spec.steps
+    transform_cfg, seed, device, resume = spec.transform_cfg, spec.seed, spec.device, spec.resume
+    warm_start, gpus, sampling = spec.warm_start, spec.gpus, spec.sampling
+    run_path = Path(spec.run_dir)
     done = run_path / "result.json"
     if done.exists():
-        return json.loads(done.read_text())
+        return TrainOutcome.from_dict(json.loads(done.read_text()))
     s = get_settings(root)
     use_tracking(s)
-    exp_id = ensure_experiment(experiment, s)
+    exp_id = ensure_experiment(spec.experiment, s)
     train_r, val_r = train_val_readers(store_uri, sampling=sampling, root=root)
     prof = training_profile(profile_name, steps, device, seed, transform_cfg, sampling, root=root)
     torch.manual_seed(seed)  # the initial weights follow the run's seed, not earlier RNG use
@@ -128,27 +124,27 @@ def train_model(
         if result.best_checkpoint_path:
             load_weights(model, result.best_checkpoint_path)
         _log_run_artifacts(model, val_r, transform_cfg, result, run_path, prof)
-    out = {
-        "run_id": run.info.run_id,
-        "best_val_loss": result.best_val_loss,
-        "steps": result.steps,
-        "stop_reason": result.stop_reason,
-        "checkpoint": str(result.best_checkpoint_path or result.checkpoint_path),
-        "model_config": prof.model.__dict__,
-        "network": prof.network,
-        "loop": prof.loop.to_dict(),
-        "first_val_loss": result.history[0]["val_loss"] if result.history else None,
-    }
+    out = TrainOutcome(
+        run_id=run.info.run_id,
+        best_val_loss=result.best_val_loss,
+        steps=result.steps,
+        stop_reason=result.stop_reason,
+        checkpoint=str(result.best_checkpoint_path or result.checkpoint_path),
+        model_config=prof.model.__dict__,
+        network=prof.network,
+        loop=prof.loop.to_dict(),
+        first_val_loss=result.history[0]["val_loss"] if result.history else None,
+    )
     # atomic: its presence means "trained, never again", so never half-written
-    Location.of(done).write_bytes_atomic(json.dumps(out, indent=1).encode())
+    Location.of(done).write_bytes_atomic(json.dumps(out.to_dict(), indent=1).encode())
     return out
 
 
-def record_registration(run_dir: Path, registered: dict[str, Any]) -> None:
+def record_registration(run_dir: Path, registered: PretrainResult) -> None:
     """``registered.json``: what a rerun with nothing new prints without starting anything
     (:mod:`flows.precheck`)."""
     Location.of(run_dir / "registered.json").write_bytes_atomic(
-        json.dumps(registered, indent=1, default=str).encode()
+        json.dumps(registered.to_dict(), indent=1, default=str).encode()
     )
 
 
@@ -190,31 +186,31 @@ def _log_run_artifacts(model, val_r, transform_cfg, result, run_path: Path, prof
 
 @task(name="register-model", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3)
 def register_model(
-    result: dict[str, Any],
+    result: TrainOutcome,
     store_uri: str,
     transform_cfg: dict,
     model_name: str,
-    tags: dict[str, str],
+    tags: PretrainTags,
     root: str | None = None,
-) -> dict[str, Any]:
+) -> Registration:
     """Log the model to its run, register a version, alias it ``candidate``;
     move ``champion`` only if it beats the current champion on the fixed validation set."""
     use_tracking(get_settings(root))
     client = MlflowClient()
-    net = network(result.get("network", DEFAULT))  # results written before networks were named
-    model = net.restorer(net.config(**result["model_config"]))
-    load_weights(model, Path(result["checkpoint"]))
+    net = network(result.network or DEFAULT)  # results written before networks were named
+    model = net.restorer(net.config(**result.model_config))
+    load_weights(model, Path(result.checkpoint))
     model.eval()
-    mv = version_for_run(model_name, result["run_id"])
+    mv = version_for_run(model_name, result.run_id)
     if mv is None:
-        with mlflow.start_run(run_id=result["run_id"]):
+        with mlflow.start_run(run_id=result.run_id):
             info = registry.log_model(model, SIGNATURE)
-        mv = registry.register_version(info, result["run_id"], model_name, tags)
+        mv = registry.register_version(info, result.run_id, model_name, tags.to_dict())
     client.set_registered_model_alias(model_name, CANDIDATE, mv.version)
     _, val_r = train_val_readers(store_uri, verify_all=False, root=root)  # verified at training
     from genesis_core.training import PretrainConfig
 
-    loop = PretrainConfig.from_dict(result["loop"])
+    loop = PretrainConfig.from_dict(result.loop)
     corrupt = corruption(transform_cfg)
     new_loss = validation_loss(model, val_r, corrupt, loop)
     champ = alias_version(model_name, CHAMPION)
@@ -233,18 +229,18 @@ def register_model(
         )
     if decision.promoted:
         client.set_registered_model_alias(model_name, CHAMPION, mv.version)
-    return {
-        "model_name": model_name,
-        "version": int(mv.version),
-        "val_loss": new_loss,
-        "champion_val_loss": champ_loss,
-        "promoted": decision.promoted,
-        "champion_version": int(decision.champion_version),
-        "run_id": result["run_id"],
-    }
+    return Registration(
+        model_name=model_name,
+        version=int(mv.version),
+        val_loss=new_loss,
+        champion_val_loss=champ_loss,
+        promoted=decision.promoted,
+        champion_version=int(decision.champion_version),
+        run_id=result.run_id,
+    )
 
 
-def registered_outcome(model_name: str, flow_run_id: str, store_uri: str) -> dict[str, Any]:
+def registered_outcome(model_name: str, flow_run_id: str, store_uri: str) -> DeployedPretrain:
     """The outcome of a pretrain flow run that ran elsewhere (a deployment on the GPU pool),
     read back from the registry, where its version carries the flow run id."""
     client = MlflowClient()
@@ -255,15 +251,15 @@ def registered_outcome(model_name: str, flow_run_id: str, store_uri: str) -> dic
     mv = found[0] if found else alias_version(model_name, CANDIDATE)
     champion = alias_version(model_name, CHAMPION)
     val_loss, champ_loss = mv.tags.get("val_loss"), mv.tags.get("champion_val_loss")
-    return {
-        "model_name": model_name,
-        "version": int(mv.version),
-        "val_loss": float(val_loss) if val_loss else float("nan"),
-        "champion_val_loss": float(champ_loss) if champ_loss else None,
-        "promoted": champion is not None and champion.version == mv.version,
-        "champion_version": int(champion.version) if champion else None,
-        "run_id": mv.run_id,
-        "store_uri": store_uri,
-        "tracking_uri": mlflow.get_tracking_uri(),
-        "prefect_flow_run_id": flow_run_id,
-    }
+    return DeployedPretrain(
+        model_name=model_name,
+        version=int(mv.version),
+        val_loss=float(val_loss) if val_loss else float("nan"),
+        champion_val_loss=float(champ_loss) if champ_loss else None,
+        promoted=champion is not None and champion.version == mv.version,
+        champion_version=int(champion.version) if champion else None,
+        run_id=mv.run_id,
+        store_uri=store_uri,
+        tracking_uri=mlflow.get_tracking_uri(),
+        prefect_flow_run_id=flow_run_id,
+    )

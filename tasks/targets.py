@@ -15,6 +15,8 @@ from genesis_core.store import read_latest
 from genesis_core.store.writer import new_generation
 from genesis_core.target_tasks import target_task
 from genesis_core.targets import TargetConfig, build_target_scan, commit_targets, rows_for_scan
+from tasks.contracts.base import ScanIssue
+from tasks.contracts.targets import TargetCommit
 from tasks.fanout import run_per_scan
 from tasks.settings import get_settings
 
@@ -85,25 +87,21 @@ def build_targets(
 @task(name="commit-targets", cache_policy=NO_CACHE)
 def commit_target_store(
     store_uri: str, results: list[dict], config: dict, root: str | None = None
-) -> dict[str, Any]:
+) -> TargetCommit:
     manifest = commit_targets(
         get_settings(root).location(store_uri), results, TargetConfig.from_dict(config)
     )
-    return {
-        "store_uri": store_uri,
-        "manifest_version": manifest.version,
-        "scans_in_store": len(manifest.scans),
-        "samples_in_store": manifest.n_cubes,
-        "done": sum(r["status"] == "ok" for r in results),
-        "failed": [
-            {"scan_id": r["scan_id"], "reason": r["reason"]}
-            for r in results
-            if r["status"] == "failed"
-        ],
-        "empty": [
-            {"scan_id": r["scan_id"], "reason": r["reason"]}
-            for r in results
-            if r["status"] == "empty"
-        ],
-        "positives_written": sum(int(r.get("n_positive", 0)) for r in results),
-    }
+    return TargetCommit(
+        store_uri=store_uri,
+        manifest_version=manifest.version,
+        scans_in_store=len(manifest.scans),
+        samples_in_store=manifest.n_cubes,
+        done=sum(r["status"] == "ok" for r in results),
+        failed=tuple(
+            ScanIssue(r["scan_id"], r["reason"]) for r in results if r["status"] == "failed"
+        ),
+        empty=tuple(
+            ScanIssue(r["scan_id"], r["reason"]) for r in results if r["status"] == "empty"
+        ),
+        positives_written=sum(int(r.get("n_positive", 0)) for r in results),
+    )

@@ -91,9 +91,10 @@ def settings(root: str | None):
     return get_settings(root)
 
 
-def run_flow(ref: str, **kw: Any) -> dict[str, Any]:
+def run_flow(ref: str, **kw: Any) -> Any:
     """Run the flow ``module:function`` in this process against the data root's Prefect
-    API (:mod:`flows.local_api`); its failures become one line (:func:`friendly`)."""
+    API (:mod:`flows.local_api`) and return its result (a contract of :mod:`tasks.contracts`);
+    its failures become one line (:func:`friendly`)."""
     from flows.local_api import prefect_api
 
     module, name = ref.split(":")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
 from flows.cli.base import RootOpt, checked, command, run_flow, say, settings, store_app, synth_app
 from flows.console import console
+
+if TYPE_CHECKING:
+    from tasks.contracts.ingest import IngestResult
+    from tasks.contracts.preprocess import PreprocessResult
 
 
 def _triple(text: str, kind: type = int) -> tuple:
@@ -83,7 +87,9 @@ def ingest(
         print_ingest(report)
 
 
-def run_ingest(source: str, dataset: str | None, root: str | None, force: bool) -> dict | None:
+def run_ingest(
+    source: str, dataset: str | None, root: str | None, force: bool
+) -> IngestResult | None:
     """The ingest flow's report, or ``None`` (after saying why) when nothing changed."""
     from flows import options, precheck
     from genesis_core import catalog
@@ -103,29 +109,30 @@ def run_ingest(source: str, dataset: str | None, root: str | None, force: bool) 
     )
 
 
-def print_ingest(report: dict[str, Any]) -> None:
-    t = Table(title=f"catalog {report['dataset']} ({report['layout']} layout)")
+def print_ingest(report: IngestResult) -> None:
+    t = Table(title=f"catalog {report.dataset} ({report.layout} layout)")
     for col in ("scans", "ok", "quarantined", "read this run", "changed", "formats"):
         t.add_column(col)
-    fmts = ", ".join(f"{k}: {v}" for k, v in report["by_format"].items())
-    t.add_row(*(str(report[k]) for k in ("scans", "ok", "quarantined", "read", "changed")), fmts)
+    fmts = ", ".join(f"{k}: {v}" for k, v in report.by_format.items())
+    counts = (report.scans, report.ok, report.quarantined, report.read, report.changed)
+    t.add_row(*(str(v) for v in counts), fmts)
     console.print(t)
-    if report["quarantine"]:
+    if report.quarantine:
         q = Table(title="quarantined")
         q.add_column("scan", overflow="fold")
         q.add_column("reason", overflow="fold")
-        for r in report["quarantine"]:
-            q.add_row(r["scan_id"], r["reason"])
+        for r in report.quarantine:
+            q.add_row(r.scan_id, r.reason)
         console.print(q)
-    for a in report.get("annotations", []):
-        if "error" in a:
-            console.print(f"[red]{a['kind']}:[/] {a['error']}")
+    for a in report.annotations:
+        if a.error is not None:
+            console.print(f"[red]{a.kind}:[/] {a.error}")
         else:
             console.print(
-                f"{a['kind']}: {a['rows']} rows, {a['orphans']} without a scan, "
-                f"{len(a['invalid'])} invalid → {a['uri']}"
+                f"{a.kind}: {a.rows} rows, {a.orphans} without a scan, "
+                f"{len(a.invalid)} invalid → {a.uri}"
             )
-    console.print(f"catalog: {report['catalog_uri']}")
+    console.print(f"catalog: {report.catalog_uri}")
 
 
 @command()
@@ -179,29 +186,33 @@ def preprocess(
         print_preprocess(report)
 
 
-def _preprocess_config(kw: dict[str, Any]):
+def _preprocess_options(kw: dict[str, Any]) -> dict[str, Any]:
+    """The flow's parameters from the CLI's: comma strings parsed here, and only here."""
     from flows import options
 
-    checked("--spacing", options.parse_spacing, kw["spacing"])
-    checked("--cube", options.parse_cube, kw["cube"])
-    checked("--border", options.parse_border, kw["border"])
-    return options.build_config(
-        kw["spacing"],
-        kw["cube"],
-        kw["cubes_per_scan"],
-        kw["seed"],
-        kw["acceptance"],
-        kw["border"],
-        kw["preset"],
-    )
+    return {
+        **kw,
+        "spacing": checked("--spacing", options.parse_spacing, kw["spacing"]),
+        "cube": checked("--cube", options.parse_cube, kw["cube"]),
+        "border": checked("--border", options.parse_border, kw["border"]),
+    }
 
 
-def run_preprocess(**kw: Any) -> dict[str, Any] | None:
+def run_preprocess(**kw: Any) -> PreprocessResult | None:
     """The preprocess flow's report, or ``None`` (after saying why) when nothing is new."""
     from flows import options, precheck
     from genesis_core import catalog
 
-    cfg = _preprocess_config(kw)
+    params = _preprocess_options(kw)
+    cfg = options.build_config(
+        params["spacing"],
+        params["cube"],
+        params["cubes_per_scan"],
+        params["seed"],
+        params["acceptance"],
+        params["border"],
+        params["preset"],
+    )
     s = settings(kw["root"])
     catalog_uri = catalog.catalog_uri(s.root_uri, kw["dataset"])
     store = kw["store"] or options.store_uri_for(s.root_uri, kw["dataset"])
@@ -212,11 +223,11 @@ def run_preprocess(**kw: Any) -> dict[str, Any] | None:
     if why:
         console.print(f"nothing to do: {why}")
         return None
-    return run_flow("flows.preprocess:preprocess_flow", **kw)
+    return run_flow("flows.preprocess:preprocess_flow", **params)
 
 
-def print_preprocess(r: dict[str, Any]) -> None:
-    t = Table(title=f"cube store for {r['dataset']}")
+def print_preprocess(r: PreprocessResult) -> None:
+    t = Table(title=f"cube store for {r.dataset}")
     cols = (
         "planned",
         "done",
@@ -235,25 +246,25 @@ def print_preprocess(r: dict[str, Any]) -> None:
         *(
             str(v)
             for v in (
-                r["planned"],
-                r["done"],
-                len(r["failed"]),
-                len(r["empty"]),
-                r["cubes_written"],
-                r["scans_in_store"],
-                r["cubes_in_store"],
+                r.planned,
+                r.done,
+                len(r.failed),
+                len(r.empty),
+                r.cubes_written,
+                r.scans_in_store,
+                r.cubes_in_store,
             )
         ),
-        f"{r['store_bytes'] / 1e6:.1f}",
-        f"{r['wall_seconds']:.1f}",
-        f"{r['scans_per_second']:.2f}",
+        f"{r.store_bytes / 1e6:.1f}",
+        f"{r.wall_seconds:.1f}",
+        f"{r.scans_per_second:.2f}",
     )
     console.print(t)
-    for f in r["failed"]:
-        console.print(f"[red]failed[/] {f['scan_id']}: {f['reason']}", soft_wrap=True)
-    for e in r["empty"]:
-        console.print(f"[yellow]no cubes[/] {e['scan_id']}: {e['reason']}", soft_wrap=True)
-    console.print(f"store: {r['store_uri']} (manifest v{r['manifest_version']})")
+    for f in r.failed:
+        console.print(f"[red]failed[/] {f.scan_id}: {f.reason}", soft_wrap=True)
+    for e in r.empty:
+        console.print(f"[yellow]no cubes[/] {e.scan_id}: {e.reason}", soft_wrap=True)
+    console.print(f"store: {r.store_uri} (manifest v{r.manifest_version})")
 
 
 @command()

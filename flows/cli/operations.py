@@ -69,8 +69,8 @@ def nightly(
     from flows.nightly import render
 
     console.print(render(r, model_name))
-    if r["trained"]:
-        print_registry_hints(r["pretrain"]["tracking_uri"], model_name)
+    if r.pretrain is not None:
+        print_registry_hints(r.pretrain.tracking_uri, model_name)
 
 
 @command("start", server_app)

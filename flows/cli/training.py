@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -19,6 +19,11 @@ from flows.cli.base import (
     settings,
 )
 from flows.console import console
+
+if TYPE_CHECKING:
+    from tasks.contracts.evaluate import EvaluationResult
+    from tasks.contracts.pretrain import PretrainResult
+    from tasks.contracts.targets import TargetsResult
 
 
 @command()
@@ -76,7 +81,7 @@ def pretrain(
     print_pretrain(report)
 
 
-def run_pretrain(**kw: Any) -> dict[str, Any]:
+def run_pretrain(**kw: Any) -> PretrainResult:
     """The pretrain flow's report; a run already finished and registered is only reported."""
     from flows import options, precheck
 
@@ -87,47 +92,48 @@ def run_pretrain(**kw: Any) -> dict[str, Any]:
     version = precheck.require_store(
         s.location(store), "run `genesis preprocess --dataset NAME` first"
     )
-    _, _, run_dir = checked(
+    plan = checked(
         "--transforms",
-        options.pretrain_plan,
-        s.local_root,
-        store,
-        version,
-        kw["profile"],
-        kw["steps"],
-        kw["transforms"],
-        kw["mode"],
-        kw["seed"],
-        kw["warm_start"],
-        kw["gpus"],
-        kw["sampling"],
+        lambda: options.pretrain_plan(
+            s.local_root,
+            store=store,
+            manifest_version=version,
+            profile=kw["profile"],
+            steps=kw["steps"],
+            transforms=kw["transforms"],
+            mode=kw["mode"],
+            seed=kw["seed"],
+            warm_start=kw["warm_start"],
+            gpus=kw["gpus"],
+            sampling=kw["sampling"],
+        ),
     )
     say(f"pretrain {kw['profile']} on {store} (manifest v{version})")
-    done = None if kw["resume"] else precheck.finished_run(run_dir)
+    done = None if kw["resume"] else precheck.finished_run(plan.run_dir)
     if done is not None:
         console.print(
             f"nothing to do: this store version was already trained with these parameters "
-            f"(run {done['run_id']}, registered {done['model_name']} v{done['version']})"
+            f"(run {done.run_id}, registered {done.model_name} v{done.version})"
         )
         return done
     return run_flow("flows.pretrain:pretrain_flow", **kw)
 
 
-def print_pretrain(r: dict[str, Any]) -> None:
-    t = Table(title=f"pre-trained {r['model_name']} v{r['version']}")
+def print_pretrain(r: PretrainResult) -> None:
+    t = Table(title=f"pre-trained {r.model_name} v{r.version}")
     for c in ("steps", "first val loss", "best val loss", "champion", "promoted", "MLflow run"):
         t.add_column(c)
-    first = r.get("first_val_loss")
+    first = r.first_val_loss
     t.add_row(
-        str(r["steps"]),
+        str(r.steps),
         f"{first:.5f}" if first is not None else "-",
-        f"{r['val_loss']:.5f}",
-        f"v{r['champion_version']}",
-        str(r["promoted"]),
-        r["run_id"],
+        f"{r.val_loss:.5f}",
+        f"v{r.champion_version}",
+        str(r.promoted),
+        r.run_id,
     )
     console.print(t)
-    print_registry_hints(r["tracking_uri"], r["model_name"])
+    print_registry_hints(r.tracking_uri, r.model_name)
 
 
 def print_registry_hints(tracking_uri: str, model_name: str) -> None:
@@ -191,12 +197,16 @@ def targets(
         print_targets(report)
 
 
-def run_targets(**kw: Any) -> dict[str, Any] | None:
+def run_targets(**kw: Any) -> TargetsResult | None:
     from flows import options, precheck
     from genesis_core import catalog
 
-    checked("--spacing", options.parse_spacing, kw["spacing"])
-    checked("--cube", options.parse_cube, kw["cube"])
+    params = {
+        **kw,
+        "spacing": checked("--spacing", options.parse_spacing, kw["spacing"]),
+        "cube": checked("--cube", options.parse_cube, kw["cube"]),
+        "label": kw["label"].split(",") if kw["label"] else None,
+    }
     if kw["task"] == "seg" and not kw["label"]:
         raise typer.BadParameter(
             "task seg needs --label (a name from dataset.json or a value)", param_hint="--label"
@@ -211,17 +221,17 @@ def run_targets(**kw: Any) -> dict[str, Any] | None:
     if why:
         console.print(f"nothing to do: {why}")
         return None
-    return run_flow("flows.targets:targets_flow", **kw)
+    return run_flow("flows.targets:targets_flow", **params)
 
 
-def print_targets(r: dict[str, Any]) -> None:
+def print_targets(r: TargetsResult) -> None:
     console.print(
-        f"{r['task']} targets: {r['done']} scans built, {len(r['failed'])} failed, "
-        f"{len(r['empty'])} empty; {r['samples_in_store']} samples in {r['scans_in_store']} "
-        f"scans → {r['store_uri']}"
+        f"{r.task} targets: {r.done} scans built, {len(r.failed)} failed, "
+        f"{len(r.empty)} empty; {r.samples_in_store} samples in {r.scans_in_store} "
+        f"scans → {r.store_uri}"
     )
-    for f in r["failed"]:
-        console.print(f"[red]failed[/] {f['scan_id']}: {f['reason']}", soft_wrap=True)
+    for f in r.failed:
+        console.print(f"[red]failed[/] {f.scan_id}: {f.reason}", soft_wrap=True)
 
 
 def _target_store(s, task: str, dataset: str | None, store: str | None, label: str | None) -> str:
@@ -269,24 +279,26 @@ def finetune(
         seed=seed,
         profile=profile,
         steps=steps,
-        label=label,
+        label=label.split(",") if label else None,
     )
-    scores = {k: round(float(r[k]), 4) for k in ("auc", "dice", "iou", "mean_iou_paper") if k in r}
+    scores = {k: round(v, 4) for k, v in r.fit.scores.items()}
     console.print(
         f"{task} fine-tuned from {init}: test {scores}; "
-        f"registered {r['model_name']} v{r['versions'][-1]}"
+        f"registered {r.registration.model_name} v{r.registration.versions[-1]}"
     )
 
 
-def _fractions(text: str) -> str:
+def _fractions(text: str) -> list[float]:
     values = [float(v) for v in text.split(",")]
     if not values or not all(0 < v <= 1 for v in values):
         raise ValueError(f"label fractions must be in (0, 1], got {text!r}")
-    return text
+    return values
 
 
-def _inits(text: str) -> str:
-    inits = [i.strip() for i in text.split(",") if i.strip()]
+def _inits(text: str) -> list[str]:
+    from flows.options import parse_list
+
+    inits = parse_list(text)
     bad = [
         i
         for i in inits
@@ -296,7 +308,7 @@ def _inits(text: str) -> str:
         raise ValueError(
             f"inits are scratch, genesis, models:/NAME@ALIAS or file:PATH, got {bad or text!r}"
         )
-    return text
+    return inits
 
 
 @command()
@@ -333,23 +345,32 @@ def evaluate(
     )
 
 
-def run_evaluate(**kw: Any) -> dict[str, Any]:
-    checked("--label-fractions", _fractions, kw["label_fractions"])
-    checked("--inits", _inits, kw["inits"])
+def run_evaluate(**kw: Any) -> EvaluationResult:
+    fractions = checked("--label-fractions", _fractions, kw["label_fractions"])
+    inits = checked("--inits", _inits, kw["inits"])
+    label = kw.get("label")
     s = settings(kw["root"])
-    uri = _target_store(s, kw["task"], kw["dataset"], kw["store"], kw.get("label"))
+    uri = _target_store(s, kw["task"], kw["dataset"], kw["store"], label)
     say(
         f"evaluate {kw['inits']} on {kw['task']} ({uri}), fractions {kw['label_fractions']}, "
         f"{kw['seeds']} seeds"
     )
-    return run_flow("flows.evaluate:evaluate_flow", **{**kw, "store": uri})
+    params = {
+        **kw,
+        "store": uri,
+        "inits": inits,
+        "label_fractions": fractions,
+        "label": label.split(",") if label else None,
+    }
+    return run_flow("flows.evaluate:evaluate_flow", **params)
 
 
-def print_evaluate(r: dict[str, Any]) -> None:
-    console.print(r["markdown"])
-    console.print(f"table, CSV and learning curve: {r['out_dir']}")
-    if r.get("champion_version"):
+def print_evaluate(r: EvaluationResult) -> None:
+    console.print(r.markdown)
+    console.print(f"table, CSV and learning curve: {r.out_dir}")
+    reg = r.registration
+    if reg is not None and reg.champion_version:
         console.print(
-            f"registered {r.get('model_name', 'genesis-' + r['task'])} versions {r['versions']}; "
-            f"champion v{r['champion_version']} ({r['champion_init']})"
+            f"registered {reg.model_name} versions {list(reg.versions)}; "
+            f"champion v{reg.champion_version} ({reg.champion_init})"
         )

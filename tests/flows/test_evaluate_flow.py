@@ -4,6 +4,8 @@ targets → fits (init × fraction × seed) → table → registered versions, t
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -12,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from genesis_core.models import UNet3D, UNet3DConfig
 from genesis_core.synth import write_luna16
+from tasks.contracts.finetune import FitResult
 
 
 @pytest.fixture()
@@ -22,8 +25,8 @@ def ncc_dataset(prefect_harness, genesis_root, tmp_path):
     src = tmp_path / "luna"
     write_luna16(src, scans=10, seed=2, size_xyz=(128, 128, 64))
     ingest_flow(source=str(src), dataset="luna")
-    report = targets_flow(dataset="luna", task="ncc", cube="32,32,16", workers=1)
-    assert report["done"] == 10 and report["positives_written"] > 0
+    report = targets_flow(dataset="luna", task="ncc", cube=(32, 32, 16), workers=1)
+    assert report.done == 10 and report.positives_written > 0
     return report
 
 
@@ -43,21 +46,26 @@ def test_evaluate_registers_and_resumes(ncc_dataset, genesis_root, tmp_path, mon
     kw = dict(
         task="ncc",
         dataset="luna",
-        inits=f"scratch,file:{weights}",
+        inits=["scratch", f"file:{weights}"],
         seeds=2,
-        label_fractions="0.5,1.0",
+        label_fractions=[0.5, 1.0],
         steps=3,
         model_name="genesis-ncc-test",
     )
     r = evaluate_flow(**kw)
-    assert len(r["fits"]) == 2 * 2 * 2
-    assert {row["init"] for row in r["rows"]} == {"scratch", f"file:{weights}"}
-    assert all(0.0 <= f["auc"] <= 1.0 or f["auc"] != f["auc"] for f in r["fits"])
-    assert "auc (mean ± std)" in r["markdown"] and (genesis_root / "runs").exists()
-    full = [f for f in r["fits"] if f["init"] == "scratch"]
-    assert [f["train_scans"] for f in full if f["seed"] == 0] == sorted(
-        f["train_scans"] for f in full if f["seed"] == 0
+    assert len(r.fits) == 2 * 2 * 2
+    assert {row["init"] for row in r.rows} == {"scratch", f"file:{weights}"}
+    assert all(0.0 <= f.score("auc") <= 1.0 or f.score("auc") != f.score("auc") for f in r.fits)
+    assert "auc (mean ± std)" in r.markdown and (genesis_root / "runs").exists()
+    full = [f for f in r.fits if f.init == "scratch"]
+    assert [f.train_scans for f in full if f.seed == 0] == sorted(
+        f.train_scans for f in full if f.seed == 0
     )
+    for f in r.fits:  # each fit's result.json reads back as the fit it records
+        saved = json.loads((Path(f.checkpoint).parents[1] / "result.json").read_text())
+        assert set(saved) == set(f.to_dict()) >= {"task", "init", "fraction", "run_id", "auc"}
+        back = FitResult.from_dict(saved)
+        assert json.dumps(back.to_dict(), default=float) == json.dumps(f.to_dict(), default=float)
 
     uri = f"sqlite:///{genesis_root}/mlflow/mlflow.db"
     mlflow.set_tracking_uri(uri)
@@ -68,8 +76,8 @@ def test_evaluate_registers_and_resumes(ncc_dataset, genesis_root, tmp_path, mon
     champ = client.get_model_version_by_alias("genesis-ncc-test", "champion")
     assert champ.tags["fraction"] == "1.0" and "test_auc" in champ.tags and champ.tags["init"]
     children = client.search_runs(
-        [client.get_run(r["parent_run_id"]).info.experiment_id],
-        f"tags.mlflow.parentRunId = '{r['parent_run_id']}'",
+        [client.get_run(r.parent_run_id).info.experiment_id],
+        f"tags.mlflow.parentRunId = '{r.parent_run_id}'",
     )
     assert len(children) == 8
 
@@ -82,9 +90,7 @@ def test_evaluate_registers_and_resumes(ncc_dataset, genesis_root, tmp_path, mon
     assert probs.shape == (3,) and float(probs.min()) >= 0 and float(probs.max()) <= 1
 
     again = evaluate_flow(**kw)
-    assert [f["run_id"] for f in again["fits"]] == [f["run_id"] for f in r["fits"]], (
-        "completed fits are reused"
-    )
+    assert [f.run_id for f in again.fits] == [f.run_id for f in r.fits], "completed fits are reused"
     assert len(client.search_model_versions("name='genesis-ncc-test'")) == 8
 
 
@@ -109,7 +115,7 @@ def test_a_registered_init_is_pinned_in_the_fine_tuned_versions_tags(
         steps=2,
         model_name=registry_name,
     )
-    assert fit["versions"] == [1]
+    assert fit.registration.versions == (1,)
     mv = MlflowClient().get_model_version(registry_name, "1")
     assert (mv.tags["init_model_name"], mv.tags["init_model_version"]) == ("tiny-pre", "1")
     assert mv.tags["init_run_id"] == pre.run_id

@@ -67,9 +67,9 @@ def test_kill_minus_9_mid_preprocess_loses_only_scans_in_flight(
     from flows.preprocess import preprocess_flow
 
     rerun = preprocess_flow(
-        dataset="luna", spacing="1", cube="32,32,16", cubes_per_scan=4, workers=1
+        dataset="luna", spacing=(1, 1, 1), cube=[32, 32, 16], cubes_per_scan=4, workers=1
     )
-    assert rerun["planned"] == 8 - len(committed.scans)
+    assert rerun.planned == 8 - len(committed.scans)
     final = read_latest(store)
     assert len(final.scans) == 8
     assert all(final.scans[s].group == e.group for s, e in committed.scans.items())

@@ -21,7 +21,7 @@ MODEL = "genesis-unet3d-nightly-test"
 SIZE = (256, 256, 112)  # accepted 32×32×16 cubes at 1 mm
 PARAMS = dict(
     dataset="nightly",
-    cube="32,32,16",
+    cube=(32, 32, 16),
     cubes_per_scan=4,
     profile="tiny",
     steps=3,
@@ -112,10 +112,10 @@ def test_nightly_trains_appends_warm_starts_and_skips(
 
     # 1. First night: everything is new → store built, v1 trained and made champion.
     first, run1 = run_nightly(source)
-    assert first["trained"] is True
-    assert sum(i["read"] for i in first["ingest"]) == 10
-    assert first["preprocess"]["planned"] == 10 and first["preprocess"]["done"] == 10
-    assert first["pretrain"]["version"] == 1 and first["pretrain"]["promoted"]
+    assert first.trained is True
+    assert sum(i.read for i in first.ingest) == 10
+    assert first.preprocess.planned == 10 and first.preprocess.done == 10
+    assert first.pretrain.version == 1 and first.pretrain.promoted
     assert int(client.get_model_version_by_alias(MODEL, "champion").version) == 1
     v1 = client.get_model_version(MODEL, "1")
     assert v1.tags["warm_start"] == "", "the first night trains from scratch"
@@ -123,7 +123,7 @@ def test_nightly_trains_appends_warm_starts_and_skips(
     md = nightly_report_markdown(run1)
     assert "# Genesis nightly" in md and f"{MODEL} v1" in md
 
-    store = Path(first["preprocess"]["store_uri"])
+    store = Path(first.preprocess.store_uri)
     old_ids = set(read_latest(str(store)).scans)
     before = shard_files(store)
     assert len(old_ids) == 10 and before
@@ -132,8 +132,8 @@ def test_nightly_trains_appends_warm_starts_and_skips(
     uid = add_scan(source, tmp_path, seed=77)
     assert uid not in old_ids
     second, run2 = run_nightly(source)
-    assert sum(i["read"] for i in second["ingest"]) == 1
-    assert second["preprocess"]["planned"] == 1 and second["preprocess"]["done"] == 1
+    assert sum(i.read for i in second.ingest) == 1
+    assert second.preprocess.planned == 1 and second.preprocess.done == 1
     manifest = read_latest(str(store))
     assert set(manifest.scans) == old_ids | {uid} and manifest.version == 2
     after = shard_files(store)
@@ -141,7 +141,7 @@ def test_nightly_trains_appends_warm_starts_and_skips(
         "old shard files must be byte-identical and not rewritten"
     )
     assert any(k.startswith(f"scans/{uid}/") for k in after.keys() - before.keys())
-    assert second["trained"] is True and second["pretrain"]["version"] == 2
+    assert second.trained is True and second.pretrain.version == 2
     v2 = client.get_model_version(MODEL, "2")
     assert v2.tags["warm_start"] == f"models:/{MODEL}@champion"
     assert v2.tags["manifest_version"] == "2"
@@ -154,9 +154,9 @@ def test_nightly_trains_appends_warm_starts_and_skips(
 
     # 3. Nothing new: no training, no new version, the report says so.
     third, run3 = run_nightly(source)
-    assert third["trained"] is False and "pretrain" not in third
-    assert "no new scans" in third["message"]
-    assert sum(i["read"] for i in third["ingest"]) == 0 and third["preprocess"]["planned"] == 0
+    assert third.trained is False and third.pretrain is None
+    assert "no new scans" in third.message
+    assert sum(i.read for i in third.ingest) == 0 and third.preprocess.planned == 0
     assert len(client.search_model_versions(f"name='{MODEL}'")) == 2
     assert read_latest(str(store)).version == 2
     assert "no new scans" in nightly_report_markdown(run3)

@@ -30,7 +30,7 @@ def tracking(genesis_root, monkeypatch) -> str:
     return uri
 
 
-def untrained_val_loss(store: str, result: dict, transforms: dict) -> float:
+def untrained_val_loss(store: str, result, transforms: dict) -> float:
     """Validation loss of the run's initial weights (the flow seeds them with ``seed=0``) on
     the same fixed validation pairs as the run's ``val_loss``: a 24-step run validates only
     at steps 20 and 24, too close together to require that the second is lower."""
@@ -40,9 +40,9 @@ def untrained_val_loss(store: str, result: dict, transforms: dict) -> float:
     from tasks.training_inputs import corruption, train_val_readers
 
     torch.manual_seed(0)
-    model = UNet3D(UNet3DConfig(**result["model_config"]))
+    model = UNet3D(UNet3DConfig(**result.model_config))
     _, val_reader = train_val_readers(store)
-    loop = PretrainConfig.from_dict(result["loop"])
+    loop = PretrainConfig.from_dict(result.loop)
     return validation_loss(model, val_reader, corruption(transforms), loop)
 
 
@@ -50,14 +50,14 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
     from flows.pretrain import pretrain_flow
 
     first = pretrain_flow(store=store, profile="tiny", steps=24, model_name=MODEL)
-    assert first["tracking_uri"] == tracking
+    assert first.tracking_uri == tracking
     mlflow.set_tracking_uri(tracking)
     client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
-    assert first["version"] == 1 and first["promoted"]
+    assert first.version == 1 and first.promoted
     transforms = json.loads(client.get_model_version(MODEL, "1").tags["transform_config"])
-    assert first["best_val_loss"] < untrained_val_loss(store, first, transforms), "must learn"
+    assert first.best_val_loss < untrained_val_loss(store, first, transforms), "must learn"
 
-    run = client.get_run(first["run_id"])
+    run = client.get_run(first.run_id)
     assert {"train_loss", "val_loss", "cubes_per_s"} <= set(run.data.metrics)
     assert run.data.params["profile"] == "tiny"
     assert "batch_size" in run.data.params and not [
@@ -67,9 +67,9 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
     (ds,) = run.inputs.dataset_inputs
     assert ds.dataset.digest == manifest_sha256(manifest)[:32]
     assert ds.dataset.name == f"cubes.zarr@v{manifest.version}"
-    artifacts = {a.path for a in client.list_artifacts(first["run_id"])}
+    artifacts = {a.path for a in client.list_artifacts(first.run_id)}
     assert {"montages", "plots", "weights", "config.json"} <= artifacts
-    montages = {a.path for a in client.list_artifacts(first["run_id"], "montages")}
+    montages = {a.path for a in client.list_artifacts(first.run_id, "montages")}
     assert montages == {"montages/restoration_start.png", "montages/restoration_end.png"}
 
     mv = client.get_model_version_by_alias(MODEL, "champion")
@@ -97,15 +97,13 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
         assert out.shape == shape and 0 <= float(out.min()) and float(out.max()) <= 1
 
     again = pretrain_flow(store=store, profile="tiny", steps=24, model_name=MODEL)
-    assert again["run_id"] == first["run_id"] and again["version"] == 1, (
-        "a finished run is not redone"
-    )
+    assert again.run_id == first.run_id and again.version == 1, "a finished run is not redone"
 
     worse = pretrain_flow(store=store, profile="tiny", steps=1, seed=5, model_name=MODEL)
-    assert worse["version"] == 2 and not worse["promoted"]
-    assert worse["champion_val_loss"] == pytest.approx(first["val_loss"], rel=1e-4)
+    assert worse.version == 2 and not worse.promoted
+    assert worse.champion_val_loss == pytest.approx(first.val_loss, rel=1e-4)
     v2 = client.get_model_version(MODEL, "2")  # the comparison is kept with the version
-    assert float(v2.tags["champion_val_loss"]) == pytest.approx(first["val_loss"], rel=1e-4)
+    assert float(v2.tags["champion_val_loss"]) == pytest.approx(first.val_loss, rel=1e-4)
     assert v2.tags["compared_with"] == "1"
     assert int(client.get_model_version_by_alias(MODEL, "candidate").version) == 2
     assert int(client.get_model_version_by_alias(MODEL, "champion").version) == 1
@@ -117,10 +115,10 @@ def test_pretrain_on_two_ranks_under_torchrun(prefect_harness, store, tracking) 
 
     out = pretrain_flow(store=store, profile="tiny", steps=8, model_name=MODEL + "-ddp", gpus=2)
     client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
-    assert out["version"] == 1 and out["steps"] == 8
-    run = client.get_run(out["run_id"])
+    assert out.version == 1 and out.steps == 8
+    run = client.get_run(out.run_id)
     assert run.data.params["gpus"] == "2"
-    history = client.get_metric_history(out["run_id"], "train_loss")
+    history = client.get_metric_history(out.run_id, "train_loss")
     steps = [m.step for m in history]
     assert steps and len(steps) == len(set(steps)), "only rank 0 reports"
     model = mlflow.pytorch.load_model(f"models:/{MODEL}-ddp@champion")

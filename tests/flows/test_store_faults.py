@@ -26,7 +26,7 @@ N = 5
 def ingested(prefect_harness, genesis_root, luna_source):  # noqa: F811
     from flows.ingest import ingest_flow
 
-    assert ingest_flow(source=str(luna_source), dataset="luna")["ok"] == N
+    assert ingest_flow(source=str(luna_source), dataset="luna").ok == N
     return catalog.catalog_uri(str(genesis_root), "luna")
 
 
@@ -51,7 +51,7 @@ def test_full_disk_fails_the_run_and_quarantines_nothing(ingested, small_tmpfs) 
     assert read_latest(store).version == 0  # nothing committed
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)], check=True)
     report = preprocess_flow(dataset="luna", store=store, **PARAMS)  # space freed: plain rerun
-    assert report["done"] == N and not report["failed"]
+    assert report.done == N and not report.failed
     CubeStore(store).verify_store()
 
 
@@ -66,7 +66,7 @@ def test_old_transient_quarantine_is_retried_and_restored(ingested) -> None:
     ]
     catalog.save(df, ingested)
     report = preprocess_flow(dataset="luna", **PARAMS)
-    assert report["done"] == N
+    assert report.done == N
     row = catalog.load(ingested).set_index("scan_id").loc[victim]
     assert row["status"] == "ok" and row["reason"] == ""
 
@@ -77,14 +77,14 @@ def test_another_config_on_an_existing_store_is_refused_by_name(ingested, tmp_pa
     store = str(tmp_path / "s.zarr")
     preprocess_flow(dataset="luna", store=store, **PARAMS)
     with pytest.raises(ValueError) as e:
-        preprocess_flow(dataset="luna", store=store, **{**PARAMS, "cube": "32,32,24"})
+        preprocess_flow(dataset="luna", store=store, **{**PARAMS, "cube": (32, 32, 24)})
     msg = str(e.value)
     assert "sampling.cube_xyz" in msg and "--force" in msg and "new store" in msg
     before = read_latest(store)
     forced = preprocess_flow(
-        dataset="luna", store=store, force=True, **{**PARAMS, "cube": "32,32,24"}
+        dataset="luna", store=store, force=True, **{**PARAMS, "cube": (32, 32, 24)}
     )
-    assert forced["manifest_version"] == before.version + 1
+    assert forced.manifest_version == before.version + 1
     assert CubeStore(store).cube_shape == (24, 32, 32)
     old_groups = [e.group for e in before.scans.values()]
     assert all((Path(store) / g).exists() for g in old_groups)  # old data untouched until gc
@@ -125,7 +125,7 @@ def test_two_runs_on_one_dask_scheduler_keep_their_own_results(
             **PARAMS,
         )
         del held
-    store = CubeStore(mine["store_uri"])
+    store = CubeStore(mine.store_uri)
     assert len(store.scan_ids) == N
     assert all((tmp_path / "mine.zarr" / e.group).exists() for e in store.manifest.scans.values())
     store.verify_store()
@@ -136,7 +136,7 @@ def test_pretraining_refuses_a_damaged_store(ingested, genesis_root) -> None:
     from tasks.training_inputs import train_val_readers
 
     report = preprocess_flow(dataset="luna", **PARAMS)
-    store = report["store_uri"]
+    store = report.store_uri
     entry = next(iter(read_latest(store).scans.values()))
     for shard in (Path(store) / entry.group / "cubes" / "c").rglob("*"):
         if shard.is_file():
@@ -163,5 +163,5 @@ def test_a_second_writer_waits_then_names_the_holder(ingested, tmp_path, monkeyp
     with StoreLock(store, purpose="another nightly"):
         with pytest.raises(StoreLocked, match="locked by .*another nightly"):
             preprocess_flow(dataset="luna", store=store, **PARAMS)
-    assert preprocess_flow(dataset="luna", store=store, **PARAMS)["done"] == N
+    assert preprocess_flow(dataset="luna", store=store, **PARAMS).done == N
     reset_settings_cache()

@@ -43,15 +43,15 @@ def test_seg_target_takes_the_named_label_as_foreground(
     report = targets_flow(
         dataset="toy",
         task="seg",
-        label="cyst",
-        spacing="native",
-        cube="16,16,8",
+        label=["cyst"],
+        spacing=None,  # native
+        cube=(16, 16, 8),
         samples_per_scan=4,
         foreground_ratio=1.0,
         workers=1,
     )
-    assert report["done"] == 4, report
-    store = TargetStore(report["store_uri"])
+    assert report.done == 4, report
+    store = TargetStore(report.store_uri)
     assert store.task == "seg" and len(store) == 16
     _, masks = store.read(range(len(store)))
     for i in range(len(store)):
@@ -64,13 +64,13 @@ def test_seg_target_takes_the_named_label_as_foreground(
     from flows.finetune import finetune_flow
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert report["store_uri"].endswith("toy-seg-cyst.zarr"), "the label names the store"
-    fit = finetune_flow(task="seg", init="scratch", dataset="toy", label="cyst", steps=2)
-    assert fit["versions"] == [1] and 0.0 <= fit["iou"] <= 1.0, fit
-    assert fit["model_name"] == "genesis-seg-toy-cyst", "one champion per dataset and label"
+    assert report.store_uri.endswith("toy-seg-cyst.zarr"), "the label names the store"
+    fit = finetune_flow(task="seg", init="scratch", dataset="toy", label=["cyst"], steps=2)
+    assert fit.registration.versions == (1,) and 0.0 <= fit.fit.score("iou") <= 1.0, fit
+    assert fit.registration.model_name == "genesis-seg-toy-cyst", "one champion per label"
 
     with pytest.raises(ValueError, match="no label named 'tumor'.*cyst=2"):
-        targets_flow(dataset="toy", task="seg", label="tumor", workers=1)
+        targets_flow(dataset="toy", task="seg", label=["tumor"], workers=1)
     with pytest.raises(ValueError, match="needs --label"):
         targets_flow(dataset="toy", task="seg", workers=1)
 
@@ -83,6 +83,11 @@ def test_target_names_carry_the_label() -> None:
     assert organ.endswith("targets/toy-seg-organ.zarr")
     assert target_store_uri("/r", "luna", "ncc").endswith("targets/luna-ncc.zarr")
     assert target_store_uri("/r", "toy", "seg", "1,2").endswith("toy-seg-1-2.zarr")
+    # the flows take the label as a list: the same names as the CLI's comma string
+    assert target_store_uri("/r", "toy", "seg", ["1", "2"]) == target_store_uri(
+        "/r", "toy", "seg", "1,2"
+    )
+    assert default_model_name("seg", "toy", ["Left Kidney"], organ) == "genesis-seg-toy-left-kidney"
     assert default_model_name("seg", "toy", "Left Kidney", organ) == "genesis-seg-toy-left-kidney"
     assert default_model_name("ncc", "luna", None, "/r/targets/luna-ncc.zarr") == "genesis-ncc"
     assert default_model_name("seg", None, None, organ) == "genesis-seg-toy-seg-organ"

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 
 MODEL = "genesis-unet3d"
 SIZE = (256, 256, 112)  # accepted 32×32×16 cubes at 1 mm
-CUBES = dict(cube="32,32,16", cubes_per_scan=4)
+CUBES = dict(cube=[32, 32, 16], cubes_per_scan=4)  # JSON-ready: also a deployment parameter
 LINEAGE = (
     "catalog_sha256",
     "cube_store_uri",
@@ -276,7 +276,7 @@ def test_preprocess_survives_a_killed_dask_worker(
     with s.prefect():
         ingest = ingest_flow(source=uploaded, dataset="killed")
         ctx = contextvars.copy_context()  # the thread reports to the same Prefect server
-    assert ingest["ok"] >= 10
+    assert ingest.ok >= 10
     out: dict = {}
 
     def work() -> None:
@@ -307,8 +307,8 @@ def test_preprocess_survives_a_killed_dask_worker(
         raise out["error"]
     report = out["report"]
     assert keys and all(k.startswith("preprocess-") for k in keys)
-    assert report["planned"] == ingest["ok"] and report["done"] == ingest["ok"]
-    assert not report["failed"], report["failed"]
+    assert report.planned == ingest.ok and report.done == ingest.ok
+    assert not report.failed, report.failed
 
     # Complete: every ok catalog scan committed; no duplicates, no stray scans.
     from genesis_core import catalog
@@ -316,7 +316,7 @@ def test_preprocess_survives_a_killed_dask_worker(
     from tasks.settings import get_settings
 
     settings = get_settings()
-    df = catalog.load(settings.location(ingest["catalog_uri"]))
+    df = catalog.load(settings.location(ingest.catalog_uri))
     ok = set(df.loc[df["status"] == catalog.OK, "scan_id"])
     m = manifest(s, "killed")
     assert set(m["scans"]) == ok and len(m["scans"]) == len(ok)
@@ -324,7 +324,7 @@ def test_preprocess_survives_a_killed_dask_worker(
     on_s3 = {r.split("/")[0] for r in rests if "/" in r}  # scans/<id>/…, not scans/zarr.json
     assert on_s3 == ok, "a scan array in the store that is not committed (or missing)"
     store = CubeStore(settings.location(f"s3://{store_path(s, 'killed')}"))
-    assert len(store) == sum(e["n_cubes"] for e in m["scans"].values()) == report["cubes_in_store"]
+    assert len(store) == sum(e["n_cubes"] for e in m["scans"].values()) == report.cubes_in_store
     assert sorted(store.scan_ids) == sorted(ok)
     for sid in store.scan_ids:
         cubes = store.scan_cubes(sid)
@@ -357,7 +357,7 @@ def test_mlflow_outage_at_registration_keeps_the_checkpoint(
         store=f"s3://{store_path(s)}", profile="tiny", steps=1, seed=7, experiment="outage"
     )
     real_train = tp.train_model.fn
-    trained: list[dict] = []
+    trained: list = []
 
     def train_then_outage(*args, **kwargs):
         result = real_train(*args, **kwargs)
@@ -388,7 +388,7 @@ def test_mlflow_outage_at_registration_keeps_the_checkpoint(
     (result_json,) = [
         p
         for p in Path("genesis_data/runs/pretrain").glob("*/result.json")
-        if json.loads(p.read_text())["run_id"] == trained[0]["run_id"]
+        if json.loads(p.read_text())["run_id"] == trained[0].run_id
     ]
     run_dir = result_json.parent
     checkpoints = {p: p.stat().st_mtime_ns for p in (run_dir / "checkpoints").glob("*.pt")}
@@ -405,13 +405,13 @@ def test_mlflow_outage_at_registration_keeps_the_checkpoint(
     monkeypatch.setattr(tp, "train", no_training)
     with s.prefect():
         again = pretrain_flow(**params)
-    assert again["run_id"] == trained[0]["run_id"] and again["steps"] == trained[0]["steps"]
+    assert again.run_id == trained[0].run_id and again.steps == trained[0].steps
     assert {p: p.stat().st_mtime_ns for p in checkpoints} == checkpoints
     new = {v["version"] for v in model_versions(s)} - versions_before
-    assert new == {str(again["version"])}
-    (mv,) = [v for v in model_versions(s) if v["version"] == str(again["version"])]
-    assert mv["run_id"] == trained[0]["run_id"]
-    assert alias(s, MODEL, "candidate")["version"] == str(again["version"])
+    assert new == {str(again.version)}
+    (mv,) = [v for v in model_versions(s) if v["version"] == str(again.version)]
+    assert mv["run_id"] == trained[0].run_id
+    assert alias(s, MODEL, "candidate")["version"] == str(again.version)
 
 
 def test_the_pipeline_account_cannot_reach_mlflow_artifacts(stack: Stack) -> None:

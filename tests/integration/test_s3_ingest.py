@@ -40,11 +40,11 @@ def test_ingest_from_s3_matches_local(seaweed_env, prefect_harness, tmp_path, mo
 
     remote = ingest_flow(source="s3://scans/luna", dataset="luna")
     local = ingest_flow(source=str(src), dataset="luna", root=str(tmp_path / "local"))
-    assert remote["catalog_uri"] == "s3://scans/genesis-root/catalog/luna.parquet"
+    assert remote.catalog_uri == "s3://scans/genesis-root/catalog/luna.parquet"
     assert fs.exists("scans/genesis-root/catalog/luna.parquet")
     endpoint = {"client_kwargs": {"endpoint_url": fs.client_kwargs["endpoint_url"]}}
-    r = catalog.load(Location(remote["catalog_uri"], endpoint))
-    lo = catalog.load(local["catalog_uri"])
+    r = catalog.load(Location(remote.catalog_uri, endpoint))
+    lo = catalog.load(local.catalog_uri)
     cols = ["scan_id", "status", "subset", "sha256", "hu_min", "hu_max"]
     pd.testing.assert_frame_equal(
         r[cols].sort_values("scan_id").reset_index(drop=True),
@@ -54,7 +54,7 @@ def test_ingest_from_s3_matches_local(seaweed_env, prefect_harness, tmp_path, mo
         r.set_index("scan_id").loc["1.2.3.1", "source_uri"] == "s3://scans/luna/subset0/1.2.3.1.mhd"
     )
     assert "truncated" in r.set_index("scan_id").loc["1.2.3.3", "reason"]
-    (ann,) = [a for a in remote["annotations"] if a["kind"] == "annotations"]
-    assert ann["orphans"] == 1 and ann["orphan_ids"] == ["9.9.9"]
+    (ann,) = [a for a in remote.annotations if a.kind == "annotations"]
+    assert ann.orphans == 1 and ann.orphan_ids == ("9.9.9",)
     # A rerun against S3 does no re-reading (fingerprints are ETags).
-    assert ingest_flow(source="s3://scans/luna", dataset="luna")["read"] == 0
+    assert ingest_flow(source="s3://scans/luna", dataset="luna").read == 0

@@ -41,7 +41,7 @@ from tests.stack.conftest import ContainerStack
 
 pytestmark = pytest.mark.stack
 
-CUBES = {"cube": "32,32,16", "cubes_per_scan": 4}
+CUBES = {"cube": [32, 32, 16], "cubes_per_scan": 4}  # flow parameters: JSON lists, not "X,Y,Z"
 INCOMING = "genesis/incoming"
 
 
