@@ -8,10 +8,12 @@ their fingerprint (:meth:`Location.local_copy`, :func:`local_group`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -30,6 +32,35 @@ def join(base: str, *parts: str) -> str:
     for p in parts:
         out = f"{out}/{p.strip('/')}"
     return out
+
+
+def write_local_atomic(path: str | os.PathLike, write: Callable[[Any], object]) -> Path:
+    """Create ``path`` so readers see the old file or the whole new one, never part of it.
+
+    ``write(f)`` fills a hidden temporary sibling named for this process and thread (two
+    writers never share it); it is fsynced and renamed over ``path``, then the folder is
+    fsynced.  On any error the temporary file is removed and the error propagates.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable (best effort)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return path
 
 
 def to_uri(fs, path: str) -> str:
@@ -109,13 +140,7 @@ class Location:
         """
         fs, path = self.filesystem()
         if isinstance(fs, LocalFileSystem):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            write_local_atomic(path, lambda f: f.write(data))
         else:
             fs.pipe_file(path, data)
 
@@ -150,9 +175,11 @@ def local_group(files: Sequence[Location], cache_dir: Path, key: str) -> list[Pa
 
 
 def _download(fs, path: str, dest: Path) -> Path:
-    if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
-        fs.get_file(path, str(tmp))
-        os.replace(tmp, dest)
+    if not dest.exists():  # two processes may fetch the same file: each into its own temp
+
+        def copy(f) -> None:
+            with fs.open(path, "rb") as src:
+                shutil.copyfileobj(src, f, 1 << 22)
+
+        write_local_atomic(dest, copy)
     return dest

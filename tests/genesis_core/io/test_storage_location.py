@@ -62,3 +62,43 @@ def test_atomic_write_replaces_whole(tmp_path: Path) -> None:
     where.write_bytes_atomic(b"new")
     assert where.read_bytes() == b"new" and where.exists()
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["result.json"]  # no temporaries
+
+
+def test_two_writers_of_one_file_each_leave_a_whole_file(tmp_path: Path) -> None:
+    """Two workers caching the same scan write the same name at once: each writes its
+    own temporary file, so the result is one whole version, never the two interleaved."""
+    import threading
+
+    from genesis_core.io.storage import write_local_atomic
+
+    dest, both_half_done = tmp_path / "cache" / "scan.raw", threading.Barrier(2)
+
+    def writer(byte: bytes) -> None:
+        def write(f) -> None:
+            f.write(byte * 1000)
+            both_half_done.wait(timeout=10)
+            f.write(byte * 1000)
+
+        write_local_atomic(dest, write)
+
+    threads = [threading.Thread(target=writer, args=(b,)) for b in (b"a", b"b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert dest.read_bytes() in (b"a" * 2000, b"b" * 2000)
+    assert [p.name for p in dest.parent.iterdir()] == ["scan.raw"]  # no temporaries left
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
+    from genesis_core.io.storage import write_local_atomic
+
+    dest = write_local_atomic(tmp_path / "result.json", lambda f: f.write(b"old"))
+
+    def broken(f) -> None:
+        f.write(b"new, half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_local_atomic(dest, broken)
+    assert dest.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["result.json"]
