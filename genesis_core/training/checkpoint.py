@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from genesis_core.io.storage import write_local_atomic
+from genesis_core.atomic import write_local_atomic
 
 LAST_NAME = "last.pt"
 BEST_NAME = "best.pt"

@@ -69,7 +69,7 @@ def test_two_writers_of_one_file_each_leave_a_whole_file(tmp_path: Path) -> None
     own temporary file, so the result is one whole version, never the two interleaved."""
     import threading
 
-    from genesis_core.io.storage import write_local_atomic
+    from genesis_core.atomic import write_local_atomic
 
     dest, both_half_done = tmp_path / "cache" / "scan.raw", threading.Barrier(2)
 
@@ -91,7 +91,7 @@ def test_two_writers_of_one_file_each_leave_a_whole_file(tmp_path: Path) -> None
 
 
 def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
-    from genesis_core.io.storage import write_local_atomic
+    from genesis_core.atomic import write_local_atomic
 
     dest = write_local_atomic(tmp_path / "result.json", lambda f: f.write(b"old"))
 
