@@ -12,14 +12,19 @@ from __future__ import annotations
 from typing import Literal
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.options import default_model_name, target_store
 from genesis_core.store import read_latest
 from genesis_core.target_tasks import TaskName as Task
 from genesis_core.target_tasks import target_task
 from tasks.contracts.evaluate import EvaluationResult
-from tasks.evaluation import close_evaluation_run, fail_evaluation_run, fit_dir, open_evaluation_run
+from tasks.evaluation import (
+    close_evaluation_run,
+    fail_evaluation_run,
+    fit_dir,
+    open_evaluation_run,
+    publish_evaluation,
+)
 from tasks.finetune import fit_one, register_fits
 from tasks.settings import get_settings
 
@@ -49,17 +54,8 @@ def evaluate_flow(
     fractions = sorted(float(f) for f in label_fractions)
     init_list = [i.strip() for i in inits if i.strip()]
     metric = target_task(task).primary_metric
-    out_dir = fit_dir(
-        settings,
-        uri,
-        version,
-        task=task,
-        inits=init_list,
-        fractions=fractions,
-        seeds=seeds,
-        profile=profile,
-        steps=steps,
-    )
+    key = {"task": task, "profile": profile, "steps": steps, "fractions": fractions}
+    out_dir = fit_dir(settings, uri, version, inits=init_list, seeds=seeds, **key)
     params = {  # MLflow params as the comma strings they always were
         "task": task,
         "inits": ",".join(init_list),
@@ -82,18 +78,7 @@ def evaluate_flow(
                 profile=profile,
                 steps=steps,
                 run_dir=str(
-                    fit_dir(
-                        settings,
-                        uri,
-                        version,
-                        task=task,
-                        init=init,
-                        fraction=f,
-                        seed=seed,
-                        profile=profile,
-                        steps=steps,
-                        fractions=fractions,
-                    )
+                    fit_dir(settings, uri, version, init=init, fraction=f, seed=seed, **key)
                 ),
                 experiment=experiment,
                 parent_run_id=parent,
@@ -107,22 +92,10 @@ def evaluate_flow(
     except BaseException:
         fail_evaluation_run(parent)
         raise
-    create_markdown_artifact(
-        markdown=f"# {task}: {metric} by init and label fraction\n\n{table_md}",
-        key=f"evaluate-{task}",
-        description="mean ± std over seeds; Welch and Student t-test p; seeds, test scans, positives",
-    )
-    create_table_artifact(
-        table=[{k: v for k, v in r.items()} for r in rows], key=f"evaluate-{task}-table"
-    )
+    publish_evaluation(task, metric, rows, table_md)
+    name = model_name or default_model_name(task, dataset, label, uri)
     reg = (
-        register_fits(
-            fits,
-            model_name or default_model_name(task, dataset, label, uri),
-            metric,
-            {"target_store_uri": uri},
-            root=root,
-        )
+        register_fits(fits, name, metric, {"target_store_uri": uri}, root=root)
         if register_models
         else None
     )

@@ -21,6 +21,7 @@ from genesis_core.cubes.acceptance import ACCEPT_ALL, LUNG
 from genesis_core.cubes.sampling import SPEC_BORDER_XYZ, SamplingConfig
 from genesis_core.io import storage
 from genesis_core.preprocess import PreprocessConfig
+from genesis_core.target_tasks import target_task
 from tasks.contracts.pretrain import PretrainPlan
 
 Spacing = tuple[float, float, float]  # X,Y,Z mm; None where a flow takes it means native
@@ -157,8 +158,8 @@ def target_name(dataset: str, task: str, label: str | Sequence[str] | None = Non
     of one dataset never share a store or a model.  ``seg`` always names one."""
     if label:
         return f"{dataset}-{task}-{label_slug(label)}"
-    if task == "seg":
-        raise ValueError("task 'seg' needs --label: its store and model are named after it")
+    if target_task(task).needs_label:
+        raise ValueError(f"task {task!r} needs --label: its store and model are named after it")
     return f"{dataset}-{task}"
 
 
@@ -167,7 +168,7 @@ def default_model_name(
 ) -> str:
     """``genesis-TASK`` for the paper's tasks; a labelled target's champion is per dataset and
     label (``genesis-seg-DATASET-LABEL``), or named after its store's folder."""
-    if not label and task != "seg":
+    if not label and not target_task(task).needs_label:
         return f"genesis-{task}"
     if dataset and label:
         return f"genesis-{task}-{dataset}-{label_slug(label)}"

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
 from prefect import flow, get_run_logger, runtime
 
 from flows.options import pretrain_plan, store_uri_for
 from genesis_core.store import read_latest
-from tasks.contracts.pretrain import PretrainResult, PretrainTags, TrainSpec
-from tasks.pretrain import record_registration, register_model, train_model
+from tasks.contracts.pretrain import PretrainResult, TrainSpec
+from tasks.pretrain import lineage_tags, record_registration, register_model, train_model
 from tasks.services import check_storage
 from tasks.settings import get_settings
-from tasks.tracking import code_version, manifest_sha256, redact_uri
 
 
 @flow(name="pretrain", log_prints=True)
@@ -79,17 +77,7 @@ def pretrain_flow(
         sampling=plan.sampling,
     )
     result = train_model(spec, root=root)
-    tags = PretrainTags(
-        catalog_sha256=catalog_sha256 or manifest.catalog_sha256(),
-        cube_store_uri=redact_uri(store),
-        manifest_version=str(manifest.version),
-        manifest_sha256=manifest_sha256(manifest),
-        transform_config=json.dumps(plan.transform_cfg, sort_keys=True),
-        profile=profile,
-        code_version=code_version(),
-        prefect_flow_run_id=str(runtime.flow_run.id or ""),
-        warm_start=warm_start or "",
-    )
+    tags = lineage_tags(manifest, spec, catalog_sha256, str(runtime.flow_run.id or ""))
     reg = register_model(result, store, plan.transform_cfg, model_name, tags, root=root)
     out = PretrainResult.of(
         result,

@@ -8,7 +8,7 @@ from flows.options import Cube, Spacing, check_cube, check_spacing, target_store
 from genesis_core import catalog
 from genesis_core.io import msd
 from genesis_core.io.storage import Location
-from genesis_core.target_tasks import TaskName
+from genesis_core.target_tasks import TaskName, target_task
 from genesis_core.targets import TargetConfig
 from tasks.contracts.targets import TargetsResult
 from tasks.locks import store_writer
@@ -55,7 +55,7 @@ def targets_flow(
     cube_xyz = check_cube(cube)
     catalog_uri = catalog.catalog_uri(settings.root_uri, dataset)
     labels = (1, 2) if include_tumour else (1,)
-    if label is not None or task == "seg":
+    if label is not None or target_task(task).needs_label:
         labels = resolve_labels(settings.location(catalog_uri), label)
     cfg = TargetConfig(
         task=task,

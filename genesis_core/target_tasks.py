@@ -30,6 +30,7 @@ class TargetTask:
     builder: str  # "module:function", build(image, label, table, config, rng) -> TargetArrays
     catalog_table: str | None = None  # the LUNA16 CSV the builder needs (candidates/annotations)
     label_map: bool = False  # masks come from the scan's label map
+    needs_label: bool = False  # the user names the label (its store and model are named after it)
     paper_batch: int = 16  # SPEC §4, the reference's downstream configs
     paper_patience: int = 20  # early-stopping patience, epochs
 
@@ -82,6 +83,7 @@ TARGET_TASKS: dict[str, TargetTask] = {
             classification=False,
             builder="genesis_core.targets.lcs:build",
             label_map=True,
+            needs_label=True,
             paper_patience=20,
         ),
     )

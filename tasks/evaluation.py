@@ -16,6 +16,7 @@ from typing import Any
 from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from genesis_core.evaluation import learning_curve_plot, summarize, to_csv, to_markdown
@@ -75,3 +76,14 @@ def fail_evaluation_run(run_id: str) -> None:
         MlflowClient().set_terminated(run_id, "FAILED")
     except Exception:  # noqa: BLE001 - the caller re-raises the real error
         logging.getLogger(__name__).warning("could not mark MLflow run %s failed", run_id)
+
+
+@task(name="publish-evaluation", cache_policy=NO_CACHE)
+def publish_evaluation(task: str, metric: str, rows: list[dict[str, Any]], table_md: str) -> None:
+    """The table as Prefect artifacts: Markdown for reading, a table for sorting."""
+    create_markdown_artifact(
+        markdown=f"# {task}: {metric} by init and label fraction\n\n{table_md}",
+        key=f"evaluate-{task}",
+        description="mean ± std over seeds; Welch and Student t-test p; seeds, test scans, positives",
+    )
+    create_table_artifact(table=[dict(r) for r in rows], key=f"evaluate-{task}-table")

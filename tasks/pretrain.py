@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from genesis_core.io.storage import Location
 from genesis_core.models.networks import DEFAULT, network
 from genesis_core.plots import loss_plot, restoration_montage
+from genesis_core.store import Manifest
 from genesis_core.training import promotion, train
 from genesis_core.training.pretrain import validation_loss
 from genesis_core.transforms import TransformConfig, make_validation_pairs
@@ -40,7 +41,10 @@ from tasks.tracking import (
     CHAMPION,
     MlflowSink,
     alias_version,
+    code_version,
     ensure_experiment,
+    manifest_sha256,
+    redact_uri,
     store_dataset,
     use_tracking,
     version_for_run,
@@ -182,6 +186,24 @@ def _log_run_artifacts(model, val_r, transform_cfg, result, run_path: Path, prof
         mlflow.log_metrics(
             {"final_val_loss": last["val_loss"], "first_val_loss": first["val_loss"]}
         )
+
+
+def lineage_tags(
+    manifest: Manifest, spec: TrainSpec, catalog_sha256: str | None, flow_run_id: str
+) -> PretrainTags:
+    """What a registered version was trained from: the store version, its catalog, the
+    corruption settings, the code and the Prefect run."""
+    return PretrainTags(
+        catalog_sha256=catalog_sha256 or manifest.catalog_sha256(),
+        cube_store_uri=redact_uri(spec.store_uri),
+        manifest_version=str(manifest.version),
+        manifest_sha256=manifest_sha256(manifest),
+        transform_config=json.dumps(spec.transform_cfg, sort_keys=True),
+        profile=spec.profile,
+        code_version=code_version(),
+        prefect_flow_run_id=flow_run_id,
+        warm_start=spec.warm_start or "",
+    )
 
 
 @task(name="register-model", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3)

@@ -200,6 +200,7 @@ def targets(
 def run_targets(**kw: Any) -> TargetsResult | None:
     from flows import options, precheck
     from genesis_core import catalog
+    from genesis_core.target_tasks import target_task
 
     params = {
         **kw,
@@ -207,9 +208,10 @@ def run_targets(**kw: Any) -> TargetsResult | None:
         "cube": checked("--cube", options.parse_cube, kw["cube"]),
         "label": kw["label"].split(",") if kw["label"] else None,
     }
-    if kw["task"] == "seg" and not kw["label"]:
+    if target_task(kw["task"]).needs_label and not kw["label"]:
         raise typer.BadParameter(
-            "task seg needs --label (a name from dataset.json or a value)", param_hint="--label"
+            f"task {kw['task']} needs --label (a name from dataset.json or a value)",
+            param_hint="--label",
         )
     s = settings(kw["root"])
     catalog_uri = catalog.catalog_uri(s.root_uri, kw["dataset"])

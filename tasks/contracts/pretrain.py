@@ -67,19 +67,10 @@ class Registration(Contract):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PretrainResult(Contract):
+class PretrainResult(TrainOutcome):
     """The pretrain flow's result, and its run folder's ``registered.json`` (same keys, same
     order: the training outcome's, the registration's, then where it lives)."""
 
-    run_id: str
-    best_val_loss: float
-    steps: int
-    stop_reason: str
-    checkpoint: str
-    model_config: dict[str, Any]
-    network: str | None = None
-    loop: dict[str, Any] = field(default_factory=dict)
-    first_val_loss: float | None = None
     model_name: str
     version: int
     val_loss: float
