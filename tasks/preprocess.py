@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -14,7 +13,7 @@ from genesis_core.preprocess import PreprocessConfig, preprocess_scan
 from genesis_core.store import read_latest
 from genesis_core.store.committer import Committer
 from genesis_core.store.writer import new_generation
-from tasks.contracts.base import ScanIssue
+from tasks.contracts.base import ScanReport, reports_with
 from tasks.contracts.preprocess import StoreCommit
 from tasks.fanout import run_per_scan
 from tasks.settings import get_settings
@@ -45,8 +44,8 @@ def process_scans(
     force: bool = False,
     before_commit: Callable[[], None] | None = None,
     root: str | None = None,
-) -> list[dict[str, Any]]:
-    """Run :func:`preprocess_scan` for every row on Dask; small dicts come back.
+) -> tuple[ScanReport, ...]:
+    """Run :func:`preprocess_scan` for every row on Dask; each scan's report comes back.
 
     Finished scans are committed as they arrive (every 16 scans or 30 s), so a crash
     loses at most the scans in flight; the last commit happens before this returns.
@@ -75,43 +74,41 @@ def process_scans(
         root=root,
     )
     committer.close()
-    return results
+    return tuple(ScanReport.from_dict(r) for r in results)
 
 
 @task(name="record-store", cache_policy=NO_CACHE)
 def commit_store(
-    store_uri: str, catalog_uri: str, results: list[dict], root: str | None = None
+    store_uri: str, catalog_uri: str, results: Sequence[ScanReport], root: str | None = None
 ) -> StoreCommit:
     """Record the run in the catalog (failed scans quarantined) and report the committed store."""
     s = get_settings(root)
     store, cat = s.location(store_uri), s.location(catalog_uri)
-    good = [r for r in results if r["status"] in ("ok", "empty")]
+    good = reports_with(results, "ok", "empty")
     manifest = read_latest(store)
-    failed = [r for r in results if r["status"] == "failed"]
+    failed = reports_with(results, "failed")
     if failed or good:
-        _record(cat, failed, [r["scan_id"] for r in good])
+        _record(cat, failed, [r.scan_id for r in good])
     return StoreCommit(
         store_uri=store_uri,
         manifest_version=manifest.version,
         scans_in_store=len(manifest.scans),
         cubes_in_store=manifest.n_cubes,
         done=len(good),
-        failed=tuple(ScanIssue(r["scan_id"], r["reason"]) for r in failed),
-        empty=tuple(
-            ScanIssue(r["scan_id"], r["reason"]) for r in results if r["status"] == "empty"
-        ),
-        cubes_written=sum(r["n_cubes"] for r in good),
+        failed=tuple(r.issue for r in failed),
+        empty=tuple(r.issue for r in reports_with(results, "empty")),
+        cubes_written=sum(r.n_cubes for r in good),
         store_bytes=_size(store),
-        scan_seconds=sum(r.get("seconds", 0) for r in results),
-        peak_rss_mb=max((r.get("peak_rss_mb", 0) for r in results), default=0),
+        scan_seconds=sum(r.seconds for r in results),
+        peak_rss_mb=max((r.peak_rss_mb for r in results), default=0),
     )
 
 
-def _record(cat: Location, failed: list[dict], done: list[str]) -> None:
+def _record(cat: Location, failed: list[ScanReport], done: list[str]) -> None:
     """Quarantine scans that failed on bad data; restore those an I/O fault had quarantined."""
     df = catalog.load(cat)
     restore = catalog.transient_quarantine(df, "preprocess") & df["scan_id"].isin(done)
-    reasons = {r["scan_id"]: f"preprocess failed: {r['reason']}" for r in failed}
+    reasons = {r.scan_id: f"preprocess failed: {r.reason}" for r in failed}
     hit = df["scan_id"].isin(reasons)
     if not (hit.any() or restore.any()):
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -15,7 +16,7 @@ from genesis_core.store import read_latest
 from genesis_core.store.writer import new_generation
 from genesis_core.target_tasks import target_task
 from genesis_core.targets import TargetConfig, build_target_scan, commit_targets, rows_for_scan
-from tasks.contracts.base import ScanIssue
+from tasks.contracts.base import ScanReport, reports_with
 from tasks.contracts.targets import TargetCommit
 from tasks.fanout import run_per_scan
 from tasks.settings import get_settings
@@ -66,10 +67,10 @@ def build_targets(
     scheduler: str | None,
     workers: int | None,
     root: str | None = None,
-):
+) -> tuple[ScanReport, ...]:
     s = get_settings(root)
     cfg = TargetConfig.from_dict(config)
-    return run_per_scan(
+    results = run_per_scan(
         _build,
         rows,
         f"targets-{cfg.task}",
@@ -82,26 +83,25 @@ def build_targets(
         root=root,
         generation=new_generation(),
     )
+    return tuple(ScanReport.from_dict(r) for r in results)
 
 
 @task(name="commit-targets", cache_policy=NO_CACHE)
 def commit_target_store(
-    store_uri: str, results: list[dict], config: dict, root: str | None = None
+    store_uri: str, results: Sequence[ScanReport], config: dict, root: str | None = None
 ) -> TargetCommit:
     manifest = commit_targets(
-        get_settings(root).location(store_uri), results, TargetConfig.from_dict(config)
+        get_settings(root).location(store_uri),
+        [r.to_dict() for r in results],
+        TargetConfig.from_dict(config),
     )
     return TargetCommit(
         store_uri=store_uri,
         manifest_version=manifest.version,
         scans_in_store=len(manifest.scans),
         samples_in_store=manifest.n_cubes,
-        done=sum(r["status"] == "ok" for r in results),
-        failed=tuple(
-            ScanIssue(r["scan_id"], r["reason"]) for r in results if r["status"] == "failed"
-        ),
-        empty=tuple(
-            ScanIssue(r["scan_id"], r["reason"]) for r in results if r["status"] == "empty"
-        ),
-        positives_written=sum(int(r.get("n_positive", 0)) for r in results),
+        done=len(reports_with(results, "ok")),
+        failed=tuple(r.issue for r in reports_with(results, "failed")),
+        empty=tuple(r.issue for r in reports_with(results, "empty")),
+        positives_written=sum(r.n_positive for r in results),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Self
 
@@ -39,6 +39,34 @@ class ScanIssue(Contract):
 
     scan_id: str
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScanReport(Contract):
+    """One scan's outcome, as a Dask worker reported it (``preprocess_scan`` or
+    ``build_target_scan``): ``ok``, ``empty`` (nothing to write) or ``failed`` with the
+    ``reason``; for a written scan, where its arrays are (``path``, ``checksum``)."""
+
+    scan_id: str
+    status: str
+    reason: str = ""
+    n_cubes: int = 0
+    n_positive: int = 0  # targets: positives (ncc) or foreground samples (segmentation)
+    subset: int | None = None
+    source_sha256: str = ""
+    path: str = ""
+    checksum: str = ""
+    task: str = ""
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+
+    @property
+    def issue(self) -> ScanIssue:
+        return ScanIssue(self.scan_id, self.reason)
+
+
+def reports_with(reports: Sequence[ScanReport], *statuses: str) -> list[ScanReport]:
+    return [r for r in reports if r.status in statuses]
 
 
 def issues(rows: Any) -> tuple[ScanIssue, ...]:

@@ -274,3 +274,29 @@ def test_pretrain_tags_are_the_version_tags() -> None:
         "warm_start",
     ]
     assert all(isinstance(v, str) for v in d.values())
+
+
+def test_a_worker_report_keeps_what_the_manifest_needs(tmp_path: Path) -> None:
+    """A real ``preprocess_scan`` report, typed by the task and handed on, commits the same
+    manifest entry as the worker's own dict."""
+    import numpy as np
+
+    from flows.options import build_config
+    from genesis_core.preprocess import preprocess_scan
+    from genesis_core.store.manifest import ScanEntry
+    from tasks.contracts.base import ScanReport
+    from tests.helpers import volumes
+
+    src = tmp_path / "1.2.3.mhd"
+    volumes.write(volumes.volume(seed=4), src)
+    cfg = build_config(cube=(16, 16, 8), cubes_per_scan=2, acceptance="none")
+    row = {"scan_id": "1.2.3", "source_uri": str(src), "format": "mhd", "subset": np.int64(3)}
+    raw = preprocess_scan(row, cfg, str(tmp_path / "s.zarr"), str(tmp_path / "c"))
+    report = ScanReport.from_dict(raw)
+    assert report.status == "ok" and report.n_cubes > 0 and report.path and report.checksum
+    assert ScanEntry.from_result(report.to_dict()) == ScanEntry.from_result(raw)
+    broken = {**row, "scan_id": "9", "source_uri": str(tmp_path / "missing.mhd")}
+    failed = ScanReport.from_dict(
+        preprocess_scan(broken, cfg, str(tmp_path / "s.zarr"), str(tmp_path / "c"))
+    )
+    assert failed.status == "failed" and "missing.mhd" in failed.issue.reason
