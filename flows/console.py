@@ -38,6 +38,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "fix the input or the service", not "a bug"."""
+    from genesis_core.catalog import CatalogDamaged
     from genesis_core.store.integrity import StoreCorruption
     from genesis_core.store.manifest import StoreConflict
     from tasks.services import ServiceUnavailable
@@ -51,6 +52,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         KeyError,
         StoreCorruption,
         StoreConflict,
+        CatalogDamaged,
         ServiceUnavailable,
     )
 

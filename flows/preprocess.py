@@ -49,11 +49,13 @@ def preprocess_flow(
     store_uri = store or store_uri_for(settings.root_uri, dataset)
     check_storage(settings.root_uri, store_uri, root=root)
     with store_writer(store_uri, f"preprocess {dataset}", root=root) as lock:
-        rows = plan_preprocess(catalog_uri, store_uri, cfg.to_dict(), force, root=root)
-        results = process_scans(
-            rows, cfg.to_dict(), store_uri, scheduler, workers, force, lock.check, root=root
+        rows = plan_preprocess(
+            catalog_uri, store_uri, cfg.to_dict(), force, lock.version, root=root
         )
-        commit = commit_store(store_uri, catalog_uri, results, root=root)
+        results = process_scans(
+            rows, cfg.to_dict(), store_uri, scheduler, workers, force, lock, root=root
+        )
+        commit = commit_store(store_uri, catalog_uri, results, lock.version, root=root)
     wall = time.perf_counter() - t0
     report = PreprocessResult.of(
         commit,

@@ -69,8 +69,7 @@ def targets_flow(
     store_uri = store or target_store_uri(settings.root_uri, dataset, task, label)
     check_storage(settings.root_uri, store_uri, root=root)
     with store_writer(store_uri, f"targets {dataset} {task}", root=root) as lock:
-        rows = plan_targets(catalog_uri, store_uri, task, force, root=root)
-        results = build_targets(rows, cfg.to_dict(), store_uri, scheduler, workers, root=root)
-        lock.check()
-        commit = commit_target_store(store_uri, results, cfg.to_dict(), root=root)
+        rows = plan_targets(catalog_uri, store_uri, task, force, lock.version, root=root)
+        results = build_targets(rows, cfg.to_dict(), store_uri, scheduler, workers, lock, root=root)
+        commit = commit_target_store(store_uri, results, lock.version, root=root)
     return TargetsResult.of(commit, planned=len(rows), dataset=dataset, task=task)

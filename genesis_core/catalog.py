@@ -69,21 +69,69 @@ def empty() -> pd.DataFrame:
     return SCHEMA.empty_table().to_pandas()
 
 
+class CatalogDamaged(RuntimeError):
+    """The catalog file does not read back as it was written; the message names it."""
+
+
+_DIGEST_KEY = b"genesis.rows_sha256"
+_DIGEST_COLUMNS = ("scan_id", "source_uri", "status", "reason", "sha256", "revision")
+
+
+def _rows_digest(table: pa.Table) -> str:
+    """SHA-256 over the identifying columns of every row, in order (with the row count).
+
+    The rest of each row is covered by the parquet page checksums; this one also catches
+    rows lost, added or reordered, and a footer that decodes to something else."""
+    h = hashlib.sha256(f"{table.num_rows}|".encode())
+    for name in _DIGEST_COLUMNS:
+        values = table.column(name).to_pandas().astype("string").fillna("\x00")
+        h.update(name.encode() + b"\x1f" + "\x1e".join(values.tolist()).encode())
+    return h.hexdigest()
+
+
 def load(where: LocationLike) -> pd.DataFrame:
-    """The catalog at ``where``; an empty frame with the schema when there is none yet."""
+    """The catalog at ``where``, checked; an empty frame with the schema when there is none yet.
+
+    Catalogs written since checksums carry parquet page CRCs and a digest of their rows
+    (:func:`save`); both are verified here, and damage is :class:`CatalogDamaged` naming
+    the file.  Older catalogs (no digest) are read as they are."""
     where = Location.of(where)
     if not where.exists():
         return empty()
-    table = pq.read_table(io.BytesIO(where.read_bytes()))
+    data = where.read_bytes()
+    try:
+        table = pq.read_table(io.BytesIO(data), page_checksum_verification=True)
+    except (OSError, pa.ArrowException) as e:
+        raise CatalogDamaged(f"catalog {where} is damaged: {e}") from None
+    declared = (table.schema.metadata or {}).get(_DIGEST_KEY)
+    if declared is not None and declared.decode("ascii", "replace") != _rows_digest(table):
+        raise CatalogDamaged(
+            f"catalog {where} is damaged: its rows do not match the digest written with them"
+        )
     return table.to_pandas()
 
 
 def save(df: pd.DataFrame, where: LocationLike) -> None:
-    """Write atomically (readers see the old or the new catalog, never half)."""
+    """Write atomically (readers see the old or the new catalog, never half), with checksums.
+
+    Writers hold the catalog's lease (:func:`lease`) around load → change → save, so two
+    ingests into one dataset never lose each other's rows."""
     table = pa.Table.from_pandas(df[COLUMNS], schema=SCHEMA, preserve_index=False)
+    meta = {**(table.schema.metadata or {}), _DIGEST_KEY: _rows_digest(table).encode()}
     buf = io.BytesIO()
-    pq.write_table(table, buf)
+    pq.write_table(table.replace_schema_metadata(meta), buf, write_page_checksum=True)
     Location.of(where).write_bytes_atomic(buf.getvalue())
+
+
+def lease(where: LocationLike, purpose: str = "", timeout_s: float = 600.0):
+    """The writer lease of the catalog at ``where`` (``catalog/locks/NAME.json``):
+    ``with catalog.lease(uri, "ingest"):`` load, change and save inside it."""
+    from genesis_core.store.lock import Lease
+
+    where = Location.of(where)
+    folder, name = where.uri.rstrip("/").rsplit("/", 1)
+    lock = where.at(storage.join(folder, "locks", name.removesuffix(".parquet") + ".json"))
+    return Lease(where, lock, purpose, timeout_s)
 
 
 def merge(existing: pd.DataFrame, fresh: list[dict], reread_keys: set[str]) -> pd.DataFrame:

@@ -187,14 +187,17 @@ def commit(
 ) -> pd.DataFrame:
     """Merge fresh rows into the catalog at ``where`` and write it atomically.
 
-    When nothing was re-read the catalog is left byte-for-byte untouched.
+    The merge reads the catalog as it is now, under the catalog's lease, so a concurrent
+    ingest's rows are merged, never overwritten.  When nothing was re-read the catalog is
+    left byte-for-byte untouched.
     """
     where = Location.of(where)
-    existing = catalog.load(where)
     if not reread and where.exists():
-        return existing
-    df = catalog.merge(existing, rows, {s.source_uri for s in reread})
-    catalog.save(df, where)
+        return catalog.load(where)
+    with catalog.lease(where, "ingest") as lease:
+        df = catalog.merge(catalog.load(where), rows, {s.source_uri for s in reread})
+        lease.check()
+        catalog.save(df, where)
     return df
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -12,6 +12,8 @@ from genesis_core.io.storage import Location
 from genesis_core.preprocess import PreprocessConfig, preprocess_scan
 from genesis_core.store import read_latest
 from genesis_core.store.committer import Committer
+from genesis_core.store.lock import StoreLock
+from genesis_core.store.manifest import read_version
 from genesis_core.store.writer import new_generation
 from tasks.contracts.base import ScanReport, reports_with
 from tasks.contracts.preprocess import StoreCommit
@@ -25,12 +27,16 @@ def plan_preprocess(
     store_uri: str,
     config: dict,
     force: bool = False,
+    version: int | None = None,
     root: str | None = None,
 ) -> list[dict]:
     """``ok`` scans of the catalog that the store's manifest lacks (or all, with ``force``);
-    a scan whose content hash changed since it was committed is redone."""
+    a scan whose content hash changed since it was committed is redone.  ``version``: the
+    store version the writer's lease holds (default: the latest)."""
     s = get_settings(root)
-    df, manifest = catalog.load(s.location(catalog_uri)), read_latest(s.location(store_uri))
+    store = s.location(store_uri)
+    manifest = read_latest(store) if version is None else read_version(store, version)
+    df = catalog.load(s.location(catalog_uri))
     return planning.preprocess_rows(df, catalog_uri, manifest, store_uri, config, force)
 
 
@@ -42,13 +48,14 @@ def process_scans(
     scheduler: str | None,
     workers: int | None,
     force: bool = False,
-    before_commit: Callable[[], None] | None = None,
+    lease: StoreLock | None = None,
     root: str | None = None,
 ) -> tuple[ScanReport, ...]:
     """Run :func:`preprocess_scan` for every row on Dask; each scan's report comes back.
 
-    Finished scans are committed as they arrive (every 16 scans or 30 s), so a crash
-    loses at most the scans in flight; the last commit happens before this returns.
+    Finished scans are committed as they arrive (each one, by default), so a crash loses
+    at most the scans in flight; the last commit happens before this returns.  With the
+    store's ``lease`` every commit is fenced (a writer that lost it never commits).
     """
     s = get_settings(root)
     cfg = PreprocessConfig.from_dict(config)
@@ -58,7 +65,7 @@ def process_scans(
         cfg.hash(),
         replace=force,
         every_n=s.commit_every,
-        before_commit=before_commit,
+        lease=lease,
     )
     results = run_per_scan(
         preprocess_scan,
@@ -79,13 +86,18 @@ def process_scans(
 
 @task(name="record-store", cache_policy=NO_CACHE)
 def commit_store(
-    store_uri: str, catalog_uri: str, results: Sequence[ScanReport], root: str | None = None
+    store_uri: str,
+    catalog_uri: str,
+    results: Sequence[ScanReport],
+    version: int,
+    root: str | None = None,
 ) -> StoreCommit:
-    """Record the run in the catalog (failed scans quarantined) and report the committed store."""
+    """Record the run in the catalog (failed scans quarantined) and report the store
+    version this run committed (its lease's: never a later writer's)."""
     s = get_settings(root)
     store, cat = s.location(store_uri), s.location(catalog_uri)
     good = reports_with(results, "ok", "empty")
-    manifest = read_latest(store)
+    manifest = read_version(store, version)
     failed = reports_with(results, "failed")
     if failed or good:
         _record(cat, failed, [r.scan_id for r in good])
@@ -105,17 +117,20 @@ def commit_store(
 
 
 def _record(cat: Location, failed: list[ScanReport], done: list[str]) -> None:
-    """Quarantine scans that failed on bad data; restore those an I/O fault had quarantined."""
-    df = catalog.load(cat)
-    restore = catalog.transient_quarantine(df, "preprocess") & df["scan_id"].isin(done)
-    reasons = {r.scan_id: f"preprocess failed: {r.reason}" for r in failed}
-    hit = df["scan_id"].isin(reasons)
-    if not (hit.any() or restore.any()):
-        return
-    df.loc[restore, ["status", "reason"]] = [catalog.OK, ""]
-    df.loc[hit, "status"] = catalog.QUARANTINED
-    df.loc[hit, "reason"] = df.loc[hit, "scan_id"].map(reasons)
-    catalog.save(df, cat)
+    """Quarantine scans that failed on bad data; restore those an I/O fault had quarantined
+    (under the catalog's lease: an ingest running meanwhile keeps its rows)."""
+    with catalog.lease(cat, "preprocess") as lease:
+        df = catalog.load(cat)
+        restore = catalog.transient_quarantine(df, "preprocess") & df["scan_id"].isin(done)
+        reasons = {r.scan_id: f"preprocess failed: {r.reason}" for r in failed}
+        hit = df["scan_id"].isin(reasons)
+        if not (hit.any() or restore.any()):
+            return
+        df.loc[restore, ["status", "reason"]] = [catalog.OK, ""]
+        df.loc[hit, "status"] = catalog.QUARANTINED
+        df.loc[hit, "reason"] = df.loc[hit, "scan_id"].map(reasons)
+        lease.check()
+        catalog.save(df, cat)
 
 
 def _size(store: Location) -> int:

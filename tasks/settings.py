@@ -48,8 +48,9 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     # how long a store writer waits for another writer's lock before failing (seconds)
     store_lock_timeout: float = 600.0
-    # preprocess commits finished scans every this many scans (or 30 s): a crash loses at most those
-    commit_every: int = 16
+    # preprocess and targets commit every this many finished scans (default each one): a crash
+    # loses at most the scans in flight and those not yet committed
+    commit_every: int = 1
     # The training read path (see genesis_core.store.reader.CubeStore): decoded scans kept in
     # memory per reader, loader threads, and scans per block for ``--sampling blocks``.
     read_cache_mb: int = 1024

@@ -13,9 +13,12 @@ from genesis_core import catalog, planning
 from genesis_core.io.annotations import valid_rows
 from genesis_core.io.storage import Location
 from genesis_core.store import read_latest
+from genesis_core.store.committer import Committer
+from genesis_core.store.lock import StoreLock
+from genesis_core.store.manifest import read_version
 from genesis_core.store.writer import new_generation
 from genesis_core.target_tasks import target_task
-from genesis_core.targets import TargetConfig, build_target_scan, commit_targets, rows_for_scan
+from genesis_core.targets import TargetConfig, build_target_scan, committable, rows_for_scan
 from tasks.contracts.base import ScanReport, reports_with
 from tasks.contracts.targets import TargetCommit
 from tasks.fanout import run_per_scan
@@ -42,11 +45,15 @@ def plan_targets(
     store_uri: str,
     task_name: str,
     force: bool = False,
+    version: int | None = None,
     root: str | None = None,
 ) -> list[dict]:
-    """``ok`` scans (with a label map for lcs/seg) not yet committed; each carries its CSV rows."""
+    """``ok`` scans (with a label map for lcs/seg) not yet committed; each carries its CSV
+    rows.  ``version``: the store version the writer's lease holds (default: the latest)."""
     s = get_settings(root)
-    df, manifest = catalog.load(s.location(catalog_uri)), read_latest(s.location(store_uri))
+    store = s.location(store_uri)
+    manifest = read_latest(store) if version is None else read_version(store, version)
+    df = catalog.load(s.location(catalog_uri))
     rows = planning.target_rows(df, catalog_uri, manifest, task_name, force)
     table = _table(s.location(catalog_uri), task_name)
     for r in rows:
@@ -66,10 +73,21 @@ def build_targets(
     store_uri: str,
     scheduler: str | None,
     workers: int | None,
+    lease: StoreLock | None = None,
     root: str | None = None,
 ) -> tuple[ScanReport, ...]:
+    """Build every row's samples on Dask, committing each finished scan at once (fenced by
+    the store's ``lease``), so a crash loses at most the scans in flight."""
     s = get_settings(root)
     cfg = TargetConfig.from_dict(config)
+    committer = Committer(
+        s.location(store_uri),
+        cfg.to_dict(),
+        cfg.hash(),
+        every_n=s.commit_every,
+        lease=lease,
+        accept=committable,
+    )
     results = run_per_scan(
         _build,
         rows,
@@ -82,19 +100,18 @@ def build_targets(
         cache_dir=str(s.cache_path),
         root=root,
         generation=new_generation(),
+        on_result=committer.add,
     )
+    committer.close()
     return tuple(ScanReport.from_dict(r) for r in results)
 
 
 @task(name="commit-targets", cache_policy=NO_CACHE)
 def commit_target_store(
-    store_uri: str, results: Sequence[ScanReport], config: dict, root: str | None = None
+    store_uri: str, results: Sequence[ScanReport], version: int, root: str | None = None
 ) -> TargetCommit:
-    manifest = commit_targets(
-        get_settings(root).location(store_uri),
-        [r.to_dict() for r in results],
-        TargetConfig.from_dict(config),
-    )
+    """Report the store version this run committed (its lease's, never a later writer's)."""
+    manifest = read_version(get_settings(root).location(store_uri), version)
     return TargetCommit(
         store_uri=store_uri,
         manifest_version=manifest.version,

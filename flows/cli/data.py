@@ -332,7 +332,12 @@ def open_store(uri: str, verify: bool = True):
 
 @command("verify", store_app)
 def store_verify(store: Annotated[str, typer.Argument(help="store URI")]) -> None:
-    """Read every committed scan and check it against its manifest checksum (exit 1 on damage)."""
+    """Check every record of the manifest log, then read every committed scan and check it
+    against its manifest checksum (exit 1 on damage, naming the file or scan)."""
+    from genesis_core.store.manifest import log_records
+
+    records = log_records(settings(None).location(store))  # damage: one line naming the file
+    console.print(f"{len(records)} manifest records verified (checksums and chain)")
     view = open_store(store, verify=False)
     t = Table(title=f"{store} (manifest v{view.manifest.version})")
     for c in ("scan", "samples", "generation", "result"):
@@ -356,14 +361,20 @@ def store_gc(
     grace_hours: Annotated[
         float, typer.Option(min=0, help="keep never-committed generations younger than this")
     ] = 24.0,
+    retain_hours: Annotated[
+        float,
+        typer.Option(min=0, help="keep every generation a version newest within this window lists"),
+    ] = 24.0,
     dry_run: Annotated[bool, typer.Option(help="only list what would be removed")] = False,
 ) -> None:
-    """Remove generations the latest manifest no longer reads (superseded or stale attempts)."""
+    """Remove generations no version of the retention window reads (superseded or stale)."""
     from genesis_core.store.gc import gc_store
     from tasks.locks import store_writer
 
     with store_writer(store, "gc"):
-        report = gc_store(settings(None).location(store), grace_hours * 3600, dry_run)
+        report = gc_store(
+            settings(None).location(store), grace_hours * 3600, dry_run, retain_hours * 3600
+        )
     verb = "would remove" if dry_run else "removed"
     for kind in ("superseded", "stale"):
         for g in report[kind]:

@@ -1,7 +1,10 @@
 """Commit per-scan results as they arrive, so a crash loses at most the scans in flight.
 
-Results are buffered and committed every ``every_n`` finished scans or ``every_s``
-seconds (deltas, so each commit costs what it adds).  A ``replace`` run (``--force``)
+By default every finished scan is committed at once (``every_n=1``: a delta of one
+entry, milliseconds; see ``benchmarks/RESULTS.md``); larger ``every_n`` buffers results
+until that many have finished or ``every_s`` seconds have passed.  With the store's
+``lease`` (:class:`~genesis_core.store.lock.StoreLock`) every commit is fenced: it is the
+version right after the lease's, or nothing.  A ``replace`` run (``--force``)
 makes its first commit a replacing checkpoint and appends after it, so its final
 manifest holds exactly the scans it rebuilt.
 """
@@ -13,7 +16,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from genesis_core.io.storage import Location, LocationLike
-from genesis_core.store.manifest import Manifest, ScanEntry, commit_scans, read_latest
+from genesis_core.store.manifest import (
+    Manifest,
+    ScanEntry,
+    commit_scans,
+    read_latest,
+    read_version,
+)
 
 COMMITTED = ("ok", "empty")  # statuses whose scans are listed (empty: zero cubes, known)
 
@@ -25,21 +34,25 @@ class Committer:
         config: dict[str, Any],
         config_hash: str,
         replace: bool = False,
-        every_n: int = 16,
-        every_s: float = 30.0,
+        every_n: int = 1,
+        every_s: float = 2.0,
         before_commit: Callable[[], None] | None = None,
+        lease: Any = None,
+        accept: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
         self.store, self.config, self.config_hash = Location.of(store), config, config_hash
         self.replace = replace
         self.every_n, self.every_s = every_n, every_s
         self.before_commit = before_commit or (lambda: None)
+        self.lease = lease  # a StoreLock (``version``, ``check()``), or None
+        self.accept = accept or (lambda r: r.get("status") in COMMITTED)
         self._buffer: list[ScanEntry] = []
         self._last = time.monotonic()
         self.commits = 0
         self.manifest: Manifest | None = None
 
     def add(self, result: Mapping[str, Any]) -> None:
-        if result.get("status") in COMMITTED:
+        if self.accept(result):
             self._buffer.append(ScanEntry.from_result(result))
         due = len(self._buffer) >= self.every_n or time.monotonic() - self._last >= self.every_s
         if self._buffer and due:
@@ -47,10 +60,15 @@ class Committer:
 
     def flush(self) -> None:
         self.before_commit()
+        if self.lease is not None:
+            self.lease.check()
         replace = self.replace and self.commits == 0
+        expect = None if self.lease is None else self.lease.version
         self.manifest = commit_scans(
-            self.store, self._buffer, self.config, self.config_hash, replace=replace
+            self.store, self._buffer, self.config, self.config_hash, replace, expect
         )
+        if self.lease is not None:
+            self.lease.version = self.manifest.version
         self.commits += 1
         self._buffer = []
         self._last = time.monotonic()
@@ -59,7 +77,14 @@ class Committer:
         """Commit what is left; a replace run, or a new store, commits even when empty."""
         if self._buffer or (self.commits == 0 and (self.replace or not self._exists())):
             self.flush()
-        return self.manifest or read_latest(self.store)
+        return self.manifest or self._base()
+
+    def _base(self) -> Manifest:
+        return (
+            read_latest(self.store)
+            if self.lease is None
+            else read_version(self.store, self.lease.version)
+        )
 
     def _exists(self) -> bool:
-        return read_latest(self.store).version > 0
+        return self._base().version > 0

@@ -1,11 +1,18 @@
-"""One writer per store: a lease object inside the store, created exclusively.
+"""One writer at a time: a lease object beside the data, created exclusively.
 
-``STORE/locks/writer.json`` is created with an exclusive create (``O_EXCL`` locally, a
-conditional put ``If-None-Match: *`` on S3), so two writers cannot both hold it.  The
-holder renews it every ``ttl_s / 3``; a lease not renewed for ``ttl_s`` (a killed writer)
-may be broken by the next one.  A second writer waits up to ``timeout_s``, then fails
-with a message naming the holder.  The lock lives with the data, so the CLI, every flow
-and every deployment take the same lock, whatever orchestrates them.
+A lease file (``STORE/locks/writer.json`` for a cube store, ``catalog/locks/NAME.json``
+for a catalog) is created with an exclusive create (``O_EXCL`` locally, a conditional put
+``If-None-Match: *`` on S3), so two writers cannot both hold it.  The holder renews it
+every ``ttl_s / 3``; a lease not renewed for ``ttl_s`` (a killed or paused writer) may be
+broken by the next one.  A second writer waits up to ``timeout_s``, then fails with a
+message naming the holder.  The lock lives with the data, so the CLI, every flow and
+every deployment take the same lock, whatever orchestrates them.
+
+A lease alone cannot stop a writer that was paused after its last check: the store's
+commit is therefore *fenced* (:class:`StoreLock`).  The holder commits exactly the version
+after the one its lease has seen (``version``), and a writer that breaks a stale lease
+first commits an empty *fence* version, so the paused writer's commit is refused however
+long it slept and wherever it stopped.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import uuid
 from typing import Any
 
 from genesis_core.io.storage import Location, LocationLike
-from genesis_core.store.manifest import StoreConflict, create_exclusive
+from genesis_core.store.manifest import StoreConflict, create_exclusive, read_latest, write_fence
 
 
 class StoreLocked(StoreConflict):
@@ -31,18 +38,19 @@ def lock_location(store: LocationLike) -> Location:
     return Location.of(store).join("locks", "writer.json")
 
 
-class StoreLock:
-    """``with StoreLock(uri, purpose="preprocess"):`` — hold the store's writer lease."""
+class Lease:
+    """``with Lease(where, lock_file, purpose):`` — hold the writer lease of ``where``."""
 
     def __init__(
         self,
-        store: LocationLike,
+        where: LocationLike,
+        lock: Location,
         purpose: str = "",
         timeout_s: float = 600.0,
         ttl_s: float = 120.0,
         poll_s: float = 1.0,
     ) -> None:
-        self.uri, self.lock = str(store), lock_location(store)
+        self.uri, self.lock = str(where), lock
         self.timeout_s, self.ttl_s, self.poll_s = timeout_s, ttl_s, poll_s
         self.token = uuid.uuid4().hex
         self.holder = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}" + (
@@ -66,8 +74,9 @@ class StoreLock:
         except ValueError:  # a torn or foreign file: treat as expired
             return {"holder": "unknown", "expires": 0}
 
-    def acquire(self) -> StoreLock:
+    def acquire(self) -> Lease:
         deadline = time.monotonic() + self.timeout_s
+        self.took_over = False
         while True:
             try:
                 create_exclusive(self.lock, self._record())
@@ -76,6 +85,7 @@ class StoreLock:
                 cur = self._current()
                 if cur is not None and cur.get("expires", 0) < time.time():
                     self._break(cur)
+                    self.took_over = True
                     continue
                 if time.monotonic() > deadline:
                     who = (cur or {}).get("holder", "another writer")
@@ -119,8 +129,44 @@ class StoreLock:
             fs, path = self.lock.filesystem()
             fs.rm_file(path)
 
-    def __enter__(self) -> StoreLock:
+    def __enter__(self) -> Lease:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class StoreLock(Lease):
+    """``with StoreLock(uri, purpose="preprocess") as lock:`` — hold the store's writer lease.
+
+    ``version`` is the store version this holder builds on: its commits pass it as
+    ``expect`` (:func:`genesis_core.store.manifest.commit_scans`) and advance it.  Taking
+    over a stale lease commits a fence version first (:func:`write_fence`).
+    """
+
+    def __init__(
+        self,
+        store: LocationLike,
+        purpose: str = "",
+        timeout_s: float = 600.0,
+        ttl_s: float = 120.0,
+        poll_s: float = 1.0,
+    ) -> None:
+        super().__init__(store, lock_location(store), purpose, timeout_s, ttl_s, poll_s)
+        self.store = Location.of(store)
+        self.version = 0
+
+    def acquire(self) -> StoreLock:
+        super().acquire()
+        try:
+            if self.took_over:
+                self.version = write_fence(self.store, self.holder)
+            else:
+                self.version = read_latest(self.store).version  # checked: never a broken log
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def __enter__(self) -> StoreLock:
+        return self.acquire()

@@ -202,9 +202,14 @@ class CubeStore(ManifestView):
             if blob is None:
                 raise self._corrupt(sid, "its array metadata is missing")
             try:
-                out[sid] = layout_of(json.loads(blob))
+                out[sid] = layout = layout_of(json.loads(blob))
             except ValueError as e:
                 raise self._corrupt(sid, f"its array metadata is not JSON ({e})") from None
+            listed = self.manifest.scans[sid].n_cubes
+            if layout is not None and layout.n != listed:
+                raise self._corrupt(
+                    sid, f"the manifest lists {listed} cubes, its array holds {layout.n}"
+                )
         return out
 
     def _layout(self, scan_id: str) -> ShardLayout | None:

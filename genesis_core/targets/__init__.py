@@ -20,7 +20,7 @@ from genesis_core.targets.lcs import lcs_arrays
 from genesis_core.targets.ncc import ncc_arrays
 from genesis_core.targets.ncs import ncs_arrays
 from genesis_core.targets.reader import TargetStore
-from genesis_core.targets.scan import build_target_scan, commit_targets, rows_for_scan
+from genesis_core.targets.scan import build_target_scan, commit_targets, committable, rows_for_scan
 from genesis_core.targets.splits import split_target_scans
 from genesis_core.targets.writer import write_target_scan
 
@@ -31,6 +31,7 @@ __all__ = [
     "TargetStore",
     "build_target_scan",
     "commit_targets",
+    "committable",
     "lcs_arrays",
     "ncc_arrays",
     "ncs_arrays",

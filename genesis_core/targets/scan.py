@@ -136,15 +136,18 @@ def _positives(arrays: TargetArrays) -> int:
     return 0
 
 
+def committable(result: Mapping[str, Any]) -> bool:
+    """Whether a per-scan report is committed: ``ok`` with at least one sample."""
+    return result.get("status") == "ok" and int(result.get("n_cubes", 0)) > 0
+
+
 def commit_targets(
     store: LocationLike,
     results: Sequence[Mapping[str, Any]],
     config: TargetConfig,
+    expect: int | None = None,
 ) -> Manifest:
-    """Commit every ``ok`` result with samples (one manifest, written last)."""
-    entries = [
-        ScanEntry.from_result(r)
-        for r in results
-        if r.get("status") == "ok" and int(r.get("n_cubes", 0)) > 0
-    ]
-    return commit_scans(store, entries, config.to_dict(), config.hash())
+    """Commit every ``ok`` result with samples in one version (``expect``: fenced, see
+    :func:`genesis_core.store.manifest.commit_scans`)."""
+    entries = [ScanEntry.from_result(r) for r in results if committable(r)]
+    return commit_scans(store, entries, config.to_dict(), config.hash(), expect=expect)

@@ -119,7 +119,9 @@ def test_nightly_trains_appends_warm_starts_and_skips(
     assert int(client.get_model_version_by_alias(MODEL, "champion").version) == 1
     v1 = client.get_model_version(MODEL, "1")
     assert v1.tags["warm_start"] == "", "the first night trains from scratch"
-    assert v1.tags["catalog_sha256"] and v1.tags["manifest_version"] == "1"
+    assert v1.tags["catalog_sha256"] and v1.tags["manifest_version"] == str(
+        first.preprocess.manifest_version
+    )
     md = nightly_report_markdown(run1)
     assert "# Genesis nightly" in md and f"{MODEL} v1" in md
 
@@ -135,7 +137,8 @@ def test_nightly_trains_appends_warm_starts_and_skips(
     assert sum(i.read for i in second.ingest) == 1
     assert second.preprocess.planned == 1 and second.preprocess.done == 1
     manifest = read_latest(str(store))
-    assert set(manifest.scans) == old_ids | {uid} and manifest.version == 2
+    assert set(manifest.scans) == old_ids | {uid}
+    assert manifest.version == first.preprocess.manifest_version + 1  # one commit per scan
     after = shard_files(store)
     assert {k: v for k, v in after.items() if k in before} == before, (
         "old shard files must be byte-identical and not rewritten"
@@ -144,7 +147,7 @@ def test_nightly_trains_appends_warm_starts_and_skips(
     assert second.trained is True and second.pretrain.version == 2
     v2 = client.get_model_version(MODEL, "2")
     assert v2.tags["warm_start"] == f"models:/{MODEL}@champion"
-    assert v2.tags["manifest_version"] == "2"
+    assert v2.tags["manifest_version"] == str(manifest.version)
     rows = catalog.load(catalog.catalog_uri(str(genesis_root), PARAMS["dataset"]))
     assert v2.tags["catalog_sha256"] == catalog.selected_rows_sha256(rows, list(manifest.scans))
     assert v2.tags["catalog_sha256"] != v1.tags["catalog_sha256"], "one more scan, new digest"
@@ -158,7 +161,7 @@ def test_nightly_trains_appends_warm_starts_and_skips(
     assert "no new scans" in third.message
     assert sum(i.read for i in third.ingest) == 0 and third.preprocess.planned == 0
     assert len(client.search_model_versions(f"name='{MODEL}'")) == 2
-    assert read_latest(str(store)).version == 2
+    assert read_latest(str(store)).version == manifest.version  # no commit
     assert "no new scans" in nightly_report_markdown(run3)
 
 

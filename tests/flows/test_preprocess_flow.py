@@ -45,7 +45,7 @@ def test_preprocess_commits_and_rerun_is_a_noop(ingested, genesis_root) -> None:
     assert again.planned == 0 and again.manifest_version == first.manifest_version
 
     forced = preprocess_flow(dataset="luna", force=True, **PARAMS)
-    assert forced.planned == 5 and forced.manifest_version == first.manifest_version + 1
+    assert forced.planned == 5 and forced.manifest_version > first.manifest_version
     again_store = CubeStore(forced.store_uri)
     assert np.array_equal(again_store.read(range(len(again_store))), store.read(range(len(store))))
 

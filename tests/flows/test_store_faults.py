@@ -84,7 +84,7 @@ def test_another_config_on_an_existing_store_is_refused_by_name(ingested, tmp_pa
     forced = preprocess_flow(
         dataset="luna", store=store, force=True, **{**PARAMS, "cube": (32, 32, 24)}
     )
-    assert forced.manifest_version == before.version + 1
+    assert forced.manifest_version > before.version
     assert CubeStore(store).cube_shape == (24, 32, 32)
     old_groups = [e.group for e in before.scans.values()]
     assert all((Path(store) / g).exists() for g in old_groups)  # old data untouched until gc

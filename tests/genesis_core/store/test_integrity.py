@@ -104,10 +104,13 @@ def test_forced_rebuild_commits_new_generations_and_gc_collects_old(tmp_path: Pa
     new = {s: e.group for s, e in read_latest(uri).scans.items()}
     assert all(new[s] != old[s] for s in old)
     assert all((Path(uri) / g).exists() for g in old.values())  # nothing deleted by the commit
-    dry = gc_store(uri, grace_seconds=3600, dry_run=True)
+    # within the retention window the old version may still be read: nothing of it goes
+    kept = gc_store(uri, grace_seconds=3600)
+    assert kept["superseded"] == [] and all((Path(uri) / g).exists() for g in old.values())
+    dry = gc_store(uri, grace_seconds=3600, dry_run=True, retention_seconds=0)
     assert sorted(dry["superseded"]) == sorted(old.values()) and dry["stale"] == []
     assert all((Path(uri) / g).exists() for g in old.values())
-    report = gc_store(uri, grace_seconds=0)
+    report = gc_store(uri, grace_seconds=0, retention_seconds=0)
     assert sorted(report["superseded"]) == sorted(old.values())
     assert len(report["stale"]) == 1 and report["stale"][0].startswith("scans/scan.9/")
     assert not any((Path(uri) / g).exists() for g in old.values())

@@ -4,13 +4,13 @@ finished scans when a run dies."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from genesis_core.store import manifest as mf
 from genesis_core.store.committer import Committer
+from genesis_core.store.integrity import unseal
 from genesis_core.store.manifest import ScanEntry, commit_scans, read_latest, read_version
 
 CFG = {"cube_zyx": [8, 16, 16]}
@@ -29,13 +29,18 @@ def test_any_version_reads_as_the_full_set(tmp_path: Path) -> None:
         ids |= {f"s{2 * v:05d}", f"s{2 * v + 1:05d}"}
         expected[v] = set(ids)
     kinds = {
-        int(p.stem): json.loads(p.read_text()).get("kind")
+        int(p.stem): unseal(p.read_bytes(), p.name).get("kind")
         for p in (tmp_path / "store" / "manifests").glob("0*.json")
     }
-    assert kinds[1] == kinds[32] == kinds[64] == "checkpoint"
+    checkpoints = sorted(v for v, k in kinds.items() if k == "checkpoint")
+    # a checkpoint once the deltas above the last one are many and add a quarter of its scans
+    assert checkpoints[0] == 1 and len(checkpoints) >= 2
+    assert all(
+        b - a > mf.CHECKPOINT_EVERY for a, b in zip(checkpoints, checkpoints[1:], strict=False)
+    )
     assert kinds[2] == kinds[33] == kinds[70] == "delta"
     mf._CACHE.clear()  # a fresh reader, nothing cached
-    for v in (1, 2, 31, 32, 33, 63, 64, 70):
+    for v in sorted({1, 2, 31, 32, 33, 63, 64, 70, *checkpoints, *(c + 1 for c in checkpoints)}):
         m = read_version(uri, v)
         assert set(m.scans) == expected[v] and m.version == v and m.config == CFG
     assert read_latest(uri).scans["s00140"] == _entry(140)
