@@ -140,6 +140,8 @@ def write_metadata_only(session: ic.Session, entries: Sequence[dict], meta: dict
         await asyncio.gather(*(session.store.set(k, PROTO.buffer.from_bytes(v)) for k, v in batch))
 
     batch: list[tuple[str, bytes]] = []
+    if not sync(session.store.exists("scans/zarr.json")):  # Icechunk lists only real nodes
+        batch += [("zarr.json", group), ("scans/zarr.json", group)]
     for e in entries:
         m = {**meta, "attributes": e["attributes"], "shape": [e["n_cubes"], *meta["shape"][1:]]}
         m["codecs"] = json.loads(json.dumps(meta["codecs"]))
