@@ -327,10 +327,7 @@ class IcechunkCubeReader:
 
         async def go():
             return await asyncio.gather(
-                *(
-                    self._array(s)._async_array.getitem((j,))
-                    for s, j in zip(sids, js, strict=True)
-                ),
+                *(self._array(s)._async_array.getitem((j,)) for s, j in zip(sids, js, strict=True)),
                 return_exceptions=True,
             )
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import inspect
 import json
 import multiprocessing as mp
@@ -56,8 +55,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 # is reported in the properties instead of on every open
 os.environ.setdefault("ICECHUNK_LOG", "error")
 import icechunk as ic  # noqa: E402
-
 import icechunk_engine as ie  # noqa: E402
+
 from genesis_core.io.storage import Location  # noqa: E402
 from genesis_core.store import CubeStore, commit_scans, read_latest, write_scan  # noqa: E402
 from genesis_core.store import manifest as mf  # noqa: E402
@@ -304,7 +303,13 @@ print(json.dumps({"epochs": out, "open_s": opened, "rss_mb": int(hwm.split()[1])
 
 
 def run_reader(engine: str, mode: str, uri: str, opts: dict) -> dict:
-    args = {"engine": engine, "mode": mode, "uri": uri, "opts": opts, "bench": str(ROOT / "benchmarks")}
+    args = {
+        "engine": engine,
+        "mode": mode,
+        "uri": uri,
+        "opts": opts,
+        "bench": str(ROOT / "benchmarks"),
+    }
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RUST_LOG": "error"}
     res = subprocess.run(
         [sys.executable, "-c", READER, json.dumps(args)],
@@ -334,7 +339,9 @@ def read_section(tmp: Path, scans: int, latencies: list[float]) -> tuple[list[st
                     say(f"  {where} {mode} {engine}: FAILED {str(e)[-600:]}")
                     got[engine] = None
                     continue
-                reqs = (proxy.requests - before) / (2 * r["epochs"][0]["batches"]) if proxy else None
+                reqs = (
+                    (proxy.requests - before) / (2 * r["epochs"][0]["batches"]) if proxy else None
+                )
                 r["requests_per_batch"] = reqs
                 got[engine] = r
                 say(f"  {where} {mode} {engine}: {json.dumps(r)}")
@@ -371,7 +378,11 @@ def _read_row(where: str, mode: str, got: dict) -> str:
         return "–" if r is None else f"{r['epochs'][k]['cubes_s']:.0f}"
 
     def req(r):
-        return "–" if r is None or r["requests_per_batch"] is None else f"{r['requests_per_batch']:.1f}"
+        return (
+            "–"
+            if r is None or r["requests_per_batch"] is None
+            else f"{r['requests_per_batch']:.1f}"
+        )
 
     ratio = "–"
     if o and i:
@@ -416,7 +427,9 @@ def _ice_store(path: Path) -> tuple[ic.Repository, dict[str, str]]:
         es = []
         for k in group:
             es.append(
-                ie.write_scan(s, f"scan.{k}", small_cubes(k), np.zeros((4, 3), int) + k, {}, f"sha{k}", k)
+                ie.write_scan(
+                    s, f"scan.{k}", small_cubes(k), np.zeros((4, 3), int) + k, {}, f"sha{k}", k
+                )
             )
             now = set(os.listdir(path / "chunks"))
             (new,) = now - before
@@ -439,7 +452,13 @@ def _state_ice(path: str):
     tip = next(iter(repo.ancestry(branch="main")))
     r = ie.IcechunkCubeReader(repo, name=path)
     scans = {
-        s: (v["n_cubes"], v["checksum"], v["subset"], v["source_sha256"], json.dumps(v["attrs"], sort_keys=True))
+        s: (
+            v["n_cubes"],
+            v["checksum"],
+            v["subset"],
+            v["source_sha256"],
+            json.dumps(v["attrs"], sort_keys=True),
+        )
         for s, v in r.scans.items()
     }
     cubes = r.read_raw(range(len(r)))[0]
@@ -452,11 +471,15 @@ def _classify(state_fn, where: str, names: list[str], reference) -> str:
     except Exception as e:  # noqa: BLE001 - what matters is whether it names the record
         msg = f"{type(e).__name__}: {e}"
         return "named" if any(n in msg for n in names) else "unnamed:" + " ".join(msg.split())[:400]
-    same = meta == reference[0] and cubes.shape == reference[1].shape and (cubes == reference[1]).all()
+    same = (
+        meta == reference[0] and cubes.shape == reference[1].shape and (cubes == reference[1]).all()
+    )
     return "same" if same else "SILENT"
 
 
-def flip_trials(state_fn, base: Path, rel: str, names: list[str], positions: int, tmp: Path) -> dict:
+def flip_trials(
+    state_fn, base: Path, rel: str, names: list[str], positions: int, tmp: Path
+) -> dict:
     """Flip one byte (XOR 0x01: stays ASCII in JSON) at evenly spread positions of ``rel``."""
     reference = state_fn(str(base))
     size = (base / rel).stat().st_size
@@ -494,7 +517,11 @@ def prop_flips(tmp: Path, positions: int) -> dict[str, list[str]]:
     manifests = sorted((ice / "manifests").iterdir(), key=lambda p: p.stat().st_mtime)
     for label, rel, names in (
         (f"snapshot snapshots/{tip}", f"snapshots/{tip}", [tip]),
-        (f"manifest manifests/{manifests[-1].name}", f"manifests/{manifests[-1].name}", [manifests[-1].name]),
+        (
+            f"manifest manifests/{manifests[-1].name}",
+            f"manifests/{manifests[-1].name}",
+            [manifests[-1].name],
+        ),
         (
             "branch ref refs/branch.main/ref.json",
             "refs/branch.main/ref.json",
@@ -509,7 +536,9 @@ def prop_flips(tmp: Path, positions: int) -> dict[str, list[str]]:
 def _flip_line(label: str, r: dict) -> str:
     c = r["counts"]
     held = c.get("SILENT", 0) == 0 and c.get("unnamed", 0) == 0
-    ex = "; ".join(f"{k} e.g. byte {p}: {m[:400]}" for k, (p, m) in r["example"].items() if k != "same")
+    ex = "; ".join(
+        f"{k} e.g. byte {p}: {m[:400]}" for k, (p, m) in r["example"].items() if k != "same"
+    )
     return (
         f"{'held' if held else 'NOT held'}: {label} ({r['size']} B, {r['tried']} positions): "
         f"named error {c.get('named', 0)}, unnamed error {c.get('unnamed', 0)}, "
@@ -531,7 +560,9 @@ def _append_worker(args) -> list:
         repo = ie.open_repo(*where) if isinstance(where, list) else ie.open_repo(where)
         for k in ks:
             s = repo.writable_session("main")
-            e = ie.write_scan(s, f"scan.{k}", small_cubes(k), np.zeros((4, 3), int), {}, f"sha{k}", k)
+            e = ie.write_scan(
+                s, f"scan.{k}", small_cubes(k), np.zeros((4, 3), int), {}, f"sha{k}", k
+            )
             got.append(ie.commit_scans(s, [e], {"cube_zyx": [8, 16, 16]}, "h1", rebase=True))
     return got
 
@@ -553,9 +584,13 @@ def prop_conflict(tmp: Path) -> dict[str, list[str]]:
     # ours: a writer whose base is stale (another commit landed since it read)
     uri = _ours_store(tmp / "c_ours")
     stale = read_latest(uri)
-    e_win = write_scan(uri, "scan.win", small_cubes(7), np.zeros((4, 3), int), {}).entry("scan.win", "w")
+    e_win = write_scan(uri, "scan.win", small_cubes(7), np.zeros((4, 3), int), {}).entry(
+        "scan.win", "w"
+    )
     commit_scans(uri, [e_win], {"cube_zyx": [8, 16, 16]}, "h1")
-    e_lose = write_scan(uri, "scan.lose", small_cubes(8), np.zeros((4, 3), int), {}).entry("scan.lose", "l")
+    e_lose = write_scan(uri, "scan.lose", small_cubes(8), np.zeros((4, 3), int), {}).entry(
+        "scan.lose", "l"
+    )
     real = mf.read_latest
     try:
         mf.read_latest = lambda *a, **k: stale  # the loser keeps its stale base
@@ -573,8 +608,12 @@ def prop_conflict(tmp: Path) -> dict[str, list[str]]:
         f"{'held' if ok else 'NOT held'}: stale-base commit (replace) {lost}; "
         f"latest v{m.version} still has the winner's scan: {ok}"
     )
-    res = concurrent_appends("ours", uri, lambda: (mf._CACHE.clear(), len(read_latest(uri).scans))[1] - 1)
-    out["ours"].append(("held" if res.startswith("19 of 19") else "NOT held") + ": local disk: " + res)
+    res = concurrent_appends(
+        "ours", uri, lambda: (mf._CACHE.clear(), len(read_latest(uri).scans))[1] - 1
+    )
+    out["ours"].append(
+        ("held" if res.startswith("19 of 19") else "NOT held") + ": local disk: " + res
+    )
     # icechunk: two sessions on the same tip, the first commits
     path = tmp / "c_ice"
     repo, _ = _ice_store(path)
@@ -593,7 +632,9 @@ def prop_conflict(tmp: Path) -> dict[str, list[str]]:
         f"{'held' if ok else 'NOT held'}: stale-session commit {lost}; tip still has the winner's scan: {ok}"
     )
     res = concurrent_appends(
-        "icechunk", str(path), lambda: len(ie.list_scans(ie.open_repo(str(path)).readonly_session(branch="main"))) - 1
+        "icechunk",
+        str(path),
+        lambda: len(ie.list_scans(ie.open_repo(str(path)).readonly_session(branch="main"))) - 1,
     )
     out["icechunk"].append(
         ("held" if res.startswith("19 of 19") else "NOT held")
@@ -612,7 +653,9 @@ def prop_conflict(tmp: Path) -> dict[str, list[str]]:
             "a fork-started (not spawned) worker hangs"
         )
     except Exception as e:  # noqa: BLE001
-        out["icechunk"].append(f"info: fork()/merge() across processes failed: {type(e).__name__}: {e}")
+        out["icechunk"].append(
+            f"info: fork()/merge() across processes failed: {type(e).__name__}: {e}"
+        )
     return out
 
 
@@ -624,27 +667,38 @@ def s3_concurrency(fs, endpoint: str, opts: dict) -> dict[str, list[str]]:
     try:
         cfg = {"cube_zyx": [8, 16, 16]}
         es = [
-            write_scan(where, f"scan.{k}", small_cubes(k), np.zeros((4, 3), int), {}).entry(f"scan.{k}", "x")
+            write_scan(where, f"scan.{k}", small_cubes(k), np.zeros((4, 3), int), {}).entry(
+                f"scan.{k}", "x"
+            )
             for k in range(3)
         ]
         commit_scans(where, es, cfg, "h1")
         res = concurrent_appends(
             "ours", [where.uri, opts], lambda: (mf._CACHE.clear(), len(read_latest(where).scans))[1]
         )
-        out["ours"].append(("held" if res.startswith("19 of 19") else "NOT held") + ": SeaweedFS: " + res)
+        out["ours"].append(
+            ("held" if res.startswith("19 of 19") else "NOT held") + ": SeaweedFS: " + res
+        )
     except Exception as e:  # noqa: BLE001
         out["ours"].append(f"NOT measured on SeaweedFS: {type(e).__name__}: {str(e)[:200]}")
     try:
         repo = ie.create("s3://conc/ice", opts)
         s = repo.writable_session("main")
-        es = [ie.write_scan(s, f"scan.{k}", small_cubes(k), np.zeros((4, 3), int), {}) for k in range(3)]
+        es = [
+            ie.write_scan(s, f"scan.{k}", small_cubes(k), np.zeros((4, 3), int), {})
+            for k in range(3)
+        ]
         ie.commit_scans(s, es, {}, "h1")
         res = concurrent_appends(
             "icechunk",
             ["s3://conc/ice", opts],
-            lambda: len(ie.list_scans(ie.open_repo("s3://conc/ice", opts).readonly_session(branch="main"))),
+            lambda: len(
+                ie.list_scans(ie.open_repo("s3://conc/ice", opts).readonly_session(branch="main"))
+            ),
         )
-        out["icechunk"].append(("held" if res.startswith("19 of 19") else "NOT held") + ": SeaweedFS: " + res)
+        out["icechunk"].append(
+            ("held" if res.startswith("19 of 19") else "NOT held") + ": SeaweedFS: " + res
+        )
     except Exception as e:  # noqa: BLE001
         out["icechunk"].append(f"NOT measured on SeaweedFS: {type(e).__name__}: {str(e)[:300]}")
     return out
@@ -669,7 +723,9 @@ def prop_gc(tmp: Path) -> dict[str, list[str]]:
     ref = pinned.read_raw(range(len(pinned)))[0]
     pinned = CubeStore(uri, manifest=m1)  # fresh: nothing cached
     es = [
-        write_scan(uri, f"scan.{k}", small_cubes(k + 50), np.zeros((4, 3), int), {}).entry(f"scan.{k}", "y")
+        write_scan(uri, f"scan.{k}", small_cubes(k + 50), np.zeros((4, 3), int), {}).entry(
+            f"scan.{k}", "y"
+        )
         for k in range(3)
     ]
     commit_scans(uri, es, {"cube_zyx": [8, 16, 16]}, "h1", replace=True)  # a rebuild
@@ -691,11 +747,16 @@ def prop_gc(tmp: Path) -> dict[str, list[str]]:
     pinned = ie.IcechunkCubeReader(repo, snapshot_id=s1)
     ref = pinned.read_raw(range(len(pinned)))[0]
     s = repo.writable_session("main")
-    es = [ie.write_scan(s, f"scan.{k}", small_cubes(k + 50), np.zeros((4, 3), int), {}) for k in range(3)]
+    es = [
+        ie.write_scan(s, f"scan.{k}", small_cubes(k + 50), np.zeros((4, 3), int), {})
+        for k in range(3)
+    ]
     ie.commit_scans(s, es, {}, "h1")
     for retention in (3600.0, 0.0):
         expired, summary = ie.gc(repo, retention)
-        reader = ie.IcechunkCubeReader(ie.open_repo(str(path)), snapshot_id=s1) if retention else pinned
+        reader = (
+            ie.IcechunkCubeReader(ie.open_repo(str(path)), snapshot_id=s1) if retention else pinned
+        )
         try:
             got = reader.read_raw(range(len(reader)))[0]
             res = "reads the same cubes" if (got == ref).all() else "SILENTLY reads other cubes"
@@ -717,7 +778,9 @@ def prop_crc(tmp: Path) -> dict[str, list[str]]:
     m = read_latest(uri)
 
     def shard(sid):
-        (p,) = [p for p in (Path(uri) / m.scans[sid].group / "cubes" / "c").rglob("*") if p.is_file()]
+        (p,) = [
+            p for p in (Path(uri) / m.scans[sid].group / "cubes" / "c").rglob("*") if p.is_file()
+        ]
         return p
 
     a, b = shard("scan.0"), shard("scan.1")
@@ -813,7 +876,9 @@ def main() -> None:
             key = "(2) a writer that lost cannot commit over the winner"
             for eng in ("ours", "icechunk"):
                 props.setdefault(key, {"ours": [], "icechunk": []})[eng].extend(s3props[eng])
-    say(f"\nmachine at the end: load average {os.getloadavg()[0]:.2f}; total {time.perf_counter() - t_all:.0f} s")
+    say(
+        f"\nmachine at the end: load average {os.getloadavg()[0]:.2f}; total {time.perf_counter() - t_all:.0f} s"
+    )
     if commit_rows:
         say(
             "\n## Commit of 16 scans into a store of N scans (ms; median of 5 warm, 1 cold)\n"

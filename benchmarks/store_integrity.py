@@ -7,10 +7,11 @@ is written once; then random batches of 64 are read by a fresh reader with ``ver
 (each scan is read whole and hashed the first time it is touched) and ``verify=False``,
 alternating, over one epoch; plus ``verify_store()`` (what pre-training runs first).
 
-Commits: the time to commit 16 scans to a store already holding 1k, 10k and 100k scans
-(synthetic entries), as a delta (this tree; warm = the writer's own last version cached,
-cold = a new process reading checkpoint + deltas) beside a full manifest rewrite (how
-every commit worked before: read the whole manifest, write the whole manifest).
+Commits: into a store already holding 1k, 10k and 100k scans (synthetic entries), the
+time of a fenced commit of one scan (what preprocess does per finished scan) and of 16
+(its old cadence), warm (the writer's own last version cached) and cold (a new process:
+the checkpoint and deltas read, every record checked and chained); and what record
+checksums cost: a checkpoint read checked vs only parsed, written sealed vs plain JSON.
 
     python benchmarks/store_integrity.py [--scans 60] [--repeats 3] [--commit-sizes 1000,10000,100000]
 """
@@ -18,6 +19,7 @@ every commit worked before: read the whole manifest, write the whole manifest).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -31,9 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from genesis_core.cubes.extract import extract  # noqa: E402
 from genesis_core.store import CubeStore, commit_scans, write_scan  # noqa: E402
 from genesis_core.store import manifest as mf  # noqa: E402
+from genesis_core.store.integrity import seal, unseal  # noqa: E402
 from genesis_core.synth import chest_phantom  # noqa: E402
 
 CUBE = (32, 64, 64)
+CFG_DICT = {"cube_zyx": list(CUBE)}
 
 
 def build(uri: str, scans: int) -> None:
@@ -69,30 +73,52 @@ def _entries(start: int, n: int) -> list:
     ]
 
 
-def commit_costs(tmp: Path, sizes: list[int]) -> list[tuple]:
-    rows = []
-    for n in sizes:
-        uri = str(tmp / f"c{n}.zarr")
-        commit_scans(uri, _entries(0, n), {"cube_zyx": list(CUBE)}, "h")
-        t0 = time.perf_counter()
-        for i in range(5):
-            commit_scans(uri, _entries(n + 16 * i, 16), {"cube_zyx": list(CUBE)}, "h")
-        warm = (time.perf_counter() - t0) / 5
-        mf._CACHE.clear()
-        t0 = time.perf_counter()
-        commit_scans(uri, _entries(n + 100, 16), {"cube_zyx": list(CUBE)}, "h")
-        cold = time.perf_counter() - t0
-        m = mf.read_latest(uri)
-        t0 = time.perf_counter()
-        for _ in range(3):  # the old way: parse the whole manifest, write the whole manifest
-            data = (Path(uri) / "manifests" / "000001.json").read_bytes()
-            full = mf.Manifest.from_json(data)
-            full.scans.update({e.scan_id: e for e in _entries(n + 200, 16)})
-            (tmp / "full.json").write_bytes(full.to_json())
-        old = (time.perf_counter() - t0) / 3
-        delta = (Path(uri) / "manifests" / f"{m.version:06d}.json").stat().st_size
-        rows.append((n, warm, cold, old, delta, len(full.to_json())))
-    return rows
+def _timed(fn, repeats: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t0) / repeats
+
+
+class _Writer:
+    """A lease holder's commits: each the version after its last (``expect``)."""
+
+    def __init__(self, uri: str, n: int) -> None:
+        self.uri, self.next_id = uri, n
+        self.version = commit_scans(uri, _entries(0, n), CFG_DICT, "h").version
+
+    def commit(self, k: int) -> None:
+        entries, self.next_id = _entries(self.next_id, k), self.next_id + k
+        self.version = commit_scans(self.uri, entries, CFG_DICT, "h", expect=self.version).version
+
+
+def commit_cost(tmp: Path, n: int) -> dict:
+    """Per-scan fenced commits (how preprocess commits now), 16-scan deltas (how it committed
+    before), a cold commit (a new process: every record of the chain read and checked),
+    and what sealing costs: a checkpoint read checked against its SHA-256 vs parsed only."""
+    uri = str(tmp / f"c{n}.zarr")
+    w = _Writer(uri, n)
+    per_scan = _timed(lambda: w.commit(1), 40)
+    per_16 = _timed(lambda: w.commit(16), 10)
+    mf._CACHE.clear()
+    cold = _timed(lambda: w.commit(1), 1)
+    data = (Path(uri) / "manifests" / "000001.json").read_bytes()
+    body = data[: data.rfind(b"\nsha256=")]
+    payload = json.loads(body)
+    return {
+        "n": n,
+        "per_scan": per_scan,
+        "per_16": per_16,
+        "cold": cold,
+        "read_plain": _timed(lambda: json.loads(body), 3),
+        "read_checked": _timed(lambda: unseal(data, "000001.json"), 3),
+        "write_plain": _timed(
+            lambda: json.dumps(payload, separators=(",", ":"), sort_keys=True), 3
+        ),
+        "write_sealed": _timed(lambda: seal(payload), 3),
+        "delta_bytes": (Path(uri) / "manifests" / f"{w.version:06d}.json").stat().st_size,
+        "checkpoint_bytes": len(data),
+    }
 
 
 def main() -> None:
@@ -116,7 +142,7 @@ def main() -> None:
         t0 = time.perf_counter()
         CubeStore(uri).verify_store()
         vs = time.perf_counter() - t0
-        costs = commit_costs(Path(tmp), [int(x) for x in args.commit_sizes.split(",")])
+        costs = [commit_cost(Path(tmp), int(x)) for x in args.commit_sizes.split(",")]
     on, off = best[True], best[False]
     print("\n| reader | cubes/s (one epoch, batches of 64) | CPU s per 1,000 cubes |")
     print("|---|---|---|")
@@ -130,12 +156,19 @@ def main() -> None:
     )
 
     print(
-        "\n| scans in store | commit of 16 scans, s (delta, warm) | cold | full rewrite (before) "
-        "| delta bytes | full manifest bytes |"
+        "\n| scans in store | commit of 1 scan (fenced, warm), ms | of 16 scans, ms | per scan, "
+        "1 vs 16 | cold commit (chain read + checked), s | checkpoint read: parsed / checked, s "
+        "| checkpoint write: JSON / sealed, s | delta bytes (1 scan) | checkpoint bytes |"
     )
-    print("|---|---|---|---|---|---|")
-    for n, warm, cold, old, delta, full in costs:
-        print(f"| {n:,} | {warm:.4f} | {cold:.3f} | {old:.3f} | {delta:,} | {full:,} |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in costs:
+        print(
+            f"| {r['n']:,} | {1000 * r['per_scan']:.2f} | {1000 * r['per_16']:.2f} "
+            f"| {r['per_scan'] / (r['per_16'] / 16):.1f}× | {r['cold']:.3f} "
+            f"| {r['read_plain']:.3f} / {r['read_checked']:.3f} "
+            f"| {r['write_plain']:.3f} / {r['write_sealed']:.3f} "
+            f"| {r['delta_bytes']:,} | {r['checkpoint_bytes']:,} |"
+        )
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ def evaluate_flow(
                 experiment=experiment,
                 parent_run_id=parent,
                 root=root,
+                store_version=version,  # every fit on the version the run opened
             )
             for init in init_list
             for f in fractions
@@ -95,7 +96,13 @@ def evaluate_flow(
     publish_evaluation(task, metric, rows, table_md)
     name = model_name or default_model_name(task, dataset, label, uri)
     reg = (
-        register_fits(fits, name, metric, {"target_store_uri": uri}, root=root)
+        register_fits(
+            fits,
+            name,
+            metric,
+            {"target_store_uri": uri, "target_store_version": str(version)},
+            root=root,
+        )
         if register_models
         else None
     )

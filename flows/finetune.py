@@ -60,9 +60,9 @@ def finetune_flow(
         run_dir=str(run_dir),
         experiment=experiment,
         root=root,
+        store_version=version,
     )
     name = model_name or default_model_name(task, dataset, label, uri)
-    reg = register_fits(
-        [r], name, target_task(task).primary_metric, {"target_store_uri": uri}, root=root
-    )
+    tags = {"target_store_uri": uri, "target_store_version": str(version)}
+    reg = register_fits([r], name, target_task(task).primary_metric, tags, root=root)
     return FinetuneResult(fit=r, registration=reg)

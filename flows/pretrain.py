@@ -75,10 +75,13 @@ def pretrain_flow(
         warm_start=warm_start,
         gpus=gpus,
         sampling=plan.sampling,
+        manifest_version=manifest.version,  # one store version for the whole run
     )
     result = train_model(spec, root=root)
     tags = lineage_tags(manifest, spec, catalog_sha256, str(runtime.flow_run.id or ""))
-    reg = register_model(result, store, plan.transform_cfg, model_name, tags, root=root)
+    reg = register_model(
+        result, store, plan.transform_cfg, model_name, tags, root, manifest.version
+    )
     out = PretrainResult.of(
         result,
         reg,

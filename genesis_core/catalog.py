@@ -104,6 +104,10 @@ def load(where: LocationLike) -> pd.DataFrame:
     except (OSError, pa.ArrowException) as e:
         raise CatalogDamaged(f"catalog {where} is damaged: {e}") from None
     declared = (table.schema.metadata or {}).get(_DIGEST_KEY)
+    table = table.replace_schema_metadata(None)  # the rows are read by the schema alone
+    if not table.schema.equals(SCHEMA):
+        got = ", ".join(f"{f.name}: {f.type}" for f in table.schema if f not in SCHEMA)
+        raise CatalogDamaged(f"catalog {where} is damaged: columns not in its schema ({got})")
     if declared is not None and declared.decode("ascii", "replace") != _rows_digest(table):
         raise CatalogDamaged(
             f"catalog {where} is damaged: its rows do not match the digest written with them"

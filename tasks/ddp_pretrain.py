@@ -49,6 +49,7 @@ class DdpSpec:
     tracking_uri: str
     init: str | None = None  # warm start: a checkpoint every rank loads
     root: str | None = None  # the flow's data root (settings are rebuilt from it per rank)
+    manifest_version: int | None = None  # the run's store version, the same on every rank
 
     def write(self, path: Path) -> None:
         Location.of(path).write_bytes_atomic(
@@ -102,7 +103,11 @@ def main(spec_path: str) -> None:
     rank = int(os.environ.get("RANK", 0))
     # the launching task verified the whole store; each rank still verifies what it reads
     train_r, val_r = train_val_readers(
-        spec.store_uri, verify_all=False, sampling=spec.sampling, root=spec.root
+        spec.store_uri,
+        verify_all=False,
+        sampling=spec.sampling,
+        root=spec.root,
+        version=spec.manifest_version,
     )
     prof = training_profile(
         spec.profile,

@@ -23,6 +23,7 @@ from genesis_core.evaluation import nested_fractions
 from genesis_core.finetuning import WithProbabilities, build_model, finetune_profile, fit
 from genesis_core.io.storage import Location
 from genesis_core.models import read_state_dict
+from genesis_core.store.manifest import read_version
 from genesis_core.target_tasks import target_task
 from genesis_core.targets import TargetStore
 from genesis_core.training import load_checkpoint
@@ -75,14 +76,21 @@ def _sha256(path: str) -> str:
 
 
 def readers(
-    store_uri: str, fraction: float, fractions: list[float], seed: int = 0, root: str | None = None
+    store_uri: str,
+    fraction: float,
+    fractions: list[float],
+    seed: int = 0,
+    root: str | None = None,
+    version: int | None = None,
 ):
-    """Train (the ``fraction`` subset), validation and test readers.
+    """Train (the ``fraction`` subset), validation and test readers of target store
+    ``version`` (the run's, fixed when it started; ``None``: the latest).
 
     The label subset is drawn per ``seed`` (nested across fractions within a seed, the same
     for every init), so repeated seeds sample which labels were available too.
     """
-    store = TargetStore(get_settings(root).location(store_uri))
+    where = get_settings(root).location(store_uri)
+    store = TargetStore(where, manifest=None if version is None else read_version(where, version))
     sp = store.split()
     if not (len(sp["train"]) and len(sp["val"]) and len(sp["test"])):
         raise ValueError(
@@ -108,14 +116,16 @@ def fit_one(
     experiment: str,
     parent_run_id: str | None = None,
     root: str | None = None,
+    store_version: int | None = None,
 ) -> FitResult:
-    """One fit (init × fraction × seed) scored on the test split; skipped if already done."""
+    """One fit (init × fraction × seed) on target store version ``store_version`` (every fit
+    of a run on the same one), scored on the test split; skipped if already done."""
     path = Path(run_dir)
     if (path / "result.json").exists():
         return FitResult.from_dict(json.loads((path / "result.json").read_text()))
     use_tracking(get_settings(root))
     exp_id = ensure_experiment(experiment, get_settings(root))
-    train_r, val_r, test_r = readers(store_uri, fraction, fractions, seed, root=root)
+    train_r, val_r, test_r = readers(store_uri, fraction, fractions, seed, root, store_version)
     prof = finetune_profile(profile, task_name, steps, seed)
     active = mlflow.active_run()
     nested = active is not None

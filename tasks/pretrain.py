@@ -75,7 +75,9 @@ def train_model(spec: TrainSpec, root: str | None = None) -> TrainOutcome:
     s = get_settings(root)
     use_tracking(s)
     exp_id = ensure_experiment(spec.experiment, s)
-    train_r, val_r = train_val_readers(store_uri, sampling=sampling, root=root)
+    train_r, val_r = train_val_readers(
+        store_uri, sampling=sampling, root=root, version=spec.manifest_version
+    )
     prof = training_profile(profile_name, steps, device, seed, transform_cfg, sampling, root=root)
     torch.manual_seed(seed)  # the initial weights follow the run's seed, not earlier RNG use
     model = network(prof.network).restorer(prof.model)
@@ -121,6 +123,7 @@ def train_model(spec: TrainSpec, root: str | None = None) -> TrainOutcome:
                 tracking_uri=s.tracking_uri(),
                 init=ddp_pretrain.save_init(model, run_path / "init.pt") if warm_start else None,
                 root=root,
+                manifest_version=train_r.manifest.version,
             )
             result = ddp_pretrain.launch(spec, gpus, run_path)
         else:
@@ -214,9 +217,11 @@ def register_model(
     model_name: str,
     tags: PretrainTags,
     root: str | None = None,
+    manifest_version: int | None = None,
 ) -> Registration:
     """Log the model to its run, register a version, alias it ``candidate``;
-    move ``champion`` only if it beats the current champion on the fixed validation set."""
+    move ``champion`` only if it beats the current champion on the fixed validation set
+    of ``manifest_version``, the store version the run trained on (never a later one)."""
     use_tracking(get_settings(root))
     client = MlflowClient()
     net = network(result.network or DEFAULT)  # results written before networks were named
@@ -229,7 +234,9 @@ def register_model(
             info = registry.log_model(model, SIGNATURE)
         mv = registry.register_version(info, result.run_id, model_name, tags.to_dict())
     client.set_registered_model_alias(model_name, CANDIDATE, mv.version)
-    _, val_r = train_val_readers(store_uri, verify_all=False, root=root)  # verified at training
+    _, val_r = train_val_readers(  # verified at training
+        store_uri, verify_all=False, root=root, version=manifest_version
+    )
     from genesis_core.training import PretrainConfig
 
     loop = PretrainConfig.from_dict(result.loop)

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from genesis_core.store import CubeStore
+from genesis_core.store.manifest import read_version
 from genesis_core.training import load_checkpoint
 from genesis_core.training.profiles import Profile, profile
 from genesis_core.transforms import TransformConfig, make_pairs
@@ -27,13 +28,19 @@ def train_val_readers(
     verify_all: bool = True,
     sampling: str = "random",
     root: str | None = None,
+    version: int | None = None,
 ) -> tuple[CubeStore, CubeStore]:
-    """Train and validation views.  ``verify_all`` checks every scan first (the training task
-    does, once per run); the readers verify any scan they touch regardless.  Block sampling
-    reads whole scans; random sampling reads single cubes unless the store fits the cache."""
+    """Train and validation views of store version ``version`` (the run's, fixed when it
+    started: a commit landing mid-run changes neither training, validation nor the
+    champion comparison; ``None``: the latest).  ``verify_all`` checks every scan first
+    (the training task does, once per run); the readers verify any scan they touch
+    regardless.  Block sampling reads whole scans; random sampling reads single cubes
+    unless the store fits the cache."""
     s = get_settings(root)
+    where = s.location(store_uri)
     store = CubeStore(
-        s.location(store_uri),
+        where,
+        manifest=None if version is None else read_version(where, version),
         cache_mb=s.read_cache_mb,
         whole_scans=True if sampling == "blocks" else None,
     )

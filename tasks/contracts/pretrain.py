@@ -36,6 +36,8 @@ class TrainSpec:
     warm_start: str | None = None
     gpus: int = 1
     sampling: str = "random"
+    # the store version the run trains, validates and registers on (None: the latest)
+    manifest_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

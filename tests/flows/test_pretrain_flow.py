@@ -4,8 +4,10 @@ metrics, artifacts, registered versions, lineage tags, aliases, loading by alias
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
@@ -124,3 +126,55 @@ def test_pretrain_on_two_ranks_under_torchrun(prefect_harness, store, tracking) 
     model = mlflow.pytorch.load_model(f"models:/{MODEL}-ddp@champion")
     x = torch.rand(2, 1, 16, 32, 32)
     assert model(x).shape == x.shape
+
+
+def _val_loss(result, store: str, version: int | None, transforms: dict) -> float:
+    """The registered model's loss on the fixed validation pairs of store ``version``."""
+    from genesis_core.models import UNet3D, UNet3DConfig
+    from genesis_core.training import PretrainConfig
+    from genesis_core.training.pretrain import validation_loss
+    from tasks.training_inputs import corruption, load_weights, train_val_readers
+
+    model = UNet3D(UNet3DConfig(**result.model_config))
+    load_weights(model, Path(result.checkpoint))
+    model.eval()
+    _, val_reader = train_val_readers(store, version=version)
+    return validation_loss(
+        model, val_reader, corruption(transforms), PretrainConfig.from_dict(result.loop)
+    )
+
+
+def test_a_commit_landing_mid_run_changes_nothing_the_run_registers(
+    prefect_harness, store, tracking, monkeypatch
+) -> None:
+    """Training, validation, the MLflow dataset input, the lineage tags and the registered
+    ``val_loss`` (the champion decision) all come from the store version the run opened."""
+    import tasks.pretrain as tp
+    from flows.pretrain import pretrain_flow
+    from genesis_core.store import commit_scans, write_scan
+
+    opened = read_latest(store).version
+    real_train = tp.train
+
+    def commit_then_train(*args, **kwargs):
+        # another writer appends validation scans of very different content mid-run
+        cubes = np.full((8, 16, 32, 32), 400, np.int16)
+        written = write_scan(store, "late-val", cubes, np.zeros((8, 3), int), {})
+        commit_scans(
+            store, [written.entry("late-val", "sha-late", 5)], {"cube_zyx": [16, 32, 32]}, "test"
+        )
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(tp, "train", commit_then_train)
+    out = pretrain_flow(store=store, profile="tiny", steps=4, model_name=MODEL)
+    assert read_latest(store).version == opened + 1, "the commit did land during the run"
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    mv = client.get_model_version(MODEL, str(out.version))
+    assert mv.tags["manifest_version"] == str(opened)
+    (ds,) = client.get_run(out.run_id).inputs.dataset_inputs
+    assert ds.dataset.name.endswith(f"@v{opened}")
+    transforms = json.loads(mv.tags["transform_config"])
+    pinned = _val_loss(out, store, opened, transforms)
+    latest = _val_loss(out, store, None, transforms)
+    assert out.val_loss == pytest.approx(pinned, rel=1e-5)
+    assert abs(pinned - latest) > 1e-3 * pinned, "the late scans would have changed val_loss"
