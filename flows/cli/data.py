@@ -334,9 +334,14 @@ def open_store(uri: str, verify: bool = True):
 def store_verify(store: Annotated[str, typer.Argument(help="store URI")]) -> None:
     """Check every record of the manifest log, then read every committed scan and check it
     against its manifest checksum (exit 1 on damage, naming the file or scan)."""
+    from genesis_core.store.integrity import StoreCorruption
     from genesis_core.store.manifest import log_records
 
-    records = log_records(settings(None).location(store))  # damage: one line naming the file
+    try:
+        records = log_records(settings(None).location(store))
+    except StoreCorruption as e:  # a damaged, missing or unchained record: named, exit 1
+        console.print(f"[red]manifest log damaged:[/] {e}", soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
     console.print(f"{len(records)} manifest records verified (checksums and chain)")
     view = open_store(store, verify=False)
     t = Table(title=f"{store} (manifest v{view.manifest.version})")

@@ -152,6 +152,23 @@ def test_pretraining_refuses_a_damaged_store(ingested, genesis_root) -> None:
     assert re.search(r"its\s+shard\b.*?object\s+is\s+missing", out), out  # a folded table cell
 
 
+def test_verify_names_a_damaged_manifest_record(ingested, genesis_root) -> None:
+    """A flipped bit in a delta that changes a cube count used to pass `store verify`."""
+    from flows.cli import app
+    from flows.preprocess import preprocess_flow
+
+    store = preprocess_flow(dataset="luna", **PARAMS).store_uri
+    record = Path(store) / "manifests" / f"{read_latest(store).version:06d}.json"
+    data = bytearray(record.read_bytes())
+    at = data.index(b'"n_cubes":') + len(b'"n_cubes":')
+    data[at] ^= 0x01  # one more (or one fewer) cube
+    record.write_bytes(bytes(data))
+    result = CliRunner().invoke(app, ["store", "verify", store])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1, out
+    assert record.name in out and "damaged" in out, out
+
+
 def test_a_second_writer_waits_then_names_the_holder(ingested, tmp_path, monkeypatch) -> None:
     from flows.preprocess import preprocess_flow
     from genesis_core.store.lock import StoreLock, StoreLocked
