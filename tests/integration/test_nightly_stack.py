@@ -172,7 +172,7 @@ def _flush_prefect_workers(stack: Stack) -> None:
 def check_first_night(s: Stack, run, artifact_bucket: str) -> tuple[dict, dict, dict, list]:
     """What every first night shows (this tier and the container tier): 10 scans read and
     preprocessed, champion v1 with its lineage, trained by the pretrain deployment (the GPU
-    pool), manifest v1, the weights in the MLflow bucket.  (numbers, champion, manifest,
+    pool), manifest v10 (a commit per scan), the weights in the MLflow bucket.  (numbers, champion, manifest,
     artifact keys)."""
     numbers = report_numbers(artifact_markdown(s, str(run.id)))
     assert numbers["read"] == 10 and numbers["preprocessed"] == 10
@@ -186,7 +186,7 @@ def check_first_night(s: Stack, run, artifact_bucket: str) -> tuple[dict, dict, 
     (pre,) = pretrain_runs(s)  # the GPU stage ran as the pretrain deployment
     assert pre.state.is_completed() and t["prefect_flow_run_id"] == str(pre.id)
     m = manifest(s)
-    assert m["version"] == 1 and len(m["scans"]) == 10
+    assert m["version"] == 10 and len(m["scans"]) == 10  # one commit per finished scan
     # served by the MLflow server, stored with MLflow's account, out of the workers' reach
     artifacts = s.s3(admin=True).find(artifact_bucket)
     weights = f"/{champion['run_id']}/artifacts/weights/model.safetensors"
@@ -199,13 +199,17 @@ def test_first_night_trains_registers_and_reports(stack: Stack, uploaded: str) -
         stack, run_nightly(stack), "mlflow-artifacts"
     )
     t = tags(champion)
-    assert t["manifest_version"] == "1" and t["warm_start"] == ""
+    assert t["manifest_version"] == str(m["version"]) and t["warm_start"] == ""
     assert "champion" in alias(stack, MODEL, "candidate").get("aliases", [])
     # Catalog and cube store live in S3; the model's artifacts went to the MLflow bucket.
     assert stack.s3().exists(f"{stack.bucket}/root/catalog/nightly.parquet")
     assert sum(e["n_cubes"] for e in m["scans"].values()) == numbers["cubes_in_store"]
     assert any(k.endswith("/MLmodel") for k in artifacts), "the logged model is in S3"
-    stack.state["night1"] = {"etags": scan_objects(stack), "scans": set(m["scans"])}
+    stack.state["night1"] = {
+        "etags": scan_objects(stack),
+        "scans": set(m["scans"]),
+        "version": m["version"],
+    }
 
 
 def test_one_new_scan_is_appended_and_warm_started(stack: Stack, tmp_path) -> None:
@@ -225,7 +229,8 @@ def test_one_new_scan_is_appended_and_warm_started(stack: Stack, tmp_path) -> No
     assert numbers["preprocessed"] == 1, "only the new scan is preprocessed"
     m = manifest(stack)
     before = stack.state["night1"]
-    assert set(m["scans"]) == before["scans"] | {scan.uid} and m["version"] == 2
+    assert set(m["scans"]) == before["scans"] | {scan.uid}
+    assert m["version"] == before["version"] + 1
     after = scan_objects(stack)
     assert {k: after.get(k) for k in before["etags"]} == before["etags"], (
         "old shard objects must not be rewritten"
@@ -240,7 +245,8 @@ def test_one_new_scan_is_appended_and_warm_started(stack: Stack, tmp_path) -> No
     versions = {v["version"]: v for v in model_versions(stack)}
     assert set(versions) == {"1", "2"}, "a new model version per night with new scans"
     t = tags(versions["2"])
-    assert t["warm_start"] == f"models:/{MODEL}@champion" and t["manifest_version"] == "2"
+    assert t["warm_start"] == f"models:/{MODEL}@champion"
+    assert t["manifest_version"] == str(m["version"])
     assert t["compared_with"] == "1" and float(t["champion_val_loss"]) > 0
     assert alias(stack, MODEL, "candidate")["version"] == "2"
 
@@ -256,7 +262,7 @@ def test_a_night_without_new_scans_trains_nothing(stack: Stack) -> None:
     assert report_numbers(md)["read"] == 0 and report_numbers(md)["preprocessed"] == 0
     assert len(pretrain_runs(stack)) == trainings, "no pre-training run was started"
     assert len(model_versions(stack)) == versions, "no new model version"
-    assert manifest(stack)["version"] == 2
+    assert manifest(stack)["version"] == stack.state["night1"]["version"] + 1
 
 
 # --------------------------------------------------------------------------- failures
