@@ -11,7 +11,7 @@ format          mhd | nifti | nrrd | dicom
 label_uri       segmentation file, if any
 subset          LUNA16 subset number, or null
 status          ok | quarantined
-reason          why it is quarantined; empty when ok
+reason          why it is quarantined; for an ok row "note: …" (what reading changed) or empty
 shape_xyz, spacing_xyz, origin_xyz, direction (9 numbers), hu_min, hu_max
 sha256          hash of the voxel content (see ``readers.content_sha256``)
 revision        0 when first seen; +1 each time the content hash changes

@@ -7,6 +7,7 @@ reading; :func:`commit` merges rows into the catalog and writes it atomically.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from genesis_core.io.layout import ScanSource
 from genesis_core.io.readers import ReadResult, content_sha256, fetch_source, read_fetched
 from genesis_core.io.storage import Location, LocationLike
 from genesis_core.volume import Volume
+
+log = logging.getLogger(__name__)
 
 
 def rows_for_source(
@@ -99,8 +102,23 @@ def _row(src: ScanSource, r: ReadResult, now: datetime, checks: CheckConfig) -> 
     reason = check_volume(v, checks) or _label_problem(r, src.label_values)
     if reason:
         reason = _named(reason, r.source_uri if "label" not in reason else src.label_uri or "")
-    row.update(status=catalog.QUARANTINED if reason else catalog.OK, reason=reason)
+        row.update(status=catalog.QUARANTINED, reason=reason)
+    else:
+        row.update(status=catalog.OK, reason=_note(r))
     return row
+
+
+# An ok row's reason says what reading changed in it (padding set to air, a localizer
+# dropped): the catalog records it, so the change is never silent.
+NOTE_PREFIX = "note: "
+
+
+def _note(r: ReadResult) -> str:
+    if not r.notes:
+        return ""
+    note = NOTE_PREFIX + _named(r.notes, r.source_uri)
+    log.warning("%s: %s", r.scan_id, note)
+    return note
 
 
 def _named(reason: str, uri: str) -> str:

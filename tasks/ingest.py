@@ -64,7 +64,8 @@ def ingest_annotations(
 ) -> tuple[AnnotationTable, ...]:
     """Validate LUNA16 CSVs against the catalog; save them beside it as parquet."""
     s = get_settings(root)
-    scan_ids = set(catalog.load(s.location(catalog_uri))["scan_id"])
+    scans = catalog.load(s.location(catalog_uri))
+    scan_ids = set(scans["scan_id"])
     reports = []
     for kind, uri in (
         ("annotations", listing.annotations_uri),
@@ -73,7 +74,7 @@ def ingest_annotations(
         if uri is None:
             continue
         try:
-            df, rep = load_annotations(s.location(uri), kind, scan_ids)
+            df, rep = load_annotations(s.location(uri), kind, scan_ids, scans)
         except AnnotationError as e:
             reports.append(AnnotationTable(kind, error=str(e)))
             continue

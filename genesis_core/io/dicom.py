@@ -19,12 +19,14 @@ row cosines, column cosines, normal).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from genesis_core.io import dicom_elements, dicom_pixels
 from genesis_core.io.geometry import GeometryError, check_direction, check_spacing, floats
 
 GAP_TOLERANCE = 0.02  # relative to the median gap
@@ -35,7 +37,9 @@ TAGS = {
     "orientation": "0020|0037",
     "spacing": "0028|0030",
     "modality": "0008|0060",
+    "image_type": "0008|0008",
 }
+CT_MODALITY = "CT"
 
 
 class SeriesError(ValueError):
@@ -49,6 +53,12 @@ class Slice:
     size: tuple[int, int]  # (columns, rows)
     tags: dict[str, str]
     frames: int = 1  # > 1 for a multi-frame (enhanced) object: a whole volume in one file
+    frame: int = 0  # which frame of a multi-frame file (1-based) this slice is; 0 = classic
+
+    @property
+    def name(self) -> str:
+        """How reasons name it: the file, and the frame of a multi-frame file."""
+        return f"{self.path.name} frame {self.frame}" if self.frame else self.path.name
 
 
 def slice_info(reader: sitk.ImageFileReader, path: Path) -> Slice:
@@ -100,7 +110,7 @@ def check_series(slices: list[Slice], label: str) -> tuple[list[Slice], dict]:
         raise SeriesError(
             f"{label}: slice size (columns × rows) changes across slices {sorted(sizes)}"
         )
-    _same(slices, "modality", "Modality", label)
+    _check_modality(_same(slices, "modality", "Modality", label), label)
     spacing_txt = _same(slices, "spacing", "PixelSpacing", label)
     orient_txt = _same(slices, "orientation", "ImageOrientationPatient", label)
     if not spacing_txt:
@@ -129,10 +139,10 @@ def check_series(slices: list[Slice], label: str) -> tuple[list[Slice], dict]:
 def _position(s: Slice, label: str) -> list[float]:
     txt = s.tags.get("position", "")
     if not txt:
-        raise SeriesError(f"{label}: {s.path.name} has no ImagePositionPatient (0020,0032)")
-    p = floats(txt.replace("\\", " "), 3, f"ImagePositionPatient of {s.path.name}", label)
+        raise SeriesError(f"{label}: {s.name} has no ImagePositionPatient (0020,0032)")
+    p = floats(txt.replace("\\", " "), 3, f"ImagePositionPatient of {s.name}", label)
     if not np.all(np.isfinite(p)):
-        raise GeometryError(f"{label}: ImagePositionPatient of {s.path.name} is not finite")
+        raise GeometryError(f"{label}: ImagePositionPatient of {s.name} is not finite")
     return p
 
 
@@ -146,14 +156,14 @@ def _check_positions(slices, pos, r, c, n, label: str) -> float:
         i = int(dup[0])
         raise SeriesError(
             f"{label}: duplicated slice position z = {along[i]:.4g} mm "
-            f"({slices[i].path.name}, {slices[i + 1].path.name})"
+            f"({slices[i].name}, {slices[i + 1].name})"
         )
     bad = np.flatnonzero(np.abs(gaps - median) > tol)
     if len(bad):
         i = int(bad[0])
         raise SeriesError(
             f"{label}: slice gap of {gaps[i]:.4g} mm at z = {along[i]:.4g} mm "
-            f"(between {slices[i].path.name} and {slices[i + 1].path.name}; expected "
+            f"(between {slices[i].name} and {slices[i + 1].name}; expected "
             f"{median:.4g} mm): a slice is missing or the spacing is uneven"
         )
     drift = np.abs((pos - pos[0]) @ np.stack([r, c], axis=1)).max()
@@ -165,28 +175,167 @@ def _check_positions(slices, pos, r, c, n, label: str) -> float:
     return float((along[-1] - along[0]) / (len(along) - 1))
 
 
-def read_slices(slices: list[Slice], label: str) -> np.ndarray:
-    """Voxels (Z, Y, X) in the given order; a slice that does not decode names itself."""
+def read_slices(slices: list[Slice], label: str, notes: list[str] | None = None) -> np.ndarray:
+    """Voxels (Z, Y, X) in the given order; a slice that does not decode names itself.
+
+    Each file's pixel-format fields are checked against its data first
+    (:func:`.dicom_pixels.format_problem`); padding voxels become air, said in ``notes``."""
     reader = sitk.ImageFileReader()
+    decoded: dict[Path, np.ndarray] = {}
+    padded: dict[str, int] = {}
     planes = []
     for s in slices:
-        reader.SetFileName(str(s.path))
-        try:
-            arr = sitk.GetArrayFromImage(reader.Execute())
-        except RuntimeError as e:
-            raise SeriesError(
-                f"{label}: slice {s.path.name} cannot be decoded ({error_text(e)})"
-            ) from e
-        if arr.ndim == 3 and arr.shape[0] == 1:
-            arr = arr[0]
-        if arr.ndim != 2:
-            raise SeriesError(f"{label}: slice {s.path.name} is not a single 2D frame {arr.shape}")
-        planes.append(arr)
+        if s.path not in decoded:
+            decoded[s.path] = _decode(reader, s, label, padded)
+        arr = decoded[s.path]
+        if not s.frame and arr.shape[0] != 1:
+            raise SeriesError(f"{label}: slice {s.name} is not a single 2D frame {arr.shape}")
+        planes.append(arr[s.frame - 1 if s.frame else 0])
+    for what, n in padded.items():
+        (notes if notes is not None else []).append(
+            f"{n} padding voxels ({what}) set to air ({dicom_pixels.AIR_HU} HU)"
+        )
     dtype = np.result_type(*{p.dtype for p in planes})
     out = np.empty((len(planes), *planes[0].shape), dtype=dtype)
     for i, p in enumerate(planes):
         out[i] = p
     return out
+
+
+def _decode(reader: sitk.ImageFileReader, s: Slice, label: str, padded: dict) -> np.ndarray:
+    """A file's frames (F, Y, X) in HU, its pixel format checked, its padding set to air."""
+    ds = parsed(s.path, label)
+    problem = dicom_pixels.format_problem(ds) if ds is not None else ""
+    if problem:
+        raise SeriesError(f"{label}: {s.path.name}: {problem}")
+    reader.SetFileName(str(s.path))
+    try:
+        arr = sitk.GetArrayFromImage(reader.Execute())
+    except RuntimeError as e:
+        raise SeriesError(f"{label}: slice {s.name} cannot be decoded ({error_text(e)})") from e
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise SeriesError(f"{label}: {s.path.name} is not a stack of 2D frames {arr.shape}")
+    if ds is None:
+        return arr
+    arr, n, what = dicom_pixels.map_padding(arr, ds)
+    if n:
+        padded[what] = padded.get(what, 0) + n
+    return arr
+
+
+def parsed(path: Path, label: str) -> dicom_elements.Dataset | None:
+    """The file's elements (None for a transfer syntax the parser leaves to GDCM)."""
+    try:
+        return dicom_elements.parse(path.read_bytes())
+    except dicom_elements.DicomParseError as e:
+        raise SeriesError(f"{label}: {path.name} is damaged ({e})") from e
+
+
+# A localizer (scout) is a plane across the stack: its normal is far off the series'.
+LOCALIZER_COS = float(np.cos(np.radians(45)))
+
+
+def drop_localizers(slices: list[Slice], label: str) -> tuple[list[Slice], list[str]]:
+    """The slices without localizer images that share the series UID, and a note per file.
+
+    A localizer is ImageType LOCALIZER, or an image in another plane than the series'
+    (its normal more than 45° off the most common one; a slight tilt stays an error of
+    the series).  Fewer than two slices left means it cannot be told apart safely."""
+    scouts = {s.path: "ImageType LOCALIZER" for s in slices if _is_localizer(s)}
+    normals = {s.path: _normal(s) for s in slices if s.path not in scouts}
+    known = [n for n in normals.values() if n is not None]
+    if known:
+        main = np.asarray(Counter(tuple(np.round(n, 2)) for n in known).most_common(1)[0][0])
+        main = main / np.linalg.norm(main)
+        for path, n in normals.items():
+            if n is not None and abs(float(n @ main)) < LOCALIZER_COS:
+                scouts[path] = f"its plane's normal {_vec(n)} is not the series' {_vec(main)}"
+    if not scouts:
+        return slices, []
+    kept = [s for s in slices if s.path not in scouts]
+    if len(kept) < 2:
+        names = ", ".join(sorted(p.name for p in scouts))
+        raise SeriesError(f"{label}: {names}: localizer images, and no series is left without them")
+    notes = [f"localizer {p.name} dropped ({why})" for p, why in sorted(scouts.items())]
+    return kept, notes
+
+
+def _is_localizer(s: Slice) -> bool:
+    return "LOCALIZER" in s.tags.get("image_type", "").upper().replace(" ", "").split("\\")
+
+
+def _normal(s: Slice) -> np.ndarray | None:
+    try:
+        v = [float(x) for x in s.tags.get("orientation", "").replace("\\", " ").split()]
+    except ValueError:
+        return None
+    if len(v) != 6:
+        return None
+    n = np.cross(v[:3], v[3:])
+    size = float(np.linalg.norm(n))
+    return n / size if np.isfinite(size) and size > 1e-6 else None
+
+
+def _vec(v) -> str:
+    return "(" + ", ".join(f"{float(x):.3g}" for x in v) + ")"
+
+
+PER_FRAME, SHARED = 0x52009230, 0x52009229
+# functional group sequence → the attribute in it (the same as a classic slice's tag)
+FRAME_GROUPS = {
+    "position": (0x00209113, 0x00200032),  # PlanePositionSequence → ImagePositionPatient
+    "orientation": (0x00209116, 0x00200037),  # PlaneOrientationSequence
+    "spacing": (0x00289110, 0x00280030),  # PixelMeasuresSequence → PixelSpacing
+}
+
+
+def frame_slices(s: Slice, label: str) -> list[Slice]:
+    """The frames of a multi-frame (enhanced) file as the slices of a series.
+
+    Each frame's position comes from its own functional groups, orientation and spacing
+    from its own or the shared groups (or the classic top-level attribute): nothing is
+    assumed, so :func:`check_series` finds a missing frame or spacing as for files."""
+    ds = parsed(s.path, label)
+    if ds is None:
+        raise SeriesError(f"{label}: {s.path.name}: frames in a transfer syntax not checked here")
+    per_frame = _items(ds.get(PER_FRAME))
+    shared = (_items(ds.get(SHARED)) or [{}])[0]
+    if len(per_frame) != s.frames:
+        raise SeriesError(
+            f"{label}: {s.path.name} has {s.frames} frames but its "
+            f"PerFrameFunctionalGroupsSequence describes {len(per_frame)}: frame positions unknown"
+        )
+    out = []
+    for k, groups in enumerate(per_frame, 1):
+        tags = {key: s.tags[key] for key in ("modality", "image_type") if key in s.tags}
+        for key, (seq, tag) in FRAME_GROUPS.items():
+            sources = (groups,) if key == "position" else (groups, shared)
+            value = next((v for g in sources if (v := _group_value(g, seq, tag))), "")
+            if not value and key != "position":
+                value = dicom_elements.text(ds.get(tag))
+            if value:
+                tags[key] = value
+        out.append(Slice(s.path, s.series, s.size, tags, s.frames, k))
+    return out
+
+
+def _items(el: dicom_elements.Element | None) -> list[dict]:
+    return el.items if el is not None and el.items else []
+
+
+def _group_value(groups: dict, seq: int, tag: int) -> str:
+    items = _items(groups.get(seq))
+    return dicom_elements.text(items[0].get(tag)) if items else ""
+
+
+def _check_modality(modality: str, label: str) -> None:
+    """CT only: an MR, PET or derived object (SEG, SR) can look CT-like and still not be HU."""
+    if not modality:
+        raise SeriesError(f"{label}: no Modality (0008,0060): not known to be CT")
+    if modality.upper() != CT_MODALITY:
+        raise SeriesError(f"{label}: Modality is {modality!r}, not CT")
 
 
 def error_text(e: Exception) -> str:

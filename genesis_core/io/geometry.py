@@ -72,3 +72,20 @@ def check_geometry(
     check_spacing(spacing, "spacing", where)
     check_origin(origin, "origin", where)
     check_direction(direction, "direction", where)
+
+
+def continuous_index(
+    points_xyz, origin: Sequence[float], spacing: Sequence[float], direction: Sequence[float]
+) -> np.ndarray:
+    """Voxel coordinates (m, 3), (i, j, k) = (x, y, z) order, of world points (m, 3) mm:
+    ITK's physical-to-index map, ``D⁻¹ (p − origin) / spacing`` (D orthonormal)."""
+    d = np.asarray(direction, dtype=np.float64).reshape(3, 3)
+    rel = np.asarray(points_xyz, dtype=np.float64).reshape(-1, 3) - np.asarray(origin, float)
+    return (rel @ d) / np.asarray(spacing, dtype=np.float64)
+
+
+def inside_extent(points_xyz, origin, spacing, direction, shape_xyz) -> np.ndarray:
+    """Which world points fall inside the scan: within half a voxel of its outer centres."""
+    idx = continuous_index(points_xyz, origin, spacing, direction)
+    shape = np.asarray(shape_xyz, dtype=np.float64)
+    return np.all((idx >= -0.5) & (idx <= shape - 0.5), axis=1)

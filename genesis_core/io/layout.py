@@ -172,7 +172,7 @@ def _nhdr_data_files(fs, path: str, rel: str, by_rel) -> list[str]:
     except (OSError, ValueError):
         return []
     folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
-    for line in head.decode("latin-1").splitlines():
+    for line in metaimage.header_text(head).splitlines():
         key, _, value = line.partition(":")
         if key.strip().lower() in ("data file", "datafile") and value.strip():
             p = PurePosixPath(value.strip())

@@ -65,12 +65,22 @@ def read_header(path: Path) -> Header:
     return parse_header(head, path.name)
 
 
+def header_text(raw: bytes) -> str:
+    """One header line as text: UTF-8 (what writers use today for a name like
+    ``scän.raw``), else latin-1.  ITK keeps the bytes and opens the file by them, so
+    decoding a UTF-8 name as latin-1 would name a file that does not exist."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def parse_header(head: bytes, name: str) -> Header:
     fields: dict[str, str] = {}
     pos, lines = 0, head.split(b"\n")
     for i, raw in enumerate(lines):
         pos += len(raw) + 1
-        line = raw.decode("latin-1").strip()
+        line = header_text(raw).strip()
         if "=" not in line:
             continue
         key, value = (s.strip() for s in line.split("=", 1))
@@ -92,7 +102,7 @@ def _data_files(value: str, rest: list[bytes], name: str) -> tuple[str, ...]:
     if words[0].upper() == "LIST":
         files = []
         for raw in rest:
-            s = raw.decode("utf-8", "replace").strip()
+            s = header_text(raw).strip()
             if not s:
                 break
             files.append(s)

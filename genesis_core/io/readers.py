@@ -52,6 +52,9 @@ class ReadResult:
     volume: Volume | None = None
     label: Volume | None = None
     reason: str = ""
+    notes: str = (
+        ""  # what reading changed in an accepted scan (padding to air, a localizer dropped)
+    )
 
 
 def fetch(src: ScanSource, cache_dir: Path, dataset: LocationLike = "") -> list[Path]:
@@ -249,21 +252,21 @@ def _read_series(
             reason=f"{label}: slice {inside[0]} of this series cannot be decoded"
             + (f" (and {len(inside) - 1} more)" if len(inside) > 1 else ""),
         )
-    if len(slices) == 1 and slices[0].frames > 1:  # multi-frame: ITK builds its geometry
-        try:
-            vol = _guarded(read_image, slices[0].path)
-        except ScanReadError as e:
-            return ReadResult(sid, uri, reason=f"{label}: {e}")
-        return ReadResult(sid, uri, volume=vol)
+    notes: list[str] = []
     try:
+        if len(slices) == 1 and slices[0].frames > 1:  # multi-frame: its frames are the slices
+            label = f"{label} (multi-frame {slices[0].path.name}, {slices[0].frames} frames)"
+            slices = dicom.frame_slices(slices[0], label)
+        else:
+            slices, notes = dicom.drop_localizers(slices, label)
         ordered, geometry = dicom.check_series(slices, label)
-        vol = Volume(dicom.read_slices(ordered, label), **geometry)
+        vol = Volume(dicom.read_slices(ordered, label, notes), **geometry)
         check_geometry(vol.spacing, vol.origin, vol.direction, label)
     except BAD_DATA as e:
         return ReadResult(sid, uri, reason=str(e))
     except MemoryError:
         return ReadResult(sid, uri, reason=f"{label}: not enough memory to hold its voxels")
-    return ReadResult(sid, uri, volume=vol)
+    return ReadResult(sid, uri, volume=vol, notes="; ".join(notes))
 
 
 def _leftover(src: ScanSource, uri: str, p: Path) -> ReadResult:

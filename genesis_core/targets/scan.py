@@ -19,6 +19,8 @@ import pandas as pd
 from genesis_core.cubes.rng import rng_for
 from genesis_core.faults import is_transient
 from genesis_core.io import storage
+from genesis_core.io.annotations import WORLD
+from genesis_core.io.geometry import inside_extent
 from genesis_core.io.readers import read_catalogued, read_image
 from genesis_core.io.storage import Location, LocationLike
 from genesis_core.store.manifest import Manifest, ScanEntry, commit_scans
@@ -53,8 +55,20 @@ def target_arrays(
     table: pd.DataFrame | None,
     rng: np.random.Generator,
 ) -> TargetArrays:
-    """The task's builder (arrays in, arrays out): :data:`~genesis_core.target_tasks.TARGET_TASKS`."""
-    return target_task(config.task).build(image, label, table, config, rng)
+    """The task's builder (arrays in, arrays out): :data:`~genesis_core.target_tasks.TARGET_TASKS`.
+
+    Rows whose world point lies outside ``image`` never make a sample (ingest marks them
+    invalid; a table saved before that check is filtered here)."""
+    return target_task(config.task).build(image, label, rows_inside(table, image), config, rng)
+
+
+def rows_inside(table: pd.DataFrame | None, image: Volume) -> pd.DataFrame | None:
+    """The rows of ``table`` whose world point (coordX, coordY, coordZ) lies inside ``image``."""
+    if table is None or len(table) == 0 or not set(WORLD).issubset(table.columns):
+        return table
+    points = table[WORLD].to_numpy(np.float64)
+    keep = inside_extent(points, image.origin, image.spacing, image.direction, image.shape_xyz)
+    return table.loc[keep]
 
 
 def _read_label(row: Mapping[str, Any], cache_dir: Path, store: Location) -> Volume | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import struct
 import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
+from genesis_core.io import dicom_elements as de
 
 
 def write_series(
@@ -63,3 +66,52 @@ def strip_pixel_data(path: Path) -> None:
     cut = data.rfind(b"\xe0\x7f\x10\x00")
     assert cut > 132, "no PixelData tag found"
     path.write_bytes(data[:cut])
+
+
+def rewrite(path: Path, edit) -> None:
+    """Parse ``path``, let ``edit(elements)`` change its top-level elements (a dict of
+    :class:`~genesis_core.io.dicom_elements.Element` by tag), write it back in its syntax."""
+    data = path.read_bytes()
+    ds = de.parse(data)
+    assert ds is not None, f"{path} is not a DICOM file the parser reads"
+    start = min(el.start for el in ds.elements.values())
+    edit(ds.elements)
+    path.write_bytes(data[:start] + encode(ds.elements, ds.syntax != de.IMPLICIT_LE))
+
+
+def element(tag: int, vr: str, value: bytes | str | None = None, items=None) -> de.Element:
+    raw = value.encode("latin-1") if isinstance(value, str) else (value or b"")
+    return de.Element(tag, vr, raw, items)
+
+
+def us(value: int) -> bytes:
+    return struct.pack("<H", value)
+
+
+def ss(value: int) -> bytes:
+    return struct.pack("<h", value)
+
+
+def encode(elements: dict, explicit: bool) -> bytes:
+    return b"".join(_encode(elements[tag], explicit) for tag in sorted(elements))
+
+
+def _encode(el: de.Element, explicit: bool) -> bytes:
+    head = struct.pack("<HH", el.tag >> 16, el.tag & 0xFFFF)
+    if el.items is not None:
+        delim = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+        body = b"".join(
+            struct.pack("<HHI", 0xFFFE, 0xE000, de.UNDEFINED) + encode(i, explicit) + delim
+            for i in el.items
+        ) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+        n, vr = de.UNDEFINED, "SQ"
+    else:
+        body = bytes(el.value)
+        if len(body) % 2:
+            body += b"\0" if el.vr in ("UI", "OB", "OW", "UN", "") else b" "
+        n, vr = len(body), el.vr or "UN"
+    if not explicit:
+        return head + struct.pack("<I", n) + body
+    if vr in de.LONG_VRS:
+        return head + vr.encode() + b"\0\0" + struct.pack("<I", n) + body
+    return head + vr.encode() + struct.pack("<H", n) + body

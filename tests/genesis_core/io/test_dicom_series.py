@@ -162,7 +162,9 @@ def test_multi_frame_object_is_one_volume(tmp_path: Path) -> None:
     vol = volumes.volume()
     folder = tmp_path / "mf"
     folder.mkdir()
-    sitk.WriteImage(sitk.Cast(vol.to_sitk(), sitk.sitkUInt16), str(folder / "vol.dcm"))
+    img = sitk.Cast(vol.to_sitk(), sitk.sitkUInt16)
+    img.SetMetaData("0008|0060", "CT")
+    sitk.WriteImage(img, str(folder / "vol.dcm"))
     got = read_catalogued(str(folder), "dicom", tmp_path / "cache")
     assert got.array.shape == vol.array.shape
     np.testing.assert_allclose(got.spacing, vol.spacing, atol=1e-6)
