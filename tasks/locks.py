@@ -23,7 +23,7 @@ from tasks.settings import get_settings
 def store_writer(store_uri: str, purpose: str, root: str | None = None) -> Iterator[StoreLock]:
     """Hold the store's writer lease (waits ``GENESIS_STORE_LOCK_TIMEOUT`` s at most)."""
     s = get_settings(root)
-    with StoreLock(s.location(store_uri), purpose, s.store_lock_timeout) as lock:
+    with StoreLock(s.location(store_uri), purpose, timeout_s=s.store_lock_timeout) as lock:
         yield lock
 
 

@@ -144,15 +144,9 @@ class StoreLock(Lease):
     over a stale lease commits a fence version first (:func:`write_fence`).
     """
 
-    def __init__(
-        self,
-        store: LocationLike,
-        purpose: str = "",
-        timeout_s: float = 600.0,
-        ttl_s: float = 120.0,
-        poll_s: float = 1.0,
-    ) -> None:
-        super().__init__(store, lock_location(store), purpose, timeout_s, ttl_s, poll_s)
+    def __init__(self, store: LocationLike, purpose: str = "", **lease: float) -> None:
+        """``lease``: ``timeout_s``, ``ttl_s``, ``poll_s`` as for :class:`Lease`."""
+        super().__init__(store, lock_location(store), purpose, **lease)
         self.store = Location.of(store)
         self.version = 0
 
