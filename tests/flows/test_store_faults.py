@@ -9,6 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -152,12 +153,16 @@ def test_pretraining_refuses_a_damaged_store(ingested, genesis_root) -> None:
     assert re.search(r"its\s+shard\b.*?object\s+is\s+missing", out), out  # a folded table cell
 
 
-def test_verify_names_a_damaged_manifest_record(ingested, genesis_root) -> None:
+def test_verify_names_a_damaged_manifest_record(tmp_path) -> None:
     """A flipped bit in a delta that changes a cube count used to pass `store verify`."""
     from flows.cli import app
-    from flows.preprocess import preprocess_flow
+    from genesis_core.store import commit_scans, write_scan
+    from tests.helpers.stores import phantom_store
 
-    store = preprocess_flow(dataset="luna", **PARAMS).store_uri
+    store = phantom_store(str(tmp_path / "s.zarr"), subsets=(0, 5), cubes_per_scan=2)
+    cubes = CubeStore(store).scan_cubes("scan-0")
+    written = write_scan(store, "late", cubes, np.zeros((2, 3), int), {})
+    commit_scans(store, [written.entry("late", "sha-late", 1)], {"cube_zyx": [16, 32, 32]}, "test")
     record = Path(store) / "manifests" / f"{read_latest(store).version:06d}.json"
     data = bytearray(record.read_bytes())
     at = data.index(b'"n_cubes":') + len(b'"n_cubes":')
