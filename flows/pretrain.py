@@ -7,6 +7,7 @@ from typing import Literal
 from prefect import flow, get_run_logger, runtime
 
 from flows.options import pretrain_plan, store_uri_for
+from genesis_core.io.storage import redact_uri
 from genesis_core.store import read_latest
 from tasks.contracts.pretrain import PretrainResult, TrainSpec
 from tasks.pretrain import lineage_tags, record_registration, register_model, train_model
@@ -87,7 +88,7 @@ def pretrain_flow(
         reg,
         store_uri=store,
         run_dir=str(plan.run_dir),
-        tracking_uri=settings.tracking_uri(),
+        tracking_uri=redact_uri(settings.tracking_uri()),  # registered.json: no credentials
     )
     record_registration(plan.run_dir, out)
     get_run_logger().info(

@@ -289,6 +289,6 @@ def registered_outcome(model_name: str, flow_run_id: str, store_uri: str) -> Dep
         champion_version=int(champion.version) if champion else None,
         run_id=mv.run_id,
         store_uri=store_uri,
-        tracking_uri=mlflow.get_tracking_uri(),
+        tracking_uri=redact_uri(mlflow.get_tracking_uri()),
         prefect_flow_run_id=flow_run_id,
     )

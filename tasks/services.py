@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from functools import lru_cache
 
-from genesis_core.io.storage import Location
+from genesis_core.io.storage import Location, redact_uri
 
 ATTEMPTS = 3
 TIMEOUT_S = 4.0
@@ -24,8 +24,6 @@ class ServiceUnavailable(RuntimeError):
 
 
 def _redact(uri: str) -> str:
-    from tasks.tracking import redact_uri
-
     return redact_uri(uri)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import subprocess
 import warnings
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from genesis_core.io.storage import redact_uri
 from tasks.services import check_tracking
 from tasks.settings import Settings
 
@@ -75,14 +75,6 @@ def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
-
-
-_USERINFO = re.compile(r"^([a-z0-9+.-]+://)[^/@]*@", re.IGNORECASE)
-
-
-def redact_uri(uri: str) -> str:
-    """Drop ``user:secret@`` from a URI before it is logged anywhere."""
-    return _USERINFO.sub(r"\1", uri)
 
 
 def artifacts_through_the_server() -> None:

@@ -110,8 +110,10 @@ def ui(
 ) -> None:
     """Browse runs and registered models: the MLflow UI on this data root's tracking store."""
     uri = settings(root).tracking_uri()
+    from genesis_core.io.storage import redact_uri
+
     console.print(
-        f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C stops it)",
+        f"MLflow UI for {redact_uri(uri)} at http://127.0.0.1:{port} (Ctrl-C stops it)",
         soft_wrap=True,
         highlight=False,
     )

@@ -137,17 +137,28 @@ def print_pretrain(r: PretrainResult) -> None:
 
 
 def print_registry_hints(tracking_uri: str, model_name: str) -> None:
-    """Commands that work as printed, from any folder, without an activated venv."""
+    """Commands that work as printed, from any folder, without an activated venv.  A
+    tracking URI's credentials are never printed: the hint names the variables instead."""
     import shlex
     import sys
 
+    from genesis_core.io.storage import redact_uri
+
+    uri = redact_uri(tracking_uri)
     console.print(f"browse it: {shlex.quote(sys.argv[0])} ui   (the MLflow UI on this data root)")
     console.print(
-        f"load it:   MLFLOW_TRACKING_URI={shlex.quote(tracking_uri)} {shlex.quote(sys.executable)} "
+        f"load it:   MLFLOW_TRACKING_URI={shlex.quote(uri)} {shlex.quote(sys.executable)} "
         f"-c \"import mlflow; m = mlflow.pyfunc.load_model('models:/{model_name}@champion')\"",
         soft_wrap=True,
         highlight=False,
     )
+    if uri != tracking_uri:
+        console.print(
+            "           (with MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD set: "
+            "credentials are not printed)",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 @command()

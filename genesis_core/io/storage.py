@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,13 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from genesis_core.atomic import write_local_atomic
+
+_USERINFO = re.compile(r"^([a-z0-9+.-]+://)[^/@]*@", re.IGNORECASE)
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` without its ``user:secret@`` part: what may be printed, logged or recorded."""
+    return _USERINFO.sub(r"\1", uri)
 
 
 def is_remote(uri: str) -> bool:
