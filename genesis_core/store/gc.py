@@ -60,7 +60,10 @@ def retained_groups(records: Sequence[dict], retention_seconds: float, now: floa
     keep: set[str] = set()
     for i, r in enumerate(records):
         entries = {k: ScanEntry(**e).group for k, e in record_entries(r).items()}
-        scans = entries if r.get("kind") != "delta" else {**scans, **entries}
+        if r.get("kind") != "delta":
+            scans = entries
+        else:
+            scans.update(entries)  # in place: a log of many small deltas stays linear
         keep |= (
             set(scans.values()) if i == first else (set(entries.values()) if i > first else set())
         )
