@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from genesis_core.io.storage import Location, LocationLike
+from genesis_core.store.lock import StoreLock
 from genesis_core.store.manifest import (
     Manifest,
     ScanEntry,
@@ -36,15 +37,13 @@ class Committer:
         replace: bool = False,
         every_n: int = 1,
         every_s: float = 2.0,
-        before_commit: Callable[[], None] | None = None,
-        lease: Any = None,
+        lease: StoreLock | None = None,
         accept: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
         self.store, self.config, self.config_hash = Location.of(store), config, config_hash
         self.replace = replace
         self.every_n, self.every_s = every_n, every_s
-        self.before_commit = before_commit or (lambda: None)
-        self.lease = lease  # a StoreLock (``version``, ``check()``), or None
+        self.lease = lease
         self.accept = accept or (lambda r: r.get("status") in COMMITTED)
         self._buffer: list[ScanEntry] = []
         self._last = time.monotonic()
@@ -59,7 +58,6 @@ class Committer:
             self.flush()
 
     def flush(self) -> None:
-        self.before_commit()
         if self.lease is not None:
             self.lease.check()
         replace = self.replace and self.commits == 0

@@ -27,6 +27,7 @@ from typing import Any
 
 from genesis_core.io.storage import Location, LocationLike
 from genesis_core.store.integrity import StoreCorruption, record_digest, seal, unseal
+from genesis_core.store.objects import Objects
 
 
 class StoreConflict(RuntimeError):
@@ -121,8 +122,6 @@ def _record_name(version: int) -> str:
 
 def _load_records(store: Location, versions: list[int], needed_by: int) -> dict[int, dict]:
     """The checked payloads of ``versions`` (read at once); a missing one is a gap in the log."""
-    from genesis_core.store.objects import Objects
-
     blobs = Objects(store).get([(_record_name(v), None, None) for v in versions])
     out = {}
     for v, data in zip(versions, blobs, strict=True):
