@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from flows.ingest import ingest_flow
-from flows.options import Cube, Spacing, store_uri_for
+from flows.options import Cube, Source, Spacing, private, store_uri_for
 from flows.preprocess import preprocess_flow
 from flows.pretrain import pretrain_flow
 from tasks.contracts.nightly import NightlyReport
@@ -30,7 +30,7 @@ from tasks.tracking import CHAMPION, alias_version, use_tracking
 
 @flow(name="nightly", log_prints=True)
 def nightly_flow(
-    sources: list[str],
+    sources: list[Source],
     dataset: str = "nightly",
     root: str | None = None,
     store: str | None = None,
@@ -54,7 +54,7 @@ def nightly_flow(
     settings = get_settings(root)
     store_uri = store or store_uri_for(settings.root_uri, dataset)
     with store_lock(store_uri, lock_timeout_seconds):
-        ingests = [ingest_flow(source=s, dataset=dataset, root=root) for s in sources]
+        ingests = [ingest_flow(source=private(s), dataset=dataset, root=root) for s in sources]
         pre = preprocess_flow(
             dataset=dataset,
             root=root,

@@ -14,8 +14,10 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
+
+from pydantic import SecretStr
 
 from genesis_core.cubes.acceptance import ACCEPT_ALL, LUNG
 from genesis_core.cubes.sampling import SPEC_BORDER_XYZ, SamplingConfig
@@ -29,9 +31,20 @@ Cube = tuple[int, int, int]  # X,Y,Z voxels, each a multiple of 8
 Border = tuple[int, int, int] | Literal["auto"]  # X,Y,Z voxels, or scaled to the scan
 
 
-def dataset_name(source: str) -> str:
-    """The default catalog name of a source: its folder's name."""
-    return PurePosixPath(source.rstrip("/")).name or "dataset"
+# A source folder's name may be a patient's (a hospital export named after the patient), so
+# it never names a catalog (``--dataset`` is required) and a flow records it masked: the CLI
+# passes sources as ``SecretStr``, which Prefect stores as ``**********`` in the flow run's
+# parameters; the catalog (the data plane) keeps every scan's source URI.
+Source = str | SecretStr
+
+
+def private(source: str) -> SecretStr:
+    """A source URI as a flow parameter that Prefect records masked."""
+    return source if isinstance(source, SecretStr) else SecretStr(str(source))
+
+
+def reveal(source: Source) -> str:
+    return source.get_secret_value() if isinstance(source, SecretStr) else str(source)
 
 
 def store_uri_for(root_uri: str, dataset: str) -> str:

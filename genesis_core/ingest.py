@@ -19,7 +19,7 @@ from genesis_core import catalog
 from genesis_core.io.checks import CheckConfig, check_volume, hu_range
 from genesis_core.io.isolation import ReaderCrashed, run_isolated
 from genesis_core.io.layout import ScanSource
-from genesis_core.io.readers import ReadResult, content_sha256, fetch_source, read_fetched
+from genesis_core.io.readers import ReadResult, content_sha256, fetched, read_fetched
 from genesis_core.io.storage import Location, LocationLike
 from genesis_core.volume import Volume
 
@@ -44,15 +44,17 @@ def rows_for_source(
     now = datetime.now(UTC)
     if src.problem:
         return [_row(src, ReadResult(src.scan_id, src.source_uri, reason=src.problem), now, checks)]
-    paths, label = fetch_source(src, cache_dir, dataset)
-    if not isolate:
-        return rows_from_files(src, paths, label, now, checks)
-    try:
-        return run_isolated(rows_from_files, (src, paths, label, now, checks), _time_limit(paths))
-    except ReaderCrashed as e:
-        name = src.source_uri.rstrip("/").rsplit("/", 1)[-1]
-        result = ReadResult(src.scan_id, src.source_uri, reason=f"{name}: {e}")
-        return [_row(src, result, now, checks)]
+    with fetched(src, cache_dir, dataset) as (paths, label):
+        if not isolate:
+            return rows_from_files(src, paths, label, now, checks)
+        try:
+            args = (src, paths, label, now, checks)
+            return run_isolated(rows_from_files, args, _time_limit(paths))
+        except ReaderCrashed as e:
+            why = e
+    name = src.source_uri.rstrip("/").rsplit("/", 1)[-1]
+    result = ReadResult(src.scan_id, src.source_uri, reason=f"{name}: {why}")
+    return [_row(src, result, now, checks)]
 
 
 # A child gets this long to read and check a source: a base plus 10 s per 100 MB of files.

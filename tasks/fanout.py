@@ -10,15 +10,22 @@ from dask.base import tokenize
 from distributed import as_completed
 
 from tasks.dask_cluster import dask_client
-from tasks.progress import progress_bar, short_name
+from tasks.privacy import shown
+from tasks.progress import progress_bar
 from tasks.settings import get_settings
 
 
-def task_keys(label: str, rows: list[dict], kwargs: dict[str, Any]) -> list[str]:
-    """``label-<scan>-<token>``: the token hashes the store, the config, each row and a
-    fresh run id, so keys are unique per run and per store/config, readable per scan."""
+def task_keys(
+    label: str, rows: list[dict], kwargs: dict[str, Any], root: str | None = None
+) -> list[str]:
+    """``label-<scan pseudonym>-<token>``: the token hashes the store, the config, each row
+    and a fresh run id, so keys are unique per run and per store/config, and name each scan
+    as everything outside the data plane does (the scheduler's dashboard shows keys)."""
     run = uuid.uuid4().hex
-    return [f"{label}-{r['scan_id']}-{tokenize(run, r, sorted(kwargs.items()))[:16]}" for r in rows]
+    return [
+        f"{label}-{shown(r['scan_id'], root)}-{tokenize(run, r, sorted(kwargs.items()))[:16]}"
+        for r in rows
+    ]
 
 
 def run_per_scan(
@@ -44,7 +51,12 @@ def run_per_scan(
     results = []
     with dask_client(scheduler or s.dask_address, workers or s.dask_workers) as client:
         futures = client.map(
-            fn, rows, **kwargs, pure=False, key=task_keys(label, rows, kwargs), retries=retries
+            fn,
+            rows,
+            **kwargs,
+            pure=False,
+            key=task_keys(label, rows, kwargs, root),
+            retries=retries,
         )
         with progress_bar(label, total=len(rows)) as advance:
             for fut in as_completed(futures):
@@ -53,7 +65,7 @@ def run_per_scan(
                 if on_result is not None:
                     on_result(r)  # e.g. an incremental commit
                 advance(
-                    info=f"{short_name(r['scan_id'])} {r.get('n_cubes', 0)} cubes "
+                    info=f"{shown(r['scan_id'], root)} {r.get('n_cubes', 0)} cubes "
                     f"{r.get('seconds', 0):.1f}s"
                 )
     return results

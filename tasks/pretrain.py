@@ -104,9 +104,9 @@ def train_model(spec: TrainSpec, root: str | None = None) -> TrainOutcome:
                 }
             )  # the loop's own parameters are logged by the loop, once
             mlflow.log_input(store_dataset(store_uri, train_r.manifest), context="training")
-            _montage(
-                model, val_r, transform_cfg, run_path / "restoration_start.png", "before training"
-            )
+            if s.log_montages:  # CT pixels: GENESIS_LOG_MONTAGES=false keeps them out
+                start = run_path / "restoration_start.png"
+                _montage(model, val_r, transform_cfg, start, "before training")
         ckpt_dir = run_path / "checkpoints"
         if gpus > 1:
             spec = ddp_pretrain.DdpSpec(
@@ -130,7 +130,7 @@ def train_model(spec: TrainSpec, root: str | None = None) -> TrainOutcome:
             result = train(model, train_r, val_r, corrupt, prof.loop, sink, ckpt_dir, resume=resume)
         if result.best_checkpoint_path:
             load_weights(model, result.best_checkpoint_path)
-        _log_run_artifacts(model, val_r, transform_cfg, result, run_path, prof)
+        _log_run_artifacts(model, val_r, transform_cfg, result, run_path, prof, s.log_montages)
     out = TrainOutcome(
         run_id=run.info.run_id,
         best_val_loss=result.best_val_loss,
@@ -170,14 +170,12 @@ def _montage(model, val_reader, transform_cfg: dict, path: Path, title: str) -> 
     mlflow.log_artifact(str(path), "montages")
 
 
-def _log_run_artifacts(model, val_r, transform_cfg, result, run_path: Path, prof) -> None:
-    _montage(
-        model,
-        val_r,
-        transform_cfg,
-        run_path / "restoration_end.png",
-        "after training (best weights)",
-    )
+def _log_run_artifacts(
+    model, val_r, transform_cfg, result, run_path: Path, prof, montages: bool = True
+) -> None:
+    if montages:
+        end = run_path / "restoration_end.png"
+        _montage(model, val_r, transform_cfg, end, "after training (best weights)")
     if result.history:
         mlflow.log_artifact(str(loss_plot(result.history, run_path / "loss.png")), "plots")
     cfg = {"model": prof.model.__dict__, "loop": prof.loop.to_dict(), "transforms": transform_cfg}

@@ -6,7 +6,9 @@ under the data root.  A cluster only changes settings, never code:
 
 =============================  =================================================
 GENESIS_ROOT                   data root: local path or ``s3://bucket/prefix``
-GENESIS_CACHE_DIR              local cache for remote scans (default ROOT/cache or ./genesis_data/cache)
+GENESIS_CACHE_DIR              where remote scans are staged while read, then deleted (default ROOT/cache)
+GENESIS_SITE_SECRET            the key of scan pseudonyms (default: a random one kept in ROOT/site-secret)
+GENESIS_LOG_MONTAGES           log CT montages to MLflow (default true; false keeps pixels out of tracking)
 GENESIS_DASK_ADDRESS           attach to this Dask scheduler instead of a LocalCluster
 GENESIS_DASK_WORKERS           LocalCluster size (default: the machine's cores)
 GENESIS_MLFLOW_TRACKING_URI    MLflow tracking URI (``MLFLOW_TRACKING_URI`` wins when set)
@@ -14,7 +16,8 @@ GENESIS_S3_ENDPOINT_URL        S3-compatible endpoint (SeaweedFS, MinIO, moto, â
 =============================  =================================================
 
 S3 credentials are read by s3fs/boto from the usual ``AWS_*`` variables or
-profiles; they are never stored in settings, parameters, tags or logs.
+profiles; they are never stored in settings, parameters, tags or logs.  Scans are named
+outside the data plane by pseudonyms keyed by the site secret (:mod:`genesis_core.privacy`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from genesis_core.io import storage
@@ -59,6 +62,11 @@ class Settings(BaseSettings):
     # Local folder for checkpoints, caches and the default MLflow database.  Default: the
     # root itself when it is local, else ./genesis_data of the working directory.
     work_dir: str | None = None
+    # The key of scan pseudonyms (genesis_core.privacy).  Unset: a random key kept in the
+    # data root (``site-secret``), created on first use; the stack sets one per site.
+    site_secret: SecretStr | None = None
+    # restoration montages (CT pixels) as MLflow artifacts; off keeps pixels out of tracking
+    log_montages: bool = True
 
     def with_root(self, root: str | None) -> Settings:
         return self if root is None else self.model_copy(update={"root": str(root)})
@@ -93,6 +101,12 @@ class Settings(BaseSettings):
         """The storage handle for ``uri``: these settings' options reach every URI of a run."""
         return Location(str(uri), self.storage_options())
 
+    def secret(self) -> bytes:
+        """The site secret: ``GENESIS_SITE_SECRET``, else the data root's own key."""
+        if self.site_secret is not None:
+            return self.site_secret.get_secret_value().encode("utf-8")
+        return _root_secret(self.root_uri, tuple(sorted(self.storage_options().items(), key=str)))
+
     def tracking_uri(self) -> str:
         """``MLFLOW_TRACKING_URI`` if set, else settings, else SQLite under a local root."""
         if self.mlflow_tracking_uri:
@@ -100,6 +114,43 @@ class Settings(BaseSettings):
         db = self.local_root / "mlflow" / "mlflow.db"
         db.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{db}"
+
+
+SECRET_FILE = "site-secret"
+
+
+@lru_cache(maxsize=16)
+def _root_secret(root_uri: str, options: tuple) -> bytes:
+    """``ROOT/site-secret``, created (32 random bytes, hex, mode 0600 when local) when absent.
+
+    Inside the data root on purpose: whoever can read the root can read the identifiers
+    themselves, while nobody who sees only logs, Prefect or MLflow can."""
+    import os
+    import secrets
+
+    where = Location(storage.join(root_uri, SECRET_FILE), dict(options))
+    if not where.remote:
+        path = Path(where.uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # written aside, then linked: nobody ever reads a half key
+            tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)  # fails if another process linked its key first
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+    elif not where.exists():
+        where.write_bytes_atomic(secrets.token_hex(32).encode())
+    key = where.read_bytes().strip()
+    if len(key) < 32:
+        raise RuntimeError(f"{where.uri} is damaged (the site secret is too short)")
+    return key
 
 
 @lru_cache(maxsize=1)

@@ -23,6 +23,8 @@ store_app = typer.Typer(no_args_is_help=True, help="Check and tidy cube and targ
 app.add_typer(store_app, name="store")
 server_app = typer.Typer(no_args_is_help=True, help="The local Prefect server of a data root.")
 app.add_typer(server_app, name="server")
+catalog_app = typer.Typer(no_args_is_help=True, help="Look up scans in a dataset's catalog.")
+app.add_typer(catalog_app, name="catalog")
 
 RootOpt = Annotated[
     str | None,

@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 from rich.table import Table
 
-from flows.cli.base import RootOpt, checked, command, run_flow, say, settings, store_app, synth_app
+from flows.cli.base import (
+    RootOpt,
+    catalog_app,
+    checked,
+    command,
+    run_flow,
+    say,
+    settings,
+    store_app,
+    synth_app,
+)
 from flows.console import console
 
 if TYPE_CHECKING:
@@ -77,19 +87,23 @@ def synth_lits(
 @command()
 def ingest(
     source: Annotated[str, typer.Argument(help="local folder or s3:// prefix")],
-    dataset: Annotated[str | None, typer.Option(help="catalog name (default: folder name)")] = None,
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset",
+            help="catalog name (required: a folder's name may be a patient's)",
+        ),
+    ],
     root: RootOpt = None,
     force: Annotated[bool, typer.Option(help="re-read every scan")] = False,
 ) -> None:
     """Catalog the scans under SOURCE (LUNA16, LiTS, MSD, DICOM tree or plain folder)."""
     report = run_ingest(source, dataset, root, force)
     if report is not None:
-        print_ingest(report)
+        print_ingest(report, root)
 
 
-def run_ingest(
-    source: str, dataset: str | None, root: str | None, force: bool
-) -> IngestResult | None:
+def run_ingest(source: str, dataset: str, root: str | None, force: bool) -> IngestResult | None:
     """The ingest flow's report, or ``None`` (after saying why) when nothing changed."""
     from flows import options, precheck
     from genesis_core import catalog
@@ -98,18 +112,25 @@ def run_ingest(
     if not storage.is_remote(source) and not Path(source).is_dir():
         raise typer.BadParameter(f"{source} is not a folder", param_hint="SOURCE")
     s = settings(root)
-    uri = catalog.catalog_uri(s.root_uri, dataset or options.dataset_name(source))
-    say(f"ingest {source} → {uri}")
+    uri = catalog.catalog_uri(s.root_uri, dataset)
+    say(f"ingest → {uri}")
     why = precheck.ingest_noop(s.location(source), s.location(uri), force)
     if why:
         console.print(f"nothing to do: {why}")
         return None
     return run_flow(
-        "flows.ingest:ingest_flow", source=source, dataset=dataset, root=root, force=force
+        "flows.ingest:ingest_flow",
+        source=options.private(source),
+        dataset=dataset,
+        root=root,
+        force=force,
     )
 
 
-def print_ingest(report: IngestResult) -> None:
+def print_ingest(report: IngestResult, root: str | None = None) -> None:
+    """The ingest report; scans are named by pseudonym (:mod:`tasks.privacy`)."""
+    from tasks.privacy import shown
+
     t = Table(title=f"catalog {report.dataset} ({report.layout} layout)")
     for col in ("scans", "ok", "quarantined", "read this run", "changed", "formats"):
         t.add_column(col)
@@ -122,7 +143,7 @@ def print_ingest(report: IngestResult) -> None:
         q.add_column("scan", overflow="fold")
         q.add_column("reason", overflow="fold")
         for r in report.quarantine:
-            q.add_row(r.scan_id, r.reason)
+            q.add_row(shown(r.scan_id, root), r.reason)
         console.print(q)
     for a in report.annotations:
         if a.error is not None:
@@ -183,7 +204,7 @@ def preprocess(
         preset=preset,
     )
     if report is not None:
-        print_preprocess(report)
+        print_preprocess(report, root)
 
 
 def _preprocess_options(kw: dict[str, Any]) -> dict[str, Any]:
@@ -226,7 +247,9 @@ def run_preprocess(**kw: Any) -> PreprocessResult | None:
     return run_flow("flows.preprocess:preprocess_flow", **params)
 
 
-def print_preprocess(r: PreprocessResult) -> None:
+def print_preprocess(r: PreprocessResult, root: str | None = None) -> None:
+    from tasks.privacy import shown
+
     t = Table(title=f"cube store for {r.dataset}")
     cols = (
         "planned",
@@ -261,9 +284,9 @@ def print_preprocess(r: PreprocessResult) -> None:
     )
     console.print(t)
     for f in r.failed:
-        console.print(f"[red]failed[/] {f.scan_id}: {f.reason}", soft_wrap=True)
+        console.print(f"[red]failed[/] {shown(f.scan_id, root)}: {f.reason}", soft_wrap=True)
     for e in r.empty:
-        console.print(f"[yellow]no cubes[/] {e.scan_id}: {e.reason}", soft_wrap=True)
+        console.print(f"[yellow]no cubes[/] {shown(e.scan_id, root)}: {e.reason}", soft_wrap=True)
     console.print(f"store: {r.store_uri} (manifest v{r.manifest_version})")
 
 
@@ -280,13 +303,14 @@ def inspect(
     import numpy as np
 
     from genesis_core.plots import cube_montage
+    from tasks.privacy import shown
 
     view = open_store(store)
     target = "task" in view.manifest.config
     _summary(store, view, target)
     idx = sorted(np.random.default_rng(seed).choice(len(view), min(n, len(view)), False).tolist())
     images = _images(view, idx)
-    titles = [f"{view._locate(i)[0][-14:]} #{i}" for i in idx]
+    titles = [f"{shown(view._locate(i)[0])} #{i}" for i in idx]
     console.print(f"montage: {cube_montage(images, titles, out or Path('inspect.png'))}")
 
 
@@ -388,3 +412,26 @@ def store_gc(
         f"{verb} {len(report['superseded'])} superseded and {len(report['stale'])} stale "
         f"generations; {len(report['kept'])} kept"
     )
+
+
+@command("who", catalog_app)
+def catalog_who(
+    name: Annotated[str, typer.Argument(help="a scan pseudonym (scan-…) from a log or a report")],
+    dataset: Annotated[str, typer.Option("--dataset", help="catalog name")],
+    root: RootOpt = None,
+) -> None:
+    """The scan behind a pseudonym: its source identifier and files (for authorised users:
+    it reads the catalog and the site secret, both in the data plane)."""
+    from genesis_core import catalog, privacy
+
+    s = settings(root)
+    uri = catalog.catalog_uri(s.root_uri, dataset)
+    df = catalog.load(s.location(uri))
+    hits = privacy.lookup(name.strip(), df["scan_id"].astype(str).unique(), s.secret())
+    if not hits:
+        raise typer.BadParameter(
+            f"no scan of {uri} has the pseudonym {name} (another dataset, or another site secret?)",
+            param_hint="NAME",
+        )
+    for row in df[df["scan_id"].isin(hits)].itertuples():
+        console.print(f"{name}: {row.scan_id} ({row.status}) {row.source_uri}", soft_wrap=True)

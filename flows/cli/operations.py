@@ -58,7 +58,7 @@ def nightly(
     )
     r = run_flow(
         "flows.nightly:nightly_flow",
-        sources=sources,
+        sources=[options.private(src) for src in sources],
         dataset=dataset,
         root=root,
         profile=profile,
@@ -178,7 +178,7 @@ def demo(
         preset="default",
     )
     if pre is not None:
-        print_preprocess(pre)
+        print_preprocess(pre, str(root_dir))
     store = options.store_uri_for(str(root_dir), "demo-luna16")
     inspect(store, out=root_dir / "demo-cubes.png", n=6, seed=0)
     _demo_training(root_dir, store)
@@ -189,7 +189,7 @@ def demo(
 def _ingest(src: Path, dataset: str, root_dir: Path) -> None:
     report = run_ingest(str(src), dataset, str(root_dir), False)
     if report is not None:
-        print_ingest(report)
+        print_ingest(report, str(root_dir))
 
 
 def _demo_training(root_dir: Path, store: str) -> None:
@@ -229,7 +229,7 @@ def _demo_training(root_dir: Path, store: str) -> None:
         force=False,
     )
     if built is not None:
-        print_targets(built)
+        print_targets(built, str(root_dir))
     print_evaluate(
         run_evaluate(
             task="ncc",

@@ -205,7 +205,7 @@ def targets(
         force=force,
     )
     if report is not None:
-        print_targets(report)
+        print_targets(report, root)
 
 
 def run_targets(**kw: Any) -> TargetsResult | None:
@@ -237,14 +237,16 @@ def run_targets(**kw: Any) -> TargetsResult | None:
     return run_flow("flows.targets:targets_flow", **params)
 
 
-def print_targets(r: TargetsResult) -> None:
+def print_targets(r: TargetsResult, root: str | None = None) -> None:
+    from tasks.privacy import shown
+
     console.print(
         f"{r.task} targets: {r.done} scans built, {len(r.failed)} failed, "
         f"{len(r.empty)} empty; {r.samples_in_store} samples in {r.scans_in_store} "
         f"scans → {r.store_uri}"
     )
     for f in r.failed:
-        console.print(f"[red]failed[/] {f.scan_id}: {f.reason}", soft_wrap=True)
+        console.print(f"[red]failed[/] {shown(f.scan_id, root)}: {f.reason}", soft_wrap=True)
 
 
 def _target_store(s, task: str, dataset: str | None, store: str | None, label: str | None) -> str:

@@ -14,6 +14,8 @@ folder mixes series) and one per file that is not a readable DICOM image.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -57,13 +59,23 @@ class ReadResult:
     )
 
 
-def fetch(src: ScanSource, cache_dir: Path, dataset: LocationLike = "") -> list[Path]:
-    """Local paths of the scan's files, side by side (downloaded when remote).
+@contextmanager
+def fetched(
+    src: ScanSource, cache_dir: Path, dataset: LocationLike = ""
+) -> Iterator[tuple[list[Path], Path | None]]:
+    """Local paths of the scan's files and of its label, valid inside the ``with`` block:
+    remote ones are staged side by side and deleted afterwards (:func:`storage.staged`).
 
     ``dataset``: the listed location, whose options reach the files."""
     reach = Location.of(dataset)
-    key = f"{src.source_uri}|{src.fingerprint}"
-    return storage.local_group([reach.at(f) for f in src.files], cache_dir, key)
+    files = [reach.at(f) for f in src.files]
+    if src.label_uri:
+        files.append(reach.at(src.label_uri))
+    with storage.staged(files, cache_dir) as paths:
+        if src.label_uri:
+            yield paths[:-1], paths[-1]
+        else:
+            yield paths, None
 
 
 def read_image(path: Path) -> Volume:
@@ -166,17 +178,8 @@ def read_source(src: ScanSource, cache_dir: Path, dataset: LocationLike = "") ->
     """Read a scan (and its label) or say why not; raises only for I/O faults (``OSError``)."""
     if src.problem:
         return [ReadResult(src.scan_id, src.source_uri, reason=src.problem)]
-    paths, label = fetch_source(src, cache_dir, dataset)
-    return read_fetched(src, paths, label)
-
-
-def fetch_source(
-    src: ScanSource, cache_dir: Path, dataset: LocationLike = ""
-) -> tuple[list[Path], Path | None]:
-    """Local paths of a scan's files and of its label (downloaded when remote): the I/O part."""
-    paths = fetch(src, cache_dir, dataset)
-    label = Location.of(dataset).at(src.label_uri).local_copy(cache_dir) if src.label_uri else None
-    return paths, label
+    with fetched(src, cache_dir, dataset) as (paths, label):
+        return read_fetched(src, paths, label)
 
 
 def read_fetched(src: ScanSource, paths: list[Path], label_path: Path | None) -> list[ReadResult]:
@@ -323,17 +326,17 @@ def read_catalogued(
     source = Location.of(source)
     source_uri = source.uri
     files = files_of(source, fmt)
-    paths = storage.local_group(files, cache_dir, source_uri)
-    if fmt != "dicom":
-        vol = _guarded(read_image, paths[0])
-    else:
-        src = ScanSource(source.name, "dicom", source_uri, tuple(f.uri for f in files), "")
-        results = read_dicom_folder(src, paths)
-        good = [r for r in results if r.volume is not None]
-        if len(good) != 1:
-            why = next((r.reason for r in results if r.reason), "no readable series")
-            raise ScanReadError(f"{source_uri}: {why}")
-        vol = good[0].volume
+    with storage.staged(files, cache_dir) as paths:
+        if fmt != "dicom":
+            vol = _guarded(read_image, paths[0])
+        else:
+            src = ScanSource(source.name, "dicom", source_uri, tuple(f.uri for f in files), "")
+            results = read_dicom_folder(src, paths)
+            good = [r for r in results if r.volume is not None]
+            if len(good) != 1:
+                why = next((r.reason for r in results if r.reason), "no readable series")
+                raise ScanReadError(f"{source_uri}: {why}")
+            vol = good[0].volume
     if expect_sha256 and content_sha256(vol) != expect_sha256:
         raise ScanReadError(
             f"{source_uri}: voxel content changed since ingest (sha256 differs from the "

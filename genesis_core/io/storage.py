@@ -2,17 +2,19 @@
 
 Everything that touches files goes through a :class:`Location`: a URI with the
 fsspec options (endpoint, credentials) that reach it, never logged.  SimpleITK can
-only read local files, so remote scans are first fetched into a local cache keyed by
-their fingerprint (:meth:`Location.local_copy`, :func:`local_group`).
+only read local files, so remote scans are first staged in a private temporary folder
+that is removed as soon as the scan has been read (:func:`staged`): remote DICOM and
+MetaImage files carry full patient headers, and no copy of them outlives its read.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -123,42 +125,43 @@ class Location:
         else:
             fs.pipe_file(path, data)
 
-    def local_copy(self, cache_dir: Path) -> Path:
-        """A local path for this file: itself when local, else a cached download.
 
-        The cache name includes the file's fingerprint, so a changed remote object is
-        downloaded again; the download lands under a temporary name, then is renamed.
-        """
-        if not self.remote:
-            return Path(self.uri)
-        fs, path = self.filesystem()
-        key = hashlib.sha256(f"{self.uri}|{fingerprint(fs.info(path))}".encode()).hexdigest()
-        return _download(fs, path, cache_dir / key[:16] / Path(path).name)
+@contextmanager
+def staged(files: Sequence[Location], cache_dir: Path) -> Iterator[list[Path]]:
+    """Local paths for files that must sit side by side (``.mhd`` + ``.raw``, a DICOM series),
+    valid inside the ``with`` block only.
 
-
-def local_group(files: Sequence[Location], cache_dir: Path, key: str) -> list[Path]:
-    """Local paths for files that must sit side by side (``.mhd`` + ``.raw``, a DICOM series).
-
-    Local files are used in place.  Remote ones are downloaded into one cache
-    folder named by ``key`` (callers pass a content fingerprint, so a changed
-    object is fetched again); each file lands under a temporary name first.
+    Local files are used in place.  Remote ones are downloaded into a fresh private folder
+    under ``cache_dir`` (mode 0700) that is deleted when the block ends, whatever happens:
+    the cache holds only the scans being read right now (one per reading worker), never a
+    lasting copy of a patient's files.
     """
     if not any(f.remote for f in files):
-        return [Path(f.uri) for f in files]
-    folder = cache_dir / hashlib.sha256(key.encode()).hexdigest()[:16]
-    out = []
-    for f in files:
-        fs, path = f.filesystem()
-        out.append(_download(fs, path, folder / Path(path).name))
-    return out
+        yield [Path(f.uri) for f in files]
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="scan-", dir=cache_dir))  # 0700, unique
+    try:
+        out = []
+        for i, f in enumerate(files):
+            fs, path = f.filesystem()
+            # a numbered sub-folder per file keeps same-named files apart (a label beside
+            # its image) while every file keeps its own name (an .mhd names its .raw)
+            sub = folder / (str(i) if len(files) > 1 and _clash(files, f) else "")
+            out.append(_download(fs, path, sub / Path(path).name))
+        yield out
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _clash(files: Sequence[Location], f: Location) -> bool:
+    return sum(g.name == f.name for g in files) > 1
 
 
 def _download(fs, path: str, dest: Path) -> Path:
-    if not dest.exists():  # two processes may fetch the same file: each into its own temp
+    def copy(f) -> None:
+        with fs.open(path, "rb") as src:
+            shutil.copyfileobj(src, f, 1 << 22)
 
-        def copy(f) -> None:
-            with fs.open(path, "rb") as src:
-                shutil.copyfileobj(src, f, 1 << 22)
-
-        write_local_atomic(dest, copy)
+    write_local_atomic(dest, copy)
     return dest

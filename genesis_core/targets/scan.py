@@ -75,7 +75,8 @@ def _read_label(row: Mapping[str, Any], cache_dir: Path, store: Location) -> Vol
     uri = row.get("label_uri")
     if not _present(uri) or not uri:
         return None
-    return read_image(storage.local_group([store.at(uri)], cache_dir, uri)[0])
+    with storage.staged([store.at(uri)], cache_dir) as (path,):
+        return read_image(path)
 
 
 def _report(row: Mapping[str, Any], config: TargetConfig) -> dict[str, Any]:

@@ -17,7 +17,9 @@ def text(result) -> str:
 
 
 def test_ingest_missing_source_exits_2(tmp_path) -> None:
-    result = runner.invoke(app, ["ingest", str(tmp_path / "nope"), "--root", str(tmp_path / "r")])
+    result = runner.invoke(
+        app, ["ingest", str(tmp_path / "nope"), "--dataset", "d", "--root", str(tmp_path / "r")]
+    )
     assert result.exit_code == 2
     assert "is not a folder" in text(result)
 

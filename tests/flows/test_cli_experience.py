@@ -84,7 +84,7 @@ MISSING = [
     ),
     (["inspect", "nothing.zarr"], "genesis preprocess"),
     (["store", "verify", "nothing.zarr"], "genesis preprocess"),
-    (["ingest", "no-such-folder"], "is not a folder"),
+    (["ingest", "no-such-folder", "--dataset", "d"], "is not a folder"),
 ]
 
 

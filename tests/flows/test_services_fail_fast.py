@@ -55,7 +55,9 @@ def test_dead_s3_endpoint(tmp_path, monkeypatch, prefect_harness) -> None:
     monkeypatch.setenv("GENESIS_S3_ENDPOINT_URL", dead)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
-    result, elapsed = _invoke(["ingest", "s3://scans/luna16", "--root", str(tmp_path)])
+    result, elapsed = _invoke(
+        ["ingest", "s3://scans/luna16", "--dataset", "d", "--root", str(tmp_path)]
+    )
     assert result.exit_code == 2, result.output
     assert f"S3 endpoint {dead} (for s3://scans/luna16) is unreachable" in _one_line(result)
     assert "Could not connect" in _one_line(result)

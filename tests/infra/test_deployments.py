@@ -181,7 +181,10 @@ def test_deployment_parameters_validate_against_their_flows() -> None:
     (placeholders filled) must pass, or every scheduled run fails before it starts."""
     for name, dep in deployments().items():
         params = json.loads(PLACEHOLDER.sub("s3://b/x", json.dumps(dep.get("parameters") or {})))
-        required = {"ingest": {"source": "s3://b/x"}, "preprocess": {"dataset": "d"}}
+        required = {
+            "ingest": {"source": "s3://b/x", "dataset": "d"},
+            "preprocess": {"dataset": "d"},
+        }
         required |= {"targets": {"dataset": "d", "task": "ncc"}, "finetune": {"task": "ncc"}}
         required |= {"evaluate": {"task": "ncc"}}
         _flow(dep).validate_parameters({**required.get(name, {}), **params})

@@ -54,6 +54,8 @@ def test_ingest_from_s3_matches_local(seaweed_env, prefect_harness, tmp_path, mo
         r.set_index("scan_id").loc["1.2.3.1", "source_uri"] == "s3://scans/luna/subset0/1.2.3.1.mhd"
     )
     assert "truncated" in r.set_index("scan_id").loc["1.2.3.3", "reason"]
+    # the remote files (full headers in real exports) were staged only while being read
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
     (ann,) = [a for a in remote.annotations if a.kind == "annotations"]
     assert ann.orphans == 1 and ann.orphan_ids == ("9.9.9",)
     # A rerun against S3 does no re-reading (fingerprints are ETags).

@@ -215,7 +215,7 @@ def test_an_io_fault_while_fetching_is_raised_not_quarantined(tmp_path: Path, mo
     def blip(*a, **k):
         raise ConnectionResetError(104, "Connection reset by peer")
 
-    monkeypatch.setattr(storage, "local_group", blip)
+    monkeypatch.setattr(storage, "staged", blip)
     with pytest.raises(OSError, match="Connection reset"):
         rows_for_source(source, tmp_path / "cache")
 
