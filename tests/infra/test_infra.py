@@ -395,7 +395,7 @@ def test_server_images_run_the_client_versions() -> None:
     mlflow_run = " ".join(
         r for w, r in h.dockerfile_instructions(h.DOCKER / "Dockerfile.mlflow") if w == "RUN"
     )
-    assert f'"mlflow=={pins["mlflow"]}"' in mlflow_run
+    assert f'"mlflow[auth]=={pins["mlflow"]}"' in mlflow_run  # [auth]: Flask-WTF
     # the integration tier's MLflow server talks to Postgres with the image's driver: psycopg 3,
     # SQLAlchemy 2.1's driver for a plain postgresql:// URI (it no longer means psycopg2)
     assert f'"psycopg[binary]=={extra_test_pins()["psycopg"]}"' in mlflow_run

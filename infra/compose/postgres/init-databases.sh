@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Creates the two application databases on the first start of an empty data volume
-# (docker-entrypoint-initdb.d): `prefect` and `mlflow`, each owned by its own role.
+# (docker-entrypoint-initdb.d): `prefect` and `mlflow`, each owned by its own role, and
+# only that role may CONNECT to it (REVOKE CONNECT ... FROM PUBLIC): the Prefect role
+# cannot open MLflow's database, nor the MLflow role Prefect's.
 # Passwords come from the environment and are passed as psql variables, never
 # interpolated into SQL text.
 set -euo pipefail
@@ -16,6 +18,8 @@ SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'name', :'password')
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'name')\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'name', :'name')
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'name')\gexec
+SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', :'name')\gexec
+SELECT format('GRANT CONNECT ON DATABASE %I TO %I', :'name', :'name')\gexec
 SQL
 }
 
