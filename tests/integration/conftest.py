@@ -11,6 +11,7 @@ credentials, so nothing it writes can collide with another test session.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -41,10 +42,19 @@ MLFLOW_BUCKET = "mlflow-artifacts"
 # --------------------------------------------------------------------------- helpers
 
 
-def http_json(url: str, body: dict | None = None, timeout: float = 10) -> Any:
-    """GET (or POST ``body`` as JSON) on a loopback URL; the decoded JSON answer."""
+def http_json(
+    url: str,
+    body: dict | None = None,
+    timeout: float = 10,
+    auth: tuple[str, str] | None = None,
+) -> Any:
+    """GET (or POST ``body`` as JSON) on a loopback URL; the decoded JSON answer.
+    ``auth``: (user, password) for HTTP Basic auth."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if auth is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+    req = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 - loopback only
         return json.loads(r.read() or b"null")
 
@@ -155,17 +165,25 @@ class Stack:
     aws: dict[str, str]
     tmp: Path
     state: dict[str, Any] = field(default_factory=dict)  # results handed from test to test
+    prefect_auth: str | None = None  # the API's auth string, where the server asks for one
+    mlflow_auth: tuple[str, str] | None = None  # (user, password) for MLflow's basic auth
 
     @property
     def prefect_env(self) -> dict[str, str]:
-        return {"PREFECT_API_URL": self.prefect_url}
+        env = {"PREFECT_API_URL": self.prefect_url}
+        if self.prefect_auth is not None:
+            env["PREFECT_API_AUTH_STRING"] = self.prefect_auth
+        return env
 
     @contextmanager
     def prefect(self):
         """Prefect settings pointing at this stack's server (in this thread)."""
-        from prefect.settings import PREFECT_API_URL, temporary_settings
+        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-        with temporary_settings(updates={PREFECT_API_URL: self.prefect_url}):
+        updates: dict[Any, Any] = {PREFECT_API_URL: self.prefect_url}
+        if self.prefect_auth is not None:
+            updates[PREFECT_API_AUTH_STRING] = self.prefect_auth
+        with temporary_settings(updates=updates):
             yield
 
     @contextmanager
@@ -189,7 +207,7 @@ class Stack:
         )
 
     def mlflow_api(self, path: str, body: dict | None = None) -> Any:
-        return http_json(f"{self.mlflow_url}/api/2.0/mlflow/{path}", body)
+        return http_json(f"{self.mlflow_url}/api/2.0/mlflow/{path}", body, auth=self.mlflow_auth)
 
 
 def _account(key: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Stack
-from tests.stack.podman import COMPOSE, ComposeStack, available
+from tests.stack.podman import COMPOSE, REPO, ComposeStack, available
 
 PROJECT = "genesis-stack-test"
 HOST_PORTS = (4200, 5000, 8333, 8786, 8787)  # the compose file's 127.0.0.1 ports
@@ -37,11 +38,19 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(skip)
 
 
-def _env_file(path: Path) -> Path:
-    """Every variable of .env.example with a fresh random value (URL-safe, as it asks)."""
+def _env_file(path: Path, dask_tls: Path) -> Path:
+    """Every variable of .env.example with a fresh random value (URL-safe, as it asks), and
+    the folder of Dask's certificates, made as infra/README.md says (dask-tls.sh)."""
     example = (COMPOSE.parent / ".env.example").read_text(encoding="utf-8")
     names = re.findall(r"^([A-Z0-9_]+)=", example, flags=re.M)
-    path.write_text("".join(f"{n}={secrets.token_hex(16)}\n" for n in names))
+    subprocess.run(
+        ["bash", str(REPO / "infra" / "scripts" / "dask-tls.sh"), str(dask_tls)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    lines = [f"{n}={secrets.token_hex(16)}\n" for n in names]
+    path.write_text("".join(lines) + f"GENESIS_DASK_TLS_DIR={dask_tls}\n")
     path.chmod(0o600)
     return path
 
@@ -68,6 +77,24 @@ class ContainerStack(Stack):
 
     compose: ComposeStack
     admin: dict[str, str]
+    dask_tls: Path  # the CA and certificates of infra/scripts/dask-tls.sh
+
+    def dask_security(self, role: str = "client"):
+        """The Dask ``Security`` of a client holding the stack's client certificate."""
+        from distributed.security import Security
+
+        d = self.dask_tls
+        return Security(
+            tls_ca_file=str(d / "ca.pem"),
+            tls_client_cert=str(d / f"{role}.pem"),
+            tls_client_key=str(d / f"{role}.key"),
+            require_encryption=True,
+        )
+
+    def dask_client(self, **kw):
+        from distributed import Client
+
+        return Client(self.dask_address, security=self.dask_security(), timeout="30s", **kw)
 
     def s3(self, admin: bool = False):
         import s3fs
@@ -105,7 +132,7 @@ def compose_stack(tmp_path_factory) -> Iterator[ContainerStack]:
         pytest.fail(f"the stack tier cannot run: {why}")
     _ports_free()
     work = tmp_path_factory.mktemp("compose")
-    env_file = _env_file(work / ".env")
+    env_file = _env_file(work / ".env", work / "dask-tls")
     cs = ComposeStack(PROJECT, env_file, work)
     t0 = time.perf_counter()
     try:
@@ -128,13 +155,17 @@ def compose_stack(tmp_path_factory) -> Iterator[ContainerStack]:
             bucket="genesis",
             root="s3://genesis/root",
             source="s3://genesis/incoming/",
-            dask_address="tcp://127.0.0.1:8786",
+            dask_address="tls://127.0.0.1:8786",
             secrets=dict(env),
             env={},
             aws=aws,
             tmp=work,
+            prefect_auth=env["PREFECT_AUTH_STRING"],
+            # the host browses the registry as the read-only viewer; the pipeline writes
+            mlflow_auth=("viewer", env["MLFLOW_VIEWER_PASSWORD"]),
         )
         s.compose = cs
+        s.dask_tls = work / "dask-tls"
         s.admin = {
             "key": env["S3_ADMIN_ACCESS_KEY_ID"],
             "secret": env["S3_ADMIN_SECRET_ACCESS_KEY"],

@@ -91,9 +91,7 @@ def test_every_service_is_up(stack: ContainerStack) -> None:
             if svc.get("healthcheck") and svc.get("restart") != "no":
                 assert cs.podman("healthcheck", "run", c, check=False).returncode == 0, c
     assert len(cs.containers("dask-worker")) == 2, "deploy.replicas of dask-worker"
-    from distributed import Client
-
-    with Client(stack.dask_address, timeout="30s") as c:
+    with stack.dask_client() as c:
         wait_until(
             lambda: len(c.scheduler_info()["workers"]) == 2,
             120,
@@ -181,6 +179,9 @@ def test_registry_is_browsed_from_the_host_without_s3_credentials(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", stack.mlflow_url)
+    user, password = stack.mlflow_auth  # the read-only viewer account
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", user)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
     client = MlflowClient(stack.mlflow_url)
     (model,) = [m for m in client.search_registered_models() if m.name == MODEL]
     assert {"champion", "candidate"} <= set(model.aliases)
@@ -201,8 +202,6 @@ def test_a_stage_from_the_host_survives_a_killed_dask_worker_container(
     container is killed (SIGKILL) while it holds scans; the store is complete afterwards."""
     if "night1" not in stack.state:
         pytest.skip("needs the scans of the first nights")
-    from distributed import Client
-
     from genesis_core import catalog
     from genesis_core.store import CubeStore
 
@@ -213,7 +212,7 @@ def test_a_stage_from_the_host_survives_a_killed_dask_worker_container(
     ok = set(df.loc[df["status"] == catalog.OK, "scan_id"])
     assert len(ok) == 11
 
-    with Client(stack.dask_address, timeout="30s") as c:
+    with stack.dask_client() as c:
         hosts = c.run(socket.gethostname)  # worker address → container hostname (its id)
         run_id = run_deployment(stack, "preprocess/preprocess", {"dataset": "killed", **CUBES})
         busy: dict = {}
