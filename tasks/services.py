@@ -57,6 +57,38 @@ def check_tracking(uri: str) -> None:
                 raise urllib.error.HTTPError(uri, r.status, "server error", r.headers, None)
 
     _attempt(ping, f"MLflow tracking server {_redact(uri)}")
+    check_tracking_credentials(uri)
+
+
+def check_tracking_credentials(uri: str) -> None:
+    """A server behind authentication (the stack's basic-auth app) must take this process's
+    credentials (``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``): refused, the run
+    stops now with one line saying which variables to set, never their values."""
+    import base64
+    import os
+
+    req = urllib.request.Request(
+        uri.rstrip("/") + "/api/2.0/mlflow/experiments/search?max_results=1"
+    )
+    user, password = (
+        os.environ.get("MLFLOW_TRACKING_USERNAME"),
+        os.environ.get("MLFLOW_TRACKING_PASSWORD"),
+    )
+    if user and password:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT_S):  # noqa: S310
+            return
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403):
+            who = f"user {user!r}" if user else "no credentials"
+            raise ServiceUnavailable(
+                f"MLflow tracking server {_redact(uri)} refused {who} ({e.code}): set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of it"
+            ) from None
+    except OSError:
+        return  # reachability is ping's business; a later call reports anything else
 
 
 def check_object_store(where: Location) -> None:

@@ -190,3 +190,23 @@ def test_rerunning_setup_rotates_a_password(mlflow_auth: str) -> None:
     subprocess.run(
         [sys.executable, str(COMPOSE_MLFLOW / "setup.py")], env=env, check=True, capture_output=True
     )
+
+
+def test_the_pipeline_stops_in_one_line_when_mlflow_refuses_its_credentials(
+    mlflow_auth: str, monkeypatch
+) -> None:
+    from tasks.services import ServiceUnavailable, check_tracking_credentials
+
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    with pytest.raises(
+        ServiceUnavailable, match="refused no credentials .401.*MLFLOW_TRACKING_USERNAME"
+    ):
+        check_tracking_credentials(mlflow_auth)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "pipeline")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "not-" + PIPELINE)
+    with pytest.raises(ServiceUnavailable) as refused:
+        check_tracking_credentials(mlflow_auth)
+    assert "user 'pipeline'" in str(refused.value) and PIPELINE not in str(refused.value)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PIPELINE)
+    check_tracking_credentials(mlflow_auth)  # the right account passes
