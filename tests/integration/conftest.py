@@ -11,7 +11,6 @@ credentials, so nothing it writes can collide with another test session.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import bin_path, free_port, http_ok, process, wait_until
+from tests.servers import basic_auth, bin_path, free_port, http_ok, process, wait_until
 from tests.servers.postgres import Postgres, PostgresMissing, postgres_server
 from tests.servers.postgres import bindir as pg_bindir
 from tests.servers.seaweed import identity, seaweed_server, storage_options
@@ -53,7 +52,7 @@ def http_json(
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     if auth is not None:
-        headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+        headers["Authorization"] = basic_auth(auth)
     req = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 - loopback only
         return json.loads(r.read() or b"null")

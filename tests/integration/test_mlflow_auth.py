@@ -9,18 +9,15 @@ this tier checks the configuration itself in seconds, on every CI run.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.servers import bin_path, free_port, http_ok, process
+from tests.servers import bin_path, free_port, http_call, http_ok, process
 
 pytestmark = pytest.mark.integration
 
@@ -29,18 +26,7 @@ ADMIN, PIPELINE, VIEWER = "admin-Pw-1234567", "pipeline-Pw-1234567", "viewer-Pw-
 
 
 def status(url: str, method: str = "GET", body: dict | None = None, auth=None) -> int:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    if auth is not None:
-        req.add_header(
-            "Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode()
-        )
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 - loopback only
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
+    return http_call(url, method, None if body is None else json.dumps(body).encode(), auth)[0]
 
 
 @pytest.fixture(scope="module")
@@ -127,16 +113,8 @@ def test_unauthenticated_and_viewer_calls_cannot_rewrite_the_registry(
             status(f"{url}/api/2.0/mlflow/registered-models/get?name=probe-model", auth=auth)
             == read
         )
-        req = urllib.request.Request(weights, data=b"overwritten", method="PUT")
-        if auth is not None:
-            req.add_header(
-                "Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode()
-            )
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310
-                code = r.status
-        except urllib.error.HTTPError as e:
-            code = e.code
+        put = http_call(weights, "PUT", b"overwritten", auth, "application/octet-stream")
+        code = put[0]
         assert code == write, ("artifact PUT", auth, code)
         assert status(tag_url, "POST", tag, auth=auth) == write, ("set-tag", auth)
         assert status(alias_url, "DELETE", alias, auth=auth) == write, ("alias delete", auth)
@@ -144,25 +122,11 @@ def test_unauthenticated_and_viewer_calls_cannot_rewrite_the_registry(
     # the pipeline owns what it created: it writes
     probe = {**tag, "key": "probe", "value": "pipeline"}
     assert status(tag_url, "POST", probe, auth=pipeline) == 200
-    got = urllib.request.Request(f"{alias_url}?name=probe-model&alias=champion")
-    got.add_header(
-        "Authorization", "Basic " + base64.b64encode(b"viewer:" + VIEWER.encode()).decode()
-    )
-    with urllib.request.urlopen(got, timeout=30) as r:  # noqa: S310
-        mv = json.loads(r.read())["model_version"]
+    code, got = http_call(f"{alias_url}?name=probe-model&alias=champion", auth=viewer)
+    mv = json.loads(got)["model_version"]
     assert mv["version"] == made["version"]  # the champion alias survived every probe
     assert {t["key"]: t["value"] for t in mv.get("tags", [])}.get("val_loss") is None
-    assert status(weights, auth=viewer) == 200
-    with urllib.request.urlopen(  # noqa: S310
-        urllib.request.Request(
-            weights,
-            headers={
-                "Authorization": "Basic " + base64.b64encode(b"viewer:" + VIEWER.encode()).decode()
-            },
-        ),
-        timeout=30,
-    ) as r:
-        assert r.read() == b"weights"  # never overwritten
+    assert http_call(weights, auth=viewer) == (200, b"weights")  # never overwritten
 
 
 def test_rerunning_setup_rotates_a_password(mlflow_auth: str) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -32,6 +34,32 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, proc=None) 
             pass
         time.sleep(0.2)
     raise TimeoutError(f"{what} not healthy after {timeout}s")
+
+
+def basic_auth(auth: tuple[str, str] | str) -> str:
+    """The ``Authorization`` header value of HTTP Basic auth: (user, password) or a raw
+    string (Prefect's auth string)."""
+    raw = auth if isinstance(auth, str) else ":".join(auth)
+    return "Basic " + base64.b64encode(raw.encode()).decode()
+
+
+def http_call(
+    url: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    auth: tuple[str, str] | str | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, bytes]:
+    """One request on a loopback URL: (HTTP status, body), errors included."""
+    req = urllib.request.Request(url, data=body, method=method)
+    req.add_header("Content-Type", content_type)
+    if auth is not None:
+        req.add_header("Authorization", basic_auth(auth))
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 - loopback only
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
 
 
 def http_ok(url: str) -> Callable[[], bool]:

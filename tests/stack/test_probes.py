@@ -9,17 +9,15 @@ Probes from the host use the published 127.0.0.1 ports; probes of what is not pu
 
 from __future__ import annotations
 
-import base64
 import json
 import shlex
 import socket
 import ssl
 import subprocess
-import urllib.error
-import urllib.request
 
 import pytest
 
+from tests.servers import http_call
 from tests.stack.conftest import ContainerStack
 from tests.stack.podman import REPO
 
@@ -33,24 +31,8 @@ def stack(compose_stack: ContainerStack) -> ContainerStack:
     return compose_stack
 
 
-def status(
-    url: str,
-    method: str = "GET",
-    body: bytes | None = None,
-    auth: tuple[str, str] | str | None = None,
-    content_type: str = "application/json",
-) -> int:
-    """The HTTP status of one request (``auth``: (user, password) or a raw Basic string)."""
-    req = urllib.request.Request(url, data=body, method=method)
-    req.add_header("Content-Type", content_type)
-    if auth is not None:
-        raw = auth if isinstance(auth, str) else ":".join(auth)
-        req.add_header("Authorization", "Basic " + base64.b64encode(raw.encode()).decode())
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 - loopback only
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
+def status(url: str, method: str = "GET", body: bytes | None = None, **kw) -> int:
+    return http_call(url, method, body, **kw)[0]
 
 
 def in_container(stack: ContainerStack, service: str, code: str) -> subprocess.CompletedProcess:
