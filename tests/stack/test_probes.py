@@ -102,9 +102,10 @@ def test_unauthenticated_dask_client_is_refused(stack: ContainerStack, tmp_path)
     with pytest.raises(OSError):
         with Client(stack.dask_address, security=forged, timeout="10s"):
             pass
-    # the pipeline's certificate connects (and so may run code: that is what workers are for)
+    # the pipeline's certificate connects (and so may run code: that is what workers are for;
+    # one worker container may be gone, killed by test_compose_stack.py)
     with stack.dask_client() as c:
-        assert c.run(lambda: 1) and len(c.scheduler_info()["workers"]) == 2
+        assert set(c.run(lambda: 1).values()) == {1}
 
 
 # --------------------------------------------------------------------------- MLflow
@@ -175,7 +176,7 @@ except Exception as e:
     out.append(f"grpc:{type(e).__name__}")
 print(" ".join(out))
 """
-    res = in_container(stack, "dask-worker", probe)
+    res = in_container(stack, "prefect-worker-cpu", probe)  # a dask-worker may be killed
     assert res.returncode == 0, res.stderr
     seen = dict(item.split(":", 1) for item in res.stdout.split())
     assert "open" not in seen.values(), seen
