@@ -42,7 +42,9 @@ def main() -> int:
             print(f"mlflow setup: {missing.args[0]} is not set", file=sys.stderr)
             return 1
         except Exception as exc:  # noqa: BLE001 - report (no secret in it), wait, retry
-            print(f"mlflow setup attempt {attempt}/10 failed: {type(exc).__name__}", file=sys.stderr)
+            print(
+                f"mlflow setup attempt {attempt}/10 failed: {type(exc).__name__}", file=sys.stderr
+            )
             time.sleep(3)
     return 1
 
