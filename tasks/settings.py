@@ -22,6 +22,7 @@ outside the data plane by pseudonyms keyed by the site secret (:mod:`genesis_cor
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,7 +106,7 @@ class Settings(BaseSettings):
         """The site secret: ``GENESIS_SITE_SECRET``, else the data root's own key."""
         if self.site_secret is not None:
             return self.site_secret.get_secret_value().encode("utf-8")
-        return _root_secret(self.root_uri, tuple(sorted(self.storage_options().items(), key=str)))
+        return _root_secret(self.root_uri, json.dumps(self.storage_options(), sort_keys=True))
 
     def tracking_uri(self) -> str:
         """``MLFLOW_TRACKING_URI`` if set, else settings, else SQLite under a local root."""
@@ -120,7 +121,7 @@ SECRET_FILE = "site-secret"
 
 
 @lru_cache(maxsize=16)
-def _root_secret(root_uri: str, options: tuple) -> bytes:
+def _root_secret(root_uri: str, options: str) -> bytes:
     """``ROOT/site-secret``, created (32 random bytes, hex, mode 0600 when local) when absent.
 
     Inside the data root on purpose: whoever can read the root can read the identifiers
@@ -128,7 +129,7 @@ def _root_secret(root_uri: str, options: tuple) -> bytes:
     import os
     import secrets
 
-    where = Location(storage.join(root_uri, SECRET_FILE), dict(options))
+    where = Location(storage.join(root_uri, SECRET_FILE), json.loads(options))
     if not where.remote:
         path = Path(where.uri)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -77,12 +77,13 @@ def _register_as_pipeline(url: str, monkeypatch, tmp_path) -> dict:
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "pipeline")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PIPELINE)
     mlflow.set_tracking_uri(url)
+    mlflow.set_registry_uri(url)  # another test of this process may have set its own
     exp = mlflow.set_experiment("auth-probe")
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"weights")
     with mlflow.start_run(experiment_id=exp.experiment_id) as run:
         mlflow.log_artifact(str(weights), "weights")
-    client = MlflowClient(url)
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
     client.create_registered_model("probe-model")
     v = client.create_model_version(
         "probe-model", f"runs:/{run.info.run_id}/weights", run.info.run_id

@@ -46,3 +46,11 @@ def test_dask_task_keys_name_scans_by_pseudonym(tmp_path) -> None:
     assert UID not in key and UID[-12:] not in key
     shown = pseudonym(UID, get_settings(str(tmp_path)).secret())
     assert key.startswith(f"preprocess-{shown}-")
+
+
+def test_a_remote_root_keeps_its_secret_in_the_bucket(s3_env) -> None:
+    """An ``s3://`` root (with its endpoint options) gets one key, kept beside the data."""
+    s3_env.mkdir("phi-root")
+    first = get_settings("s3://phi-root/r").secret()
+    assert len(first) == 64 and s3_env.cat("phi-root/r/site-secret").strip() == first
+    assert get_settings("s3://phi-root/r").secret() == first
