@@ -7,6 +7,7 @@ rerun after a failed registration registers the checkpoint without retraining.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -237,8 +238,14 @@ def register_model(
     )
     from genesis_core.training import PretrainConfig
 
-    loop = PretrainConfig.from_dict(result.loop)
-    corrupt = corruption(transform_cfg)
+    # every model is scored on the one reference corruption set, not on the transforms and
+    # batch it trained with (genesis_core.training.promotion)
+    loop = replace(
+        PretrainConfig.from_dict(result.loop),
+        batch_size=promotion.REFERENCE_BATCH,
+        val_seed=promotion.REFERENCE_SEED,
+    )
+    corrupt = corruption(promotion.REFERENCE_TRANSFORMS.as_dict())
     new_loss = validation_loss(model, val_r, corrupt, loop)
     champ = alias_version(model_name, CHAMPION)
     champ_loss = None
@@ -247,6 +254,7 @@ def register_model(
         champ_loss = validation_loss(champ_model, val_r, corrupt, loop)
     decision = promotion.decide(str(mv.version), new_loss, champ and str(champ.version), champ_loss)
     client.set_model_version_tag(model_name, mv.version, "val_loss", f"{new_loss:.6g}")
+    client.set_model_version_tag(model_name, mv.version, "val_loss_on", promotion.REFERENCE_NAME)
     if decision.compared_with is not None:  # the champion it was compared with, on the same pairs
         client.set_model_version_tag(
             model_name, mv.version, "champion_val_loss", f"{champ_loss:.6g}"
