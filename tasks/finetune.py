@@ -28,7 +28,7 @@ from genesis_core.store.manifest import read_version
 from genesis_core.target_tasks import target_task
 from genesis_core.targets import TargetStore
 from genesis_core.training import load_checkpoint
-from tasks import registry
+from tasks import model_card, registry
 from tasks.contracts.finetune import FitResult, FitsRegistration
 from tasks.progress import with_progress
 from tasks.settings import get_settings
@@ -250,4 +250,9 @@ def _register_fit(r: FitResult, model_name: str, tags: dict[str, str]):
         **scores,
         **r.init_lineage,
     }
-    return registry.register_version(info, r.run_id, model_name, fit_tags)
+    mv = registry.register_version(info, r.run_id, model_name, fit_tags)
+    card = model_card.finetuned(
+        fit_tags, r.task, r.init, r.fraction, r.seed, r.val_scores, r.scores, r.train_scans
+    )
+    MlflowClient().update_model_version(model_name, mv.version, description=card)
+    return mv

@@ -26,7 +26,7 @@ from genesis_core.store import Manifest
 from genesis_core.training import promotion, train
 from genesis_core.training.pretrain import validation_loss
 from genesis_core.transforms import TransformConfig, make_validation_pairs
-from tasks import ddp_pretrain, registry
+from tasks import ddp_pretrain, model_card, registry
 from tasks.contracts.pretrain import (
     DeployedPretrain,
     PretrainResult,
@@ -264,6 +264,20 @@ def register_model(
         )
     if decision.promoted:
         client.set_registered_model_alias(model_name, CHAMPION, mv.version)
+    if decision.compared_with is None:
+        why = "promoted (no champion to compare with)"
+    elif decision.promoted:
+        why = f"promoted over v{decision.compared_with} (lower reference loss)"
+    else:
+        why = f"kept champion v{decision.compared_with} (its reference loss is lower or equal)"
+    card = model_card.pretrained(
+        {**tags.to_dict(), "val_loss_on": promotion.REFERENCE_NAME},
+        len(val_r.manifest.scans),
+        new_loss,
+        why,
+        champ_loss,
+    )
+    client.update_model_version(model_name, mv.version, description=card)
     return Registration(
         model_name=model_name,
         version=int(mv.version),

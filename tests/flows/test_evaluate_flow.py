@@ -80,6 +80,7 @@ def test_evaluate_registers_and_resumes(ncc_dataset, genesis_root, tmp_path, mon
     assert champ.run_id == max(full, key=lambda f: f.val_score("auc")).run_id
     assert champ.tags["chosen_by"] == "val_auc" and "val_auc" in champ.tags
     assert r.registration.chosen_by == "val_auc"
+    assert "Validation: auc" in champ.description and "never used to choose" in champ.description
     children = client.search_runs(
         [client.get_run(r.parent_run_id).info.experiment_id],
         f"tags.mlflow.parentRunId = '{r.parent_run_id}'",

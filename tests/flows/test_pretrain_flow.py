@@ -88,6 +88,10 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
     ):
         assert mv.tags.get(tag), f"missing lineage tag {tag}"
     assert mv.tags["cube_store_uri"] == store
+    card = mv.description  # the model card, Markdown in the MLflow UI (#26)
+    assert f"manifest version {manifest.version} ({len(manifest.scans)} scans)" in card
+    assert "not a diagnostic device" in card and "promoted (no champion" in card
+    assert "reference corruption set" in card and "Profile `tiny`" in card
     # The digest of the catalog rows the store's scans came from, derived from the store alone.
     assert mv.tags["catalog_sha256"] == rows_sha256(
         {k: e.source_sha256 for k, e in manifest.scans.items()}
@@ -107,6 +111,7 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
     v2 = client.get_model_version(MODEL, "2")  # the comparison is kept with the version
     assert float(v2.tags["champion_val_loss"]) == pytest.approx(first.val_loss, rel=1e-4)
     assert v2.tags["compared_with"] == "1"
+    assert "kept champion v1" in v2.description
     assert int(client.get_model_version_by_alias(MODEL, "candidate").version) == 2
     assert int(client.get_model_version_by_alias(MODEL, "champion").version) == 1
 
