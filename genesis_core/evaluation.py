@@ -88,6 +88,75 @@ def welch_ttest(a: Sequence[float], b: Sequence[float], equal_var: bool = False)
     return TTest(float(res.statistic), float(res.pvalue), float(res.df))
 
 
+@dataclass(frozen=True)
+class Paired:
+    """Per-seed differences (init − baseline) of one cell: the fits of a seed share label
+    subset, head init and data order, so the comparison is paired.
+
+    ``mdd80``: the smallest true mean difference a two-sided paired t-test at ``alpha``
+    detects with 80 % power, for these seeds and this SD of differences; a difference
+    below it may well exist though "not significant"."""
+
+    n: int
+    mean: float
+    ci_low: float
+    ci_high: float
+    p_t: float
+    p_wilcoxon: float
+    mdd80: float
+    reason: str = ""
+
+
+NAN = float("nan")
+
+
+def paired_test(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -> Paired:
+    """Paired comparison of ``a`` and ``b`` (equal length, pair i = seed i): mean of the
+    differences with its (1 − alpha) CI, the paired t-test, the Wilcoxon signed-rank test
+    and the minimal detectable difference at 80 % power.  Never raises for degenerate data
+    (fewer than 2 pairs, non-finite values, all differences equal): nan and a reason."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    n = len(d)
+    if n < 2 or not np.isfinite(d).all():
+        why = f"need at least 2 finite pairs, got {n}" if n < 2 else "non-finite differences"
+        return Paired(n, float(d.mean()) if n else NAN, NAN, NAN, NAN, NAN, NAN, why)
+    from scipy import stats
+
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    t_crit = float(stats.t.ppf(1 - alpha / 2, n - 1))
+    half = t_crit * sd / math.sqrt(n)
+    if sd == 0.0:
+        return Paired(n, mean, mean, mean, NAN, NAN, 0.0, "all differences are equal")
+    p_t = float(stats.ttest_rel(a, b).pvalue)
+    nonzero = d[d != 0]
+    p_w = float(stats.wilcoxon(nonzero).pvalue) if len(nonzero) >= 1 else NAN
+    mdd = (t_crit + float(stats.t.ppf(0.80, n - 1))) * sd / math.sqrt(n)
+    return Paired(n, mean, mean - half, mean + half, p_t, p_w, mdd)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (nan entries stay nan and do not
+    count towards the family)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(len(p), NAN)
+    idx = [i for i in np.argsort(p) if math.isfinite(p[i])]
+    m, running = len(idx), 0.0
+    for rank, i in enumerate(idx):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out.tolist()
+
+
+def _by_seed(results: list[Mapping[str, Any]], value_key: str, fraction: float) -> dict:
+    """``{init: {seed: value}}`` of one fraction (finite values only)."""
+    out: dict[str, dict[int, float]] = {}
+    for r in results:
+        v = float(r[value_key])
+        if float(r["fraction"]) == fraction and "seed" in r and math.isfinite(v):
+            out.setdefault(str(r["init"]), {})[int(r["seed"])] = v
+    return out
+
+
 def _groups(results: Iterable[Mapping[str, Any]], value_key: str) -> dict:
     """``{fraction: {init: finite values}}``."""
     out: dict[float, dict[str, list[float]]] = {}
@@ -111,6 +180,14 @@ def _stats_row(init: str, fraction: float, values: list[float]) -> dict[str, Any
         "p_student": float("nan"),
         "compared_to": "",
         "p_reason": "",
+        "pairs": 0,
+        "diff": float("nan"),
+        "diff_ci_low": float("nan"),
+        "diff_ci_high": float("nan"),
+        "p_paired": float("nan"),
+        "p_holm": float("nan"),
+        "p_wilcoxon": float("nan"),
+        "mdd80": float("nan"),
     }
 
 
@@ -128,26 +205,57 @@ def summarize(
     baseline: str | None = None,
     equal_var: bool = False,
 ) -> list[dict[str, Any]]:
-    """Table rows, one per (fraction, init): n, mean, std, and a t-test p-value.
+    """Table rows, one per (fraction, init): n, mean, std, and the comparison.
 
     With ``baseline`` (e.g. ``"scratch"``) every other init is compared with it; without,
     the two best inits of each fraction are compared with each other (as the paper's
-    table does; with exactly two inits that is simply the two).  Rows not compared have
-    ``p_value`` nan.  Rows are sorted by fraction, then init.
+    table does; with exactly two inits that is simply the two).
+
+    The comparison is **paired** by seed where results carry ``seed`` (fits of one seed
+    share label subset, head init and data order): ``diff`` (mean of init − other per
+    seed) with its 95 % CI, ``p_paired`` (paired t), ``p_holm`` (Holm-adjusted across every
+    paired comparison of this table: one evaluation, one family), ``p_wilcoxon`` and
+    ``mdd80`` (:class:`Paired`).  Welch's (``p_value``) and Student's (``p_student``)
+    unpaired tests stay as secondary columns.  Rows not compared have nan there.  Rows are
+    sorted by fraction, then init.
     """
     results = list(results)
     rows = []
     for fraction, by_init in sorted(_groups(results, value_key).items()):
         table = {i: _stats_row(i, fraction, v) for i, v in sorted(by_init.items())}
+        seeds = _by_seed(results, value_key, fraction)
         for init, other in _pairs(by_init, baseline):
             res = welch_ttest(by_init[init], by_init[other], equal_var=equal_var)
             student = welch_ttest(by_init[init], by_init[other], equal_var=True)
             table[init].update(
                 p_value=res.p, p_student=student.p, compared_to=other, p_reason=res.reason
             )
+            common = sorted(set(seeds.get(init, {})) & set(seeds.get(other, {})))
+            pr = paired_test([seeds[init][k] for k in common], [seeds[other][k] for k in common])
+            table[init].update(
+                pairs=pr.n,
+                diff=pr.mean,
+                diff_ci_low=pr.ci_low,
+                diff_ci_high=pr.ci_high,
+                p_paired=pr.p_t,
+                p_wilcoxon=pr.p_wilcoxon,
+                mdd80=pr.mdd80,
+                p_reason=pr.reason or res.reason,
+            )
         for init, row in table.items():
             row.update(_test_counts(results, fraction, init))
         rows += list(table.values())
+    # one evaluation, one family; the two-best mode tests a pair both ways (a vs b, b vs a):
+    # one member, whose adjusted p the mirrored row shares
+    compared = [r for r in rows if r["compared_to"]]
+    family = [r for r in compared if baseline is not None or r["init"] < r["compared_to"]]
+    for r, p in zip(family, holm([r["p_paired"] for r in family]), strict=True):
+        r["p_holm"] = p
+    adjusted = {(r["fraction"], r["init"], r["compared_to"]): r["p_holm"] for r in family}
+    for r in compared:
+        mirror = (r["fraction"], r["compared_to"], r["init"])
+        if (r["fraction"], r["init"], r["compared_to"]) not in adjusted and mirror in adjusted:
+            r["p_holm"] = adjusted[mirror]
     return rows
 
 
@@ -163,24 +271,40 @@ def _fmt(x: float, digits: int) -> str:
     return "nan" if not math.isfinite(x) else f"{x:.{digits}f}"
 
 
+def _col(r: Mapping[str, Any], key: str, digits: int = 4) -> str:
+    """A comparison column of a row: '' when the row is not compared."""
+    return _fmt(r.get(key, NAN), digits) if r.get("compared_to") else ""
+
+
 def to_markdown(
     rows: Sequence[Mapping[str, Any]], metric_name: str = "metric", digits: int = 4
 ) -> str:
-    """A Markdown table: fraction | init | seeds | test scans | positives | mean ± std |
-    Welch p | Student p | vs.  (The paper's "independent t-test" is most likely Student's.)"""
+    """A Markdown table: fraction | init | seeds | test scans | positives | mean ± std | vs |
+    paired Δ (95 % CI) | p paired (Holm) | p Wilcoxon | MDD 80 % | Welch p | Student p.
+    The paired columns come first: they are the analysis (fits of a seed share label subset,
+    head init and data order); Welch and Student are secondary.  (The paper's "independent
+    t-test" is most likely Student's.)"""
     lines = [
         f"| fraction | init | seeds | test scans | test positives | {metric_name} (mean ± std) "
-        "| p (Welch) | p (Student) | vs |",
-        "|---:|---|---:|---:|---:|---|---:|---:|---|",
+        "| vs | Δ paired (95 % CI) | p paired (Holm) | p Wilcoxon | MDD 80 % "
+        "| p (Welch) | p (Student) |",
+        "|---:|---|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         cell = f"{_fmt(r['mean'], digits)} ± {_fmt(r['std'], digits)}"
         compared = bool(r.get("compared_to"))
-        p = _fmt(r["p_value"], 4) if compared else ""
-        ps = _fmt(r.get("p_student", float("nan")), 4) if compared else ""
+        diff = (
+            f"{_fmt(r.get('diff', NAN), digits)} ({_fmt(r.get('diff_ci_low', NAN), digits)}, "
+            f"{_fmt(r.get('diff_ci_high', NAN), digits)})"
+            if compared
+            else ""
+        )
+        holm_p = f"{_col(r, 'p_paired')} ({_col(r, 'p_holm')})" if compared else ""
         lines.append(
             f"| {r['fraction']:g} | {r['init']} | {r['n']} | {r.get('test_scans', '')} "
-            f"| {r.get('test_positives', '')} | {cell} | {p} | {ps} | {r.get('compared_to', '')} |"
+            f"| {r.get('test_positives', '')} | {cell} | {r.get('compared_to', '')} | {diff} "
+            f"| {holm_p} | {_col(r, 'p_wilcoxon')} | {_col(r, 'mdd80', digits)} "
+            f"| {_col(r, 'p_value')} | {_col(r, 'p_student')} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -136,7 +136,9 @@ def fit(
     sink: Any = None,
     resume: bool = False,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Fine-tune one model and score it on the test split; returns (model, result dict)."""
+    """Fine-tune one model, then score it on the validation split (``val_*``: what chooses
+    between fits) and on the test split (reported, never used to choose); returns (model,
+    result dict)."""
     torch.manual_seed(profile.loop.seed)  # head/decoder initialisation is part of the seed
     model, report = build_model(task, profile.width, init_state, profile.network)
     weighted = target_task(task).classification and profile.pos_weight
@@ -151,6 +153,7 @@ def fit(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
     )
+    val_probs, val_truth = predict(model, val_reader, profile.loop.batch_size, profile.loop.device)
     probs, truth = predict(model, test_reader, profile.loop.batch_size, profile.loop.device)
     out = {
         "best_val_loss": res.best_val_loss,
@@ -161,6 +164,7 @@ def fit(
         "test_positives": _positives(truth),
         **report,
         **score(task, probs, truth),
+        **{f"val_{k}": v for k, v in score(task, val_probs, val_truth).items()},
     }
     return model, out
 

@@ -7,6 +7,7 @@ interrupted evaluation resumes without redoing completed fits.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from genesis_core.store.manifest import read_version
 from genesis_core.target_tasks import target_task
 from genesis_core.targets import TargetStore
 from genesis_core.training import load_checkpoint
-from tasks import registry
+from tasks import model_card, registry
 from tasks.contracts.finetune import FitResult, FitsRegistration
 from tasks.progress import with_progress
 from tasks.settings import get_settings
@@ -165,7 +166,12 @@ def fit_one(
                 "init_lineage": lineage,
             }
         )
-        mlflow.log_metrics({f"test_{k}": v for k, v in result.scores.items()})
+        mlflow.log_metrics(
+            {
+                **{f"test_{k}": v for k, v in result.scores.items()},
+                **{f"val_{k}": v for k, v in result.val_scores.items()},
+            }
+        )
     # atomic: a fit killed while writing is redone, never read back half-written
     Location.of(path / "result.json").write_bytes_atomic(
         json.dumps(result.to_dict(), indent=1, default=float).encode()
@@ -191,24 +197,39 @@ def register_fits(
     tags: dict[str, str],
     root: str | None = None,
 ) -> FitsRegistration:
-    """Register every fit as a version; ``champion`` → best test ``metric`` among full-label fits."""
+    """Register every fit as a version; ``champion`` → the full-label fit with the best
+    **validation** ``metric`` (:func:`choose_champion`).  Test scores are reported (metrics and
+    tags of each version) and never choose: a champion picked by its test score would carry
+    an upward-biased score, and the test set would test nothing."""
     use_tracking(get_settings(root))
     client = MlflowClient()
     versions = []
     for r in fits:
         mv = version_for_run(model_name, r.run_id)
         versions.append((r, mv or _register_fit(r, model_name, tags)))
-    top = max(f.fraction for f in fits)
-    full = [(r, v) for r, v in versions if r.fraction == top and r.score(metric) == r.score(metric)]
-    best = max(full, key=lambda rv: rv[0].score(metric)) if full else None
-    if best:
-        client.set_registered_model_alias(model_name, CHAMPION, best[1].version)
+    best = choose_champion(fits, metric)
+    version = next((v for r, v in versions if r is best), None)
+    if best is not None and version is not None:
+        client.set_registered_model_alias(model_name, CHAMPION, version.version)
+        client.set_model_version_tag(model_name, version.version, "chosen_by", f"val_{metric}")
     return FitsRegistration(
         model_name=model_name,
         versions=tuple(int(v.version) for _, v in versions),
-        champion_version=int(best[1].version) if best else None,
-        champion_init=best[0].init if best else None,
+        champion_version=int(version.version) if version is not None else None,
+        champion_init=best.init if best is not None else None,
+        chosen_by=f"val_{metric}" if best is not None else "",
+        chosen_score=best.val_score(metric) if best is not None else None,
     )
+
+
+def choose_champion(fits: list[FitResult], metric: str) -> FitResult | None:
+    """The fit with the best validation ``metric`` among those with the most labels; None
+    when no such fit has a validation score (the test score is never a fallback)."""
+    if not fits:
+        return None
+    top = max(f.fraction for f in fits)
+    scored = [f for f in fits if f.fraction == top and not math.isnan(f.val_score(metric))]
+    return max(scored, key=lambda f: f.val_score(metric)) if scored else None
 
 
 def _register_fit(r: FitResult, model_name: str, tags: dict[str, str]):
@@ -220,6 +241,7 @@ def _register_fit(r: FitResult, model_name: str, tags: dict[str, str]):
         registry.log_weights(model, r.task, Path(tmp))
         info = registry.log_model(WithProbabilities(model.eval(), r.task), _signature(r.task))
     scores = {f"test_{k}": f"{v:.6g}" for k, v in r.scores.items()}
+    scores |= {f"val_{k}": f"{v:.6g}" for k, v in r.val_scores.items()}
     fit_tags = {
         **tags,
         "init": r.init,
@@ -228,4 +250,9 @@ def _register_fit(r: FitResult, model_name: str, tags: dict[str, str]):
         **scores,
         **r.init_lineage,
     }
-    return registry.register_version(info, r.run_id, model_name, fit_tags)
+    mv = registry.register_version(info, r.run_id, model_name, fit_tags)
+    card = model_card.finetuned(
+        fit_tags, r.task, r.init, r.fraction, r.seed, r.val_scores, r.scores, r.train_scans
+    )
+    MlflowClient().update_model_version(model_name, mv.version, description=card)
+    return mv

@@ -7,6 +7,7 @@ rerun after a failed registration registers the checkpoint without retraining.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -25,7 +26,7 @@ from genesis_core.store import Manifest
 from genesis_core.training import promotion, train
 from genesis_core.training.pretrain import validation_loss
 from genesis_core.transforms import TransformConfig, make_validation_pairs
-from tasks import ddp_pretrain, registry
+from tasks import ddp_pretrain, model_card, registry
 from tasks.contracts.pretrain import (
     DeployedPretrain,
     PretrainResult,
@@ -237,8 +238,14 @@ def register_model(
     )
     from genesis_core.training import PretrainConfig
 
-    loop = PretrainConfig.from_dict(result.loop)
-    corrupt = corruption(transform_cfg)
+    # every model is scored on the one reference corruption set, not on the transforms and
+    # batch it trained with (genesis_core.training.promotion)
+    loop = replace(
+        PretrainConfig.from_dict(result.loop),
+        batch_size=promotion.REFERENCE_BATCH,
+        val_seed=promotion.REFERENCE_SEED,
+    )
+    corrupt = corruption(promotion.REFERENCE_TRANSFORMS.as_dict())
     new_loss = validation_loss(model, val_r, corrupt, loop)
     champ = alias_version(model_name, CHAMPION)
     champ_loss = None
@@ -247,6 +254,7 @@ def register_model(
         champ_loss = validation_loss(champ_model, val_r, corrupt, loop)
     decision = promotion.decide(str(mv.version), new_loss, champ and str(champ.version), champ_loss)
     client.set_model_version_tag(model_name, mv.version, "val_loss", f"{new_loss:.6g}")
+    client.set_model_version_tag(model_name, mv.version, "val_loss_on", promotion.REFERENCE_NAME)
     if decision.compared_with is not None:  # the champion it was compared with, on the same pairs
         client.set_model_version_tag(
             model_name, mv.version, "champion_val_loss", f"{champ_loss:.6g}"
@@ -256,6 +264,20 @@ def register_model(
         )
     if decision.promoted:
         client.set_registered_model_alias(model_name, CHAMPION, mv.version)
+    if decision.compared_with is None:
+        why = "promoted (no champion to compare with)"
+    elif decision.promoted:
+        why = f"promoted over v{decision.compared_with} (lower reference loss)"
+    else:
+        why = f"kept champion v{decision.compared_with} (its reference loss is lower or equal)"
+    card = model_card.pretrained(
+        {**tags.to_dict(), "val_loss_on": promotion.REFERENCE_NAME},
+        len(val_r.manifest.scans),
+        new_loss,
+        why,
+        champ_loss,
+    )
+    client.update_model_version(model_name, mv.version, description=card)
     return Registration(
         model_name=model_name,
         version=int(mv.version),

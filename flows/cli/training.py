@@ -297,8 +297,9 @@ def finetune(
         label=label.split(",") if label else None,
     )
     scores = {k: round(v, 4) for k, v in r.fit.scores.items()}
+    val = {k: round(v, 4) for k, v in r.fit.val_scores.items()}
     console.print(
-        f"{task} fine-tuned from {init}: test {scores}; "
+        f"{task} fine-tuned from {init}: validation {val}, test {scores}; "
         f"registered {r.registration.model_name} v{r.registration.versions[-1]}"
     )
 
@@ -387,5 +388,6 @@ def print_evaluate(r: EvaluationResult) -> None:
     if reg is not None and reg.champion_version:
         console.print(
             f"registered {reg.model_name} versions {list(reg.versions)}; "
-            f"champion v{reg.champion_version} ({reg.champion_init})"
+            f"champion v{reg.champion_version} ({reg.champion_init}), chosen by "
+            f"{reg.chosen_by} = {reg.chosen_score:.3f} (validation; test scores are reported only)"
         )

@@ -1,12 +1,25 @@
 """Champion promotion: a registered candidate becomes ``champion`` only if it is better.
 
 Pure: versions and validation losses in, decision out.  Both losses are measured on the
-same fixed validation pairs (the caller's job), so they are comparable.
+same fixed validation pairs (the caller's job), so they are comparable: the **reference
+corruption set** below, whatever transforms and batch the candidate trained with.  A
+candidate trained on an easier ablation (``--transforms I&II``) is judged on the full task,
+not on its own easier one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from genesis_core.transforms.config import TransformConfig
+
+# The corruptions every candidate and champion are scored on: all four transforms at the
+# paper's rates (SPEC §2), fixed pairs (seed), fixed batching.  Changing any of these makes
+# earlier versions' recorded ``val_loss`` incomparable: bump REFERENCE_NAME then.
+REFERENCE_TRANSFORMS = TransformConfig()
+REFERENCE_BATCH = 6
+REFERENCE_SEED = 20190101
+REFERENCE_NAME = "reference-v1 (transforms I-IV at SPEC rates, batch 6, seed 20190101)"
 
 
 @dataclass(frozen=True)

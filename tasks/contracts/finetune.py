@@ -15,7 +15,7 @@ SCORES = ("auc", "dice", "iou", "mean_iou_paper")
 
 @dataclass(frozen=True, kw_only=True)
 class FitResult(Contract):
-    """One fit (init × fraction × seed) scored on the test split.
+    """One fit (init × fraction × seed) scored on the validation and test splits.
 
     ``outcome`` is what :func:`genesis_core.finetuning.fit` reported (losses, steps, test
     counts, the task's scores: its keys depend on the task); the other fields are what the
@@ -46,23 +46,36 @@ class FitResult(Contract):
         return cls(**{k: v for k, v in d.items() if k in names}, outcome=outcome)
 
     def score(self, metric: str) -> float:
-        """The test ``metric`` (nan when the fit has none)."""
+        """The test ``metric`` (nan when the fit has none): reported, never used to choose."""
         return float(self.outcome.get(metric, math.nan))
+
+    def val_score(self, metric: str) -> float:
+        """The validation ``metric`` (nan when the fit has none, e.g. a fit made before fits
+        were scored on validation): what chooses a champion."""
+        return float(self.outcome.get(f"val_{metric}", math.nan))
 
     @property
     def scores(self) -> dict[str, float]:
         """The test scores this task has (``auc``; or ``dice``, ``iou``, ``mean_iou_paper``)."""
         return {k: float(self.outcome[k]) for k in SCORES if k in self.outcome}
 
+    @property
+    def val_scores(self) -> dict[str, float]:
+        """The same scores on the validation split."""
+        return {k: float(self.outcome[f"val_{k}"]) for k in SCORES if f"val_{k}" in self.outcome}
+
 
 @dataclass(frozen=True, kw_only=True)
 class FitsRegistration(Contract):
-    """Fits registered as versions of ``model_name``; the champion among full-label fits."""
+    """Fits registered as versions of ``model_name``; the champion among full-label fits,
+    chosen by ``chosen_by`` (a validation metric, e.g. ``val_auc``) at ``chosen_score``."""
 
     model_name: str
     versions: tuple[int, ...]
     champion_version: int | None
     champion_init: str | None
+    chosen_by: str = ""
+    chosen_score: float | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Self:

@@ -75,6 +75,12 @@ def test_evaluate_registers_and_resumes(ncc_dataset, genesis_root, tmp_path, mon
     assert len(versions) == 8
     champ = client.get_model_version_by_alias("genesis-ncc-test", "champion")
     assert champ.tags["fraction"] == "1.0" and "test_auc" in champ.tags and champ.tags["init"]
+    # chosen on validation, whatever the test scores say (#26)
+    full = [f for f in r.fits if f.fraction == 1.0 and f.val_score("auc") == f.val_score("auc")]
+    assert champ.run_id == max(full, key=lambda f: f.val_score("auc")).run_id
+    assert champ.tags["chosen_by"] == "val_auc" and "val_auc" in champ.tags
+    assert r.registration.chosen_by == "val_auc"
+    assert "Validation: auc" in champ.description and "never used to choose" in champ.description
     children = client.search_runs(
         [client.get_run(r.parent_run_id).info.experiment_id],
         f"tags.mlflow.parentRunId = '{r.parent_run_id}'",

@@ -88,6 +88,10 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
     ):
         assert mv.tags.get(tag), f"missing lineage tag {tag}"
     assert mv.tags["cube_store_uri"] == store
+    card = mv.description  # the model card, Markdown in the MLflow UI (#26)
+    assert f"manifest version {manifest.version} ({len(manifest.scans)} scans)" in card
+    assert "not a diagnostic device" in card and "promoted (no champion" in card
+    assert "reference corruption set" in card and "Profile `tiny`" in card
     # The digest of the catalog rows the store's scans came from, derived from the store alone.
     assert mv.tags["catalog_sha256"] == rows_sha256(
         {k: e.source_sha256 for k, e in manifest.scans.items()}
@@ -107,6 +111,7 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
     v2 = client.get_model_version(MODEL, "2")  # the comparison is kept with the version
     assert float(v2.tags["champion_val_loss"]) == pytest.approx(first.val_loss, rel=1e-4)
     assert v2.tags["compared_with"] == "1"
+    assert "kept champion v1" in v2.description
     assert int(client.get_model_version_by_alias(MODEL, "candidate").version) == 2
     assert int(client.get_model_version_by_alias(MODEL, "champion").version) == 1
 
@@ -128,10 +133,14 @@ def test_pretrain_on_two_ranks_under_torchrun(prefect_harness, store, tracking) 
     assert model(x).shape == x.shape
 
 
-def _val_loss(result, store: str, version: int | None, transforms: dict) -> float:
-    """The registered model's loss on the fixed validation pairs of store ``version``."""
+def _val_loss(result, store: str, version: int | None, transforms: dict | None = None) -> float:
+    """The registered model's loss on store ``version``'s validation cubes: under the
+    reference corruption set (what promotion scores, ``transforms=None``) or under
+    ``transforms`` with the run's own batching."""
+    from dataclasses import replace
+
     from genesis_core.models import UNet3D, UNet3DConfig
-    from genesis_core.training import PretrainConfig
+    from genesis_core.training import PretrainConfig, promotion
     from genesis_core.training.pretrain import validation_loss
     from tasks.training_inputs import corruption, load_weights, train_val_readers
 
@@ -139,9 +148,33 @@ def _val_loss(result, store: str, version: int | None, transforms: dict) -> floa
     load_weights(model, Path(result.checkpoint))
     model.eval()
     _, val_reader = train_val_readers(store, version=version)
-    return validation_loss(
-        model, val_reader, corruption(transforms), PretrainConfig.from_dict(result.loop)
+    loop = PretrainConfig.from_dict(result.loop)
+    if transforms is None:
+        transforms = promotion.REFERENCE_TRANSFORMS.as_dict()
+        loop = replace(
+            loop, batch_size=promotion.REFERENCE_BATCH, val_seed=promotion.REFERENCE_SEED
+        )
+    return validation_loss(model, val_reader, corruption(transforms), loop)
+
+
+def test_an_easier_ablation_is_judged_on_the_reference_corruptions(
+    prefect_harness, store, tracking
+) -> None:
+    """A candidate trained on transforms I&II only is scored on all four transforms (#26):
+    its loss on its own easier task never decides."""
+    from flows.pretrain import pretrain_flow
+    from genesis_core.training import promotion
+
+    easy = pretrain_flow(
+        store=store, profile="tiny", steps=4, transforms="I&II", model_name=MODEL + "-abl"
     )
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    mv = client.get_model_version(MODEL + "-abl", str(easy.version))
+    own = _val_loss(easy, store, None, json.loads(mv.tags["transform_config"]))
+    reference = _val_loss(easy, store, None)
+    assert easy.val_loss == pytest.approx(reference, rel=1e-5)
+    assert abs(reference - own) > 1e-3 * reference, "the ablation's own task scores differently"
+    assert mv.tags["val_loss_on"] == promotion.REFERENCE_NAME
 
 
 def test_a_commit_landing_mid_run_changes_nothing_the_run_registers(
@@ -173,8 +206,7 @@ def test_a_commit_landing_mid_run_changes_nothing_the_run_registers(
     assert mv.tags["manifest_version"] == str(opened)
     (ds,) = client.get_run(out.run_id).inputs.dataset_inputs
     assert ds.dataset.name.endswith(f"@v{opened}")
-    transforms = json.loads(mv.tags["transform_config"])
-    pinned = _val_loss(out, store, opened, transforms)
-    latest = _val_loss(out, store, None, transforms)
+    pinned = _val_loss(out, store, opened)
+    latest = _val_loss(out, store, None)
     assert out.val_loss == pytest.approx(pinned, rel=1e-5)
     assert abs(pinned - latest) > 1e-3 * pinned, "the late scans would have changed val_loss"

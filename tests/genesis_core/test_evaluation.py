@@ -150,7 +150,8 @@ def test_markdown_csv_and_plot(tmp_path) -> None:
     md = to_markdown(rows, metric_name="AUC")
     lines = md.strip().splitlines()
     assert lines[0].startswith("| fraction | init | seeds | test scans | test positives | AUC")
-    assert "| p (Welch) | p (Student) | vs |" in lines[0]
+    assert "| vs | Δ paired (95 % CI) | p paired (Holm) | p Wilcoxon | MDD 80 % " in lines[0]
+    assert lines[0].endswith("| p (Welch) | p (Student) |")  # secondary columns last
     assert len(lines) == 2 + len(rows)
     assert "| 0.1 | genesis | 3 | 4 | 2 | 0.8200 ± 0.0200 |" in md
     student = welch_ttest([0.80, 0.82, 0.84], [0.60, 0.70, 0.65], equal_var=True).p
@@ -161,3 +162,84 @@ def test_markdown_csv_and_plot(tmp_path) -> None:
     assert len(back) == 4 and float(back[0]["mean"]) == pytest.approx(0.82)
     png = learning_curve_plot(rows, tmp_path / "curve.png", "AUC")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- the paired analysis (#26) ------------------------------------------------------------
+
+
+def test_paired_test_matches_scipy_and_its_ci_covers_the_mean_difference() -> None:
+    from scipy import stats
+
+    from genesis_core.evaluation import paired_test
+
+    a, b = [0.81, 0.84, 0.80, 0.86, 0.83], [0.78, 0.80, 0.79, 0.81, 0.80]
+    pr = paired_test(a, b)
+    d = np.subtract(a, b)
+    assert pr.n == 5 and pr.mean == pytest.approx(d.mean())
+    assert pr.p_t == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert pr.p_wilcoxon == pytest.approx(stats.wilcoxon(d).pvalue)
+    assert pr.ci_low < pr.mean < pr.ci_high and pr.ci_low > 0  # a consistent gain: CI above 0
+    assert pr.mdd80 > pr.ci_high - pr.mean  # MDD exceeds the CI half-width (adds the power term)
+    assert paired_test([0.5], [0.4]).reason.startswith("need at least 2")
+    same = paired_test([0.5, 0.6], [0.4, 0.5])
+    assert same.mdd80 == 0.0 and math.isnan(same.p_t) and same.reason
+
+
+def test_pairing_sees_a_consistent_gain_that_unpaired_welch_misses() -> None:
+    """Seeds move both inits together (same label subset): the per-seed gain is steady."""
+    base = [0.60, 0.75, 0.68, 0.82, 0.71]
+    gain = [0.020, 0.022, 0.018, 0.021, 0.019]
+    res = [
+        {"init": i, "fraction": 1.0, "seed": k, "metric": v + (gain[k] if i == "genesis" else 0)}
+        for i in ("scratch", "genesis")
+        for k, v in enumerate(base)
+    ]
+    (g,) = [r for r in summarize(res, baseline="scratch") if r["init"] == "genesis"]
+    assert g["pairs"] == 5 and g["diff"] == pytest.approx(0.02)
+    assert g["p_paired"] < 1e-4 and g["p_value"] > 0.5
+
+
+def test_holm_adjusts_across_the_cells_of_one_evaluation() -> None:
+    from genesis_core.evaluation import holm
+
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, float("nan")])[0] == pytest.approx(0.5)
+    rng = np.random.default_rng(0)
+    res = [
+        {"init": i, "fraction": f, "seed": k, "metric": float(rng.normal(0.7, 0.05))}
+        for f in (0.25, 0.5, 1.0)
+        for i in ("scratch", "genesis")
+        for k in range(5)
+    ]
+    rows = [r for r in summarize(res, baseline="scratch") if r["compared_to"]]
+    assert len(rows) == 3
+    assert [r["p_holm"] for r in rows] == pytest.approx(holm([r["p_paired"] for r in rows]))
+    assert all(r["p_holm"] >= r["p_paired"] for r in rows)
+
+
+def test_a_a_calibration_rejects_at_the_nominal_rate() -> None:
+    """Two identical inits (A/A), seeds that share label subsets: the paired test must not
+    reject at 0.05 more often than chance (binomial 99.9 % bound over 2000 cells)."""
+    from genesis_core.evaluation import paired_test
+
+    rng = np.random.default_rng(1)
+    rejections = 0
+    cells = 2000
+    for _ in range(cells):
+        shared = rng.normal(0.7, 0.08, 5)  # the seed's label subset moves both arms
+        a, b = shared + rng.normal(0, 0.02, 5), shared + rng.normal(0, 0.02, 5)
+        rejections += paired_test(a, b).p_t < 0.05
+    assert rejections / cells < 0.05 + 3.1 * math.sqrt(0.05 * 0.95 / cells)
+
+
+def test_the_minimal_detectable_difference_is_detected_about_80_percent_of_the_time() -> None:
+    from genesis_core.evaluation import paired_test
+
+    rng = np.random.default_rng(2)
+    sd, n = 0.02, 8
+    probe = paired_test(rng.normal(0, sd, n), rng.normal(0, 0, n))
+    hits = sum(
+        paired_test(rng.normal(probe.mdd80, sd, n), np.zeros(n)).p_t < 0.05 for _ in range(1500)
+    )
+    # power at the MDD of the observed SD: near 80 % (the sample SD varies around sd)
+    assert 0.6 < hits / 1500 < 0.95
