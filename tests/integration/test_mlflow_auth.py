@@ -70,26 +70,26 @@ def mlflow_auth(tmp_path_factory):
 
 def _register_as_pipeline(url: str, monkeypatch, tmp_path) -> dict:
     """What the pipeline does after training: a run, an artifact, a registered version with
-    an alias, all as the `pipeline` account through MLflow's client (env credentials)."""
-    import mlflow
+    an alias, all as the `pipeline` account through MLflow's client (env credentials).  An
+    explicit client: no process-wide MLflow state (active experiment, URIs) leaks into
+    other tests."""
     from mlflow import MlflowClient
 
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "pipeline")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PIPELINE)
-    mlflow.set_tracking_uri(url)
-    mlflow.set_registry_uri(url)  # another test of this process may have set its own
-    exp = mlflow.set_experiment("auth-probe")
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
+    exp = client.create_experiment("auth-probe")
+    run = client.create_run(exp)
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"weights")
-    with mlflow.start_run(experiment_id=exp.experiment_id) as run:
-        mlflow.log_artifact(str(weights), "weights")
-    client = MlflowClient(tracking_uri=url, registry_uri=url)
+    client.log_artifact(run.info.run_id, str(weights), "weights")
+    client.set_terminated(run.info.run_id)
     client.create_registered_model("probe-model")
     v = client.create_model_version(
         "probe-model", f"runs:/{run.info.run_id}/weights", run.info.run_id
     )
     client.set_registered_model_alias("probe-model", "champion", v.version)
-    return {"exp": exp.experiment_id, "run": run.info.run_id, "version": v.version}
+    return {"exp": exp, "run": run.info.run_id, "version": v.version}
 
 
 def test_unauthenticated_and_viewer_calls_cannot_rewrite_the_registry(
