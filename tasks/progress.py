@@ -1,7 +1,7 @@
 """Progress for long work: a rich bar on the terminal, a Prefect progress artifact in a run.
 
 Fan-outs (ingest, preprocess, targets) count scans and name each as it finishes, by a
-short name that stays readable (:func:`short_name`).  Training reports step, loss and
+pseudonym (:mod:`tasks.privacy`; never a source identifier).  Training reports step, loss and
 cubes/s through :class:`ProgressSink`, a metrics sink beside the tracking one.  Inside a
 Prefect flow run (a deployment on a worker) the same progress is also published as a
 progress artifact, so the Prefect UI shows how far a run is.
@@ -25,17 +25,6 @@ from rich.progress import (
 )
 
 console = Console(stderr=True)
-
-
-def short_name(scan_id: str, width: int = 22) -> str:
-    """A scan id that fits ``width``: DICOM/LUNA UIDs keep their last digits after an
-    ellipsis (``…90517``), other names keep their start and end."""
-    if len(scan_id) <= width:
-        return scan_id
-    if scan_id.replace(".", "").isdigit():
-        return "…" + scan_id[-(width - 1) :]
-    half = (width - 1) // 2
-    return scan_id[:half] + "…" + scan_id[-(width - 1 - half) :]
 
 
 class RunProgress:

@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.console import friendly
 from genesis_core.synth import write_luna16
-from tasks.progress import short_name
 
 runner = CliRunner()
 GENESIS = str(Path(sys.executable).with_name("genesis"))
@@ -115,13 +114,6 @@ def test_an_unexpected_failure_is_one_line_and_exit_1(capsys, monkeypatch) -> No
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("genesis 0.")
-
-
-def test_scan_names_in_progress_stay_readable() -> None:
-    uid = "1.3.6.1.4.1.14519.5.2.1.6279.6001.792093378879747360911965458681"
-    assert short_name(uid) == "…" + uid[-21:] and len(short_name(uid)) == 22
-    assert short_name("liver_volume_0001_ct_scan_final") == "liver_volu…_scan_final"
-    assert short_name("volume-12") == "volume-12"
 
 
 def _genesis(args: list[str], root: Path, **env: str) -> subprocess.CompletedProcess:
