@@ -47,8 +47,10 @@ def nightly_flow(
     workers: int | None = None,
     lock_timeout_seconds: float = 3600,
     pretrain_deployment: str | None = None,
+    ungated: bool = False,
 ) -> NightlyReport:
-    """``pretrain_deployment`` (e.g. ``pretrain/pretrain``) sends the GPU stage to that
+    """The candidate is promoted only through the transfer gate (``ncc`` of ``dataset``
+    when built, or ``GENESIS_GATE_DEV``); ``ungated`` skips it.  ``pretrain_deployment`` (e.g. ``pretrain/pretrain``) sends the GPU stage to that
     deployment's work pool and waits for it; unset, pre-training runs in this flow."""
     t0 = time.perf_counter()
     settings = get_settings(root)
@@ -78,6 +80,7 @@ def nightly_flow(
             # No catalog_sha256: the pretrain flow derives it from the store's manifest.
             params = dict(
                 store=store_uri,
+                dataset=dataset,
                 root=root,
                 profile=profile,
                 steps=steps,
@@ -85,6 +88,7 @@ def nightly_flow(
                 experiment=experiment,
                 model_name=model_name,
                 warm_start=warm,
+                ungated=ungated,
             )
             report = replace(report, pretrain=_pretrain(params, pretrain_deployment), trained=True)
     report = replace(report, wall_seconds=round(time.perf_counter() - t0, 1))
@@ -135,6 +139,7 @@ def render(r: NightlyReport, model_name: str) -> str:
         f"Model **{model_name} v{p.version}** (alias `candidate`); champion is now "
         f"**v{p.champion_version}** ({'promoted' if p.promoted else 'kept'}).",
         "",
+        *([f"Decision: {p.decision}", ""] if p.decision else []),
         "| validation loss before (champion) | after (new model) |",
         "|---|---|",
         f"| {before if before is None else f'{before:.5f}'} | {p.val_loss:.5f} |",

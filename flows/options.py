@@ -51,6 +51,43 @@ def store_uri_for(root_uri: str, dataset: str) -> str:
     return storage.join(root_uri, "stores", f"{dataset}.zarr")
 
 
+def dataset_of(root_uri: str, store: str) -> str | None:
+    """The dataset whose default cube store ``store`` is (``ROOT/stores/DATASET.zarr``)."""
+    head, _, name = store.rstrip("/").rpartition("/")
+    if name.endswith(".zarr") and head == storage.join(root_uri, "stores"):
+        return name.removesuffix(".zarr")
+    return None
+
+
+def gate_dev_stores(settings: Any, dataset: str | None, names: list[str] | None) -> list:
+    """The transfer gate's dev stores: ``names`` (else ``GENESIS_GATE_DEV``, comma-separated),
+    each a target store URI or a target name of ``dataset`` (``ncc``, ``seg:liver``); by
+    default ``ncc`` of ``dataset``, used only if that store exists.  A store named by the
+    user that does not exist fails the gate, with its URI."""
+    from tasks.gate import DevStore
+
+    if names is None and settings.gate_dev:
+        names = [n.strip() for n in settings.gate_dev.split(",") if n.strip()]
+    explicit = names is not None
+    out = []
+    for name in names if explicit else ["ncc"]:
+        if "/" in name or name.endswith(".zarr"):
+            out.append(DevStore(name, explicit))
+        elif dataset is None:
+            if explicit:
+                raise ValueError(
+                    f"gate dev store {name!r}: a task name needs --dataset (or give the URI)"
+                )
+        else:
+            task, _, label = name.partition(":")
+            out.append(
+                DevStore(
+                    target_store_uri(settings.root_uri, dataset, task, label or None), explicit
+                )
+            )
+    return out
+
+
 def parse_spacing(spacing: str) -> Spacing | None:
     """The CLI's ``--spacing``: ``native`` (None), one value, or ``X,Y,Z`` mm."""
     if spacing.strip().lower() == "native":

@@ -6,7 +6,7 @@ from typing import Literal
 
 from prefect import flow, get_run_logger, runtime
 
-from flows.options import pretrain_plan, store_uri_for
+from flows.options import dataset_of, gate_dev_stores, pretrain_plan, store_uri_for
 from genesis_core.io.storage import redact_uri
 from genesis_core.store import read_latest
 from tasks.contracts.pretrain import PretrainResult, TrainSpec
@@ -33,6 +33,8 @@ def pretrain_flow(
     catalog_sha256: str | None = None,
     gpus: int = 1,
     sampling: Literal["auto", "random", "blocks"] = "auto",
+    gate_dev: list[str] | None = None,
+    ungated: bool = False,
 ) -> PretrainResult:
     """Pre-train on ``store`` (default ``ROOT/stores/DATASET.zarr``) and register the model.
 
@@ -42,6 +44,9 @@ def pretrain_flow(
     ``gpus > 1`` trains data-parallel under ``torchrun`` (batch size is per GPU).
     ``sampling``: the cube order, ``random`` (uniform, the paper's) or ``blocks`` (scans
     in blocks, one request per scan: for object stores); ``auto`` picks by the store.
+    Promotion passes the transfer gate (:mod:`tasks.gate`) on ``gate_dev``: target store
+    URIs or task names of ``dataset`` (default ``GENESIS_GATE_DEV``, else ``ncc`` of the
+    dataset when that store exists); ``ungated`` skips it (the version says so).
     """
     settings = get_settings(root)
     if store is None:
@@ -80,8 +85,9 @@ def pretrain_flow(
     )
     result = train_model(spec, root=root)
     tags = lineage_tags(manifest, spec, catalog_sha256, str(runtime.flow_run.id or ""))
+    dev = gate_dev_stores(settings, dataset or dataset_of(settings.root_uri, store), gate_dev)
     reg = register_model(
-        result, store, plan.transform_cfg, model_name, tags, root, manifest.version
+        result, store, model_name, tags, root, manifest.version, dev, gated=not ungated
     )
     out = PretrainResult.of(
         result,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 LIMITS = (
     "Research use only: a self-supervised image encoder (or a model fine-tuned from one), "
@@ -28,8 +29,10 @@ def pretrained(
     val_loss: float,
     decision: str,
     champion_loss: float | None = None,
+    gate_run: Any = None,
 ) -> str:
-    """The card of a pre-trained (restoration) version."""
+    """The card of a pre-trained (restoration) version; ``gate_run``: the transfer gate's
+    :class:`tasks.gate.GateRun` when it ran (its comparisons become a table)."""
     transforms = json.loads(tags.get("transform_config") or "{}")
     on = [k.removeprefix("use_") for k, v in transforms.items() if k.startswith("use_") and v]
     compared = (
@@ -57,12 +60,32 @@ def pretrained(
             "",
             f"**Judged.** Restoration MSE on the reference corruption set "
             f"({tags.get('val_loss_on', 'reference')}): {val_loss:.6g}.{compared} "
-            f"Decision: {decision}",
+            f"Decision ({tags.get('gate', 'gate')}): {decision}",
+            *_gate_table(gate_run),
             "",
             f"**Intended use and limits.** An initialisation for fine-tuning on 3D CT target "
             f"tasks where labels are scarce. {LIMITS}{_phantoms(tags.get('cube_store_uri', ''))}",
         ]
     )
+
+
+def _gate_table(gate_run: Any) -> list[str]:
+    if gate_run is None or not gate_run.verdict.comparisons:
+        return []
+    rows = [
+        "",
+        f"**Transfer gate** on the validation split of {', '.join(gate_run.dev)} "
+        f"({gate_run.seconds:.0f} s):",
+        "",
+        "| comparison | candidate | champion | difference [95% CI] | runs |",
+        "|---|---|---|---|---|",
+    ]
+    for c in gate_run.verdict.comparisons:
+        rows.append(
+            f"| {c.name} ({c.metric}) | {c.candidate:.4f} | {c.champion:.4f} | "
+            f"{c.diff:+.4f} [{c.lo:+.4f}, {c.hi:+.4f}] | {c.n} |"
+        )
+    return rows
 
 
 def finetuned(

@@ -35,6 +35,7 @@ from tasks.contracts.pretrain import (
     TrainOutcome,
     TrainSpec,
 )
+from tasks.gate import DevStore, rule_from, run_gate
 from tasks.progress import with_progress
 from tasks.settings import get_settings
 from tasks.tracking import (
@@ -212,21 +213,23 @@ def lineage_tags(
 def register_model(
     result: TrainOutcome,
     store_uri: str,
-    transform_cfg: dict,
     model_name: str,
     tags: PretrainTags,
     root: str | None = None,
     manifest_version: int | None = None,
+    dev_stores: list[DevStore] | None = None,
+    gated: bool = True,
 ) -> Registration:
-    """Log the model to its run, register a version, alias it ``candidate``;
-    move ``champion`` only if it beats the current champion on the fixed validation set
-    of ``manifest_version``, the store version the run trained on (never a later one)."""
-    use_tracking(get_settings(root))
+    """Log the model to its run, register a version, alias it ``candidate``; move
+    ``champion`` only if the transfer gate says so (:mod:`tasks.gate`): paired linear-probe
+    and few-shot comparisons with the champion on ``dev_stores``' validation splits, and
+    the restoration check on the reference corruption set of ``manifest_version``, the
+    store version the run trained on (never a later one).  ``gated=False`` skips the dev
+    comparisons (the version says ``ungated``) and promotes on a lower reference loss."""
+    settings = get_settings(root)
+    use_tracking(settings)
     client = MlflowClient()
-    net = network(result.network or DEFAULT)  # results written before networks were named
-    model = net.restorer(net.config(**result.model_config))
-    load_weights(model, Path(result.checkpoint))
-    model.eval()
+    model = _restorer(result)
     mv = version_for_run(model_name, result.run_id)
     if mv is None:
         with mlflow.start_run(run_id=result.run_id):
@@ -248,34 +251,60 @@ def register_model(
     corrupt = corruption(promotion.REFERENCE_TRANSFORMS.as_dict())
     new_loss = validation_loss(model, val_r, corrupt, loop)
     champ = alias_version(model_name, CHAMPION)
-    champ_loss = None
-    if champ is not None and champ.version != mv.version:
+    champ_loss, gate_run, kind = None, None, "first"
+    if champ is None or champ.version == mv.version:
+        promoted, champion_version = True, str(mv.version)
+        decision = "promoted: no champion to compare with"
+    else:
         champ_model = registry.load_network(f"models:/{model_name}@{CHAMPION}")
         champ_loss = validation_loss(champ_model, val_r, corrupt, loop)
-    decision = promotion.decide(str(mv.version), new_loss, champ and str(champ.version), champ_loss)
-    client.set_model_version_tag(model_name, mv.version, "val_loss", f"{new_loss:.6g}")
-    client.set_model_version_tag(model_name, mv.version, "val_loss_on", promotion.REFERENCE_NAME)
-    if decision.compared_with is not None:  # the champion it was compared with, on the same pairs
-        client.set_model_version_tag(
-            model_name, mv.version, "champion_val_loss", f"{champ_loss:.6g}"
+        if gated:
+            gate_run = run_gate(
+                model, champ_model, dev_stores or [], new_loss, champ_loss, settings
+            )
+            promoted, reason = gate_run.verdict.promoted, gate_run.verdict.reason
+            kind = "transfer" if gate_run.dev else "restoration-only"
+        else:
+            ungated = promotion.decide(str(mv.version), new_loss, str(champ.version), champ_loss)
+            promoted, kind = ungated.promoted, "ungated"
+            reason = (
+                "promoted: lower reference restoration loss (ungated)"
+                if promoted
+                else "kept champion: reference restoration loss not lower (ungated)"
+            )
+        champion_version = str(mv.version) if promoted else str(champ.version)
+        decision = reason.replace("promoted:", f"promoted over v{champ.version}:", 1).replace(
+            "kept champion:", f"kept champion v{champ.version}:", 1
         )
-        client.set_model_version_tag(
-            model_name, mv.version, "compared_with", decision.compared_with
-        )
-    if decision.promoted:
+    version_tags = {
+        "val_loss": f"{new_loss:.6g}",
+        "val_loss_on": promotion.REFERENCE_NAME,
+        "gate": kind,
+        "gate_decision": decision,
+    }
+    if champ_loss is not None:  # the champion it was compared with, on the same pairs
+        version_tags |= {
+            "champion_val_loss": f"{champ_loss:.6g}",
+            "compared_with": str(champ.version),
+        }
+    if gate_run is not None:
+        version_tags["gate_dev"] = ", ".join(redact_uri(d) for d in gate_run.dev) or "none"
+        version_tags["gate_rule"] = rule_from(settings).describe()
+    for key, value in version_tags.items():
+        client.set_model_version_tag(model_name, mv.version, key, value)
+    figures = {"val_loss": new_loss, **({"champion_val_loss": champ_loss} if champ_loss else {})}
+    figures |= gate_run.metrics if gate_run is not None else {}
+    # metrics of the version's LoggedModel: the Models view sorts and compares them
+    mlflow.log_metrics(figures, run_id=result.run_id, model_id=mv.model_id)
+    if promoted:
         client.set_registered_model_alias(model_name, CHAMPION, mv.version)
-    if decision.compared_with is None:
-        why = "promoted (no champion to compare with)"
-    elif decision.promoted:
-        why = f"promoted over v{decision.compared_with} (lower reference loss)"
-    else:
-        why = f"kept champion v{decision.compared_with} (its reference loss is lower or equal)"
     card = model_card.pretrained(
-        {**tags.to_dict(), "val_loss_on": promotion.REFERENCE_NAME},
+        {**tags.to_dict(), "val_loss_on": promotion.REFERENCE_NAME, "gate": kind},
         len(val_r.manifest.scans),
         new_loss,
-        why,
+        decision,
         champ_loss,
+        gate_run,
     )
     client.update_model_version(model_name, mv.version, description=card)
     return Registration(
@@ -283,10 +312,18 @@ def register_model(
         version=int(mv.version),
         val_loss=new_loss,
         champion_val_loss=champ_loss,
-        promoted=decision.promoted,
-        champion_version=int(decision.champion_version),
+        promoted=promoted,
+        champion_version=int(champion_version),
         run_id=result.run_id,
+        decision=decision,
     )
+
+
+def _restorer(result: TrainOutcome):
+    net = network(result.network or DEFAULT)  # results written before networks were named
+    model = net.restorer(net.config(**result.model_config))
+    load_weights(model, Path(result.checkpoint))
+    return model.eval()
 
 
 def registered_outcome(model_name: str, flow_run_id: str, store_uri: str) -> DeployedPretrain:
@@ -308,6 +345,7 @@ def registered_outcome(model_name: str, flow_run_id: str, store_uri: str) -> Dep
         promoted=champion is not None and champion.version == mv.version,
         champion_version=int(champion.version) if champion else None,
         run_id=mv.run_id,
+        decision=mv.tags.get("gate_decision", ""),
         store_uri=store_uri,
         tracking_uri=redact_uri(mlflow.get_tracking_uri()),
         prefect_flow_run_id=flow_run_id,

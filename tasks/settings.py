@@ -13,6 +13,10 @@ GENESIS_DASK_ADDRESS           attach to this Dask scheduler instead of a LocalC
 GENESIS_DASK_WORKERS           LocalCluster size (default: the machine's cores)
 GENESIS_MLFLOW_TRACKING_URI    MLflow tracking URI (``MLFLOW_TRACKING_URI`` wins when set)
 GENESIS_S3_ENDPOINT_URL        S3-compatible endpoint (SeaweedFS, MinIO, moto, …)
+GENESIS_GATE_DEV               promotion's dev stores: target store URIs or task names, comma-separated (default: ncc of the dataset, if built)
+GENESIS_GATE_MARGIN            how much AUC/IoU a candidate may lose: lower 95 % bound >= -margin (default 0.02)
+GENESIS_GATE_RESTORATION_TOLERANCE  relative regression allowed on the reference corruption set (default 0.05)
+GENESIS_GATE_SEEDS / _STEPS / _FRACTION / _PROBE / _PROFILE  the paired few-shot fits and the linear probe (3 / 20 / 1.0 / true / tiny)
 =============================  =================================================
 
 S3 credentials are read by s3fs/boto from the usual ``AWS_*`` variables or
@@ -68,6 +72,17 @@ class Settings(BaseSettings):
     site_secret: SecretStr | None = None
     # restoration montages (CT pixels) as MLflow artifacts; off keeps pixels out of tracking
     log_montages: bool = True
+    # The transfer gate of promotion (genesis_core.gate, tasks.gate): dev stores (target
+    # store URIs or task names of the run's dataset, comma-separated; unset: ``ncc`` of the
+    # dataset when that store exists) and the decision rule.
+    gate_dev: str | None = None
+    gate_margin: float = 0.02
+    gate_restoration_tolerance: float = 0.05
+    gate_seeds: int = 3
+    gate_steps: int = 20
+    gate_fraction: float = 1.0
+    gate_probe: bool = True
+    gate_profile: str = "tiny"  # the fine-tune preset of the few-shot fits (width: the model's)
 
     def with_root(self, root: str | None) -> Settings:
         return self if root is None else self.model_copy(update={"root": str(root)})

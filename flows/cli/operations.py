@@ -43,6 +43,9 @@ def nightly(
         bool, typer.Option(help="train from scratch, not the champion")
     ] = False,
     model_name: Annotated[str, typer.Option(help="registered model name")] = "genesis-unet3d",
+    ungated: Annotated[
+        bool, typer.Option(help="skip the transfer gate: promote on reference loss only")
+    ] = False,
 ) -> None:
     """The nightly flow, here and now: ingest new scans, append their cubes, warm-start
     pre-training from the champion, register; stops early when nothing is new."""
@@ -65,6 +68,7 @@ def nightly(
         steps=steps,
         full_retrain=full_retrain,
         model_name=model_name,
+        ungated=ungated,
     )
     from flows.nightly import render
 

@@ -59,8 +59,19 @@ def pretrain(
             "GENESIS_BLOCK_SCANS, one request per scan), auto (blocks on object stores)"
         ),
     ] = "auto",
+    gate_dev: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="promotion's dev store: a target store URI or a task name of --dataset "
+            "(ncc, seg:liver); repeatable (default GENESIS_GATE_DEV, else ncc if built)"
+        ),
+    ] = None,
+    ungated: Annotated[
+        bool, typer.Option(help="skip the transfer gate: promote on reference loss only")
+    ] = False,
 ) -> None:
-    """Pre-train the 3D U-Net by restoring corrupted cubes; track in MLflow; register the model."""
+    """Pre-train the 3D U-Net by restoring corrupted cubes; track in MLflow; register the
+    model; promote it to champion only if it passes the transfer gate."""
     report = run_pretrain(
         store=store,
         dataset=dataset,
@@ -77,6 +88,8 @@ def pretrain(
         warm_start=warm_start,
         gpus=gpus,
         sampling=sampling,
+        gate_dev=gate_dev,
+        ungated=ungated,
     )
     print_pretrain(report)
 
@@ -133,6 +146,8 @@ def print_pretrain(r: PretrainResult) -> None:
         r.run_id,
     )
     console.print(t)
+    if r.decision:
+        console.print(r.decision)
     print_registry_hints(r.tracking_uri, r.model_name)
 
 

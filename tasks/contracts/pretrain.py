@@ -66,6 +66,7 @@ class Registration(Contract):
     promoted: bool
     champion_version: int | None
     run_id: str
+    decision: str = ""  # the one-line reason: "promoted: …" / "kept champion v…: …"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +80,7 @@ class PretrainResult(TrainOutcome):
     champion_val_loss: float | None = None
     promoted: bool
     champion_version: int | None
+    decision: str = ""
     store_uri: str
     run_dir: str
     tracking_uri: str

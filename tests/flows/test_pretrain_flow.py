@@ -90,7 +90,7 @@ def test_pretrain_tracks_registers_and_promotes(prefect_harness, store, tracking
     assert mv.tags["cube_store_uri"] == store
     card = mv.description  # the model card, Markdown in the MLflow UI (#26)
     assert f"manifest version {manifest.version} ({len(manifest.scans)} scans)" in card
-    assert "not a diagnostic device" in card and "promoted (no champion" in card
+    assert "not a diagnostic device" in card and "promoted: no champion" in card
     assert "reference corruption set" in card and "Profile `tiny`" in card
     # The digest of the catalog rows the store's scans came from, derived from the store alone.
     assert mv.tags["catalog_sha256"] == rows_sha256(
