@@ -47,7 +47,7 @@ class GateRule:
 
     margin: float = 0.02
     restoration_tolerance: float = 0.05
-    fewshot_seeds: int = 3
+    fewshot_seeds: int = 5
     fewshot_steps: int = 20
     fewshot_fraction: float = 1.0
     probe: bool = True
@@ -347,4 +347,3 @@ def decide(
         )
     best = "; ".join(c.line() for c in comparisons)
     return Verdict(True, f"promoted: {best}; restoration ok", tuple(comparisons), rest)
-

@@ -46,6 +46,7 @@ from tasks.tracking import (
     code_version,
     ensure_experiment,
     manifest_sha256,
+    model_id_of,
     redact_uri,
     store_dataset,
     use_tracking,
@@ -295,7 +296,7 @@ def register_model(
     figures = {"val_loss": new_loss, **({"champion_val_loss": champ_loss} if champ_loss else {})}
     figures |= gate_run.metrics if gate_run is not None else {}
     # metrics of the version's LoggedModel: the Models view sorts and compares them
-    mlflow.log_metrics(figures, run_id=result.run_id, model_id=mv.model_id)
+    mlflow.log_metrics(figures, run_id=result.run_id, model_id=model_id_of(mv))
     if promoted:
         client.set_registered_model_alias(model_name, CHAMPION, mv.version)
     card = model_card.pretrained(

@@ -16,7 +16,7 @@ GENESIS_S3_ENDPOINT_URL        S3-compatible endpoint (SeaweedFS, MinIO, moto, â
 GENESIS_GATE_DEV               promotion's dev stores: target store URIs or task names, comma-separated (default: ncc of the dataset, if built)
 GENESIS_GATE_MARGIN            how much AUC/IoU a candidate may lose: lower 95 % bound >= -margin (default 0.02)
 GENESIS_GATE_RESTORATION_TOLERANCE  relative regression allowed on the reference corruption set (default 0.05)
-GENESIS_GATE_SEEDS / _STEPS / _FRACTION / _PROBE / _PROFILE  the paired few-shot fits and the linear probe (3 / 20 / 1.0 / true / tiny)
+GENESIS_GATE_SEEDS / _STEPS / _FRACTION / _PROBE / _PROFILE  the paired few-shot fits and the linear probe (5 / 20 / 1.0 / true / tiny)
 =============================  =================================================
 
 S3 credentials are read by s3fs/boto from the usual ``AWS_*`` variables or
@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     gate_dev: str | None = None
     gate_margin: float = 0.02
     gate_restoration_tolerance: float = 0.05
-    gate_seeds: int = 3
+    gate_seeds: int = 5
     gate_steps: int = 20
     gate_fraction: float = 1.0
     gate_probe: bool = True

@@ -173,3 +173,15 @@ def alias_version(name: str, alias: str):
         return MlflowClient().get_model_version_by_alias(name, alias)
     except mlflow.exceptions.MlflowException:
         return None
+
+
+def model_id_of(mv) -> str | None:
+    """The LoggedModel id behind a registered version: ``mv.model_id`` where the registry
+    returns it, else its source ``models:/m-…`` (MLflow's SQL registry leaves ``model_id``
+    empty on versions it returns)."""
+    if getattr(mv, "model_id", None):
+        return mv.model_id
+    source = getattr(mv, "source", "") or ""
+    if source.startswith("models:/m-"):
+        return source.removeprefix("models:/").split("/")[0]
+    return None
