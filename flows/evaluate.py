@@ -29,6 +29,17 @@ from tasks.finetune import fit_one, register_fits
 from tasks.settings import get_settings
 
 
+def copies(inits: list[str]) -> list[str]:
+    """Repeated inits get ``#2``, ``#3``, … (independent weight init seeds, see
+    :func:`tasks.finetune.init_copy`)."""
+    seen: dict[str, int] = {}
+    out = []
+    for init in inits:
+        seen[init] = seen.get(init, 0) + 1
+        out.append(init if seen[init] == 1 else f"{init}#{seen[init]}")
+    return out
+
+
 @flow(name="evaluate", log_prints=True)
 def evaluate_flow(
     task: Task,
@@ -52,7 +63,7 @@ def evaluate_flow(
     uri = target_store(settings.root_uri, task, dataset, store, label)
     version = read_latest(settings.location(uri)).version
     fractions = sorted(float(f) for f in label_fractions)
-    init_list = [i.strip() for i in inits if i.strip()]
+    init_list = copies([i.strip() for i in inits if i.strip()])
     metric = target_task(task).primary_metric
     key = {"task": task, "profile": profile, "steps": steps, "fractions": fractions}
     out_dir = fit_dir(settings, uri, version, inits=init_list, seeds=seeds, **key)

@@ -135,11 +135,14 @@ def fit(
     checkpoint_dir: Path | None = None,
     sink: Any = None,
     resume: bool = False,
+    init_seed: int | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Fine-tune one model, then score it on the validation split (``val_*``: what chooses
     between fits) and on the test split (reported, never used to choose); returns (model,
-    result dict)."""
-    torch.manual_seed(profile.loop.seed)  # head/decoder initialisation is part of the seed
+    result dict).  ``init_seed`` (default: the loop's seed) seeds the weights ``init_state``
+    does not provide; the data order always follows the loop's seed."""
+    # head/decoder initialisation is part of the seed
+    torch.manual_seed(profile.loop.seed if init_seed is None else init_seed)
     model, report = build_model(task, profile.width, init_state, profile.network)
     weighted = target_task(task).classification and profile.pos_weight
     pw = positive_weight(train_reader.labels()) if weighted else 1.0

@@ -35,6 +35,17 @@ from tasks.settings import get_settings
 from tasks.tracking import CHAMPION, MlflowSink, ensure_experiment, use_tracking, version_for_run
 
 GENESIS_DEFAULT = "models:/genesis-unet3d@champion"
+INIT_COPY_SEED = 1_000_003  # seed offset of an init's copy (scratch#2): far from other seeds
+
+
+def init_copy(init: str) -> tuple[str, int]:
+    """``scratch#2`` → (``scratch``, 1): a repeated init of an A/A comparison; the copy index
+    offsets the seed of the weights that the init does not provide (head, decoder, or all
+    of them for scratch), never the label subset or the data order."""
+    base, sep, k = init.rpartition("#")
+    if sep and k.isdigit() and int(k) >= 2:
+        return base, int(k) - 1
+    return init, 0
 
 
 def resolve_init(
@@ -44,6 +55,7 @@ def resolve_init(
 
     Returns the weights and their lineage (tags for the fine-tuned version): the registered
     name, version and run id an alias meant at this moment, or the file and its SHA-256."""
+    init = init_copy(init)[0]
     if init == "scratch":
         return None, {}
     if init == "genesis":
@@ -149,7 +161,15 @@ def fit_one(
         init_state, lineage = resolve_init(init, root=root)
         mlflow.set_tags(lineage)
         _, outcome = fit(
-            task_name, train_r, val_r, test_r, init_state, prof, path / "checkpoints", sink
+            task_name,
+            train_r,
+            val_r,
+            test_r,
+            init_state,
+            prof,
+            path / "checkpoints",
+            sink,
+            init_seed=seed + INIT_COPY_SEED * init_copy(init)[1],
         )
         result = FitResult.from_dict(
             {
