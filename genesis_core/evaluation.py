@@ -260,11 +260,22 @@ def summarize(
 
 
 def _test_counts(results: list[Mapping[str, Any]], fraction: float, init: str) -> dict[str, Any]:
-    """Test scans and positives of a (fraction, init) group (one test split for all its fits)."""
-    for r in results:
-        if float(r["fraction"]) == fraction and str(r["init"]) == init:
-            return {k: r[k] for k in ("test_scans", "test_positives") if k in r}
-    return {}
+    """Test scans and positives of a (fraction, init) group (one test split for all its
+    fits), and ``test_ci_halfwidth``: the mean half-width of its fits' bootstrap intervals
+    over test cases (the variance from which cases were tested, beside the seeds' ``std``)."""
+    group = [r for r in results if float(r["fraction"]) == fraction and str(r["init"]) == init]
+    if not group:
+        return {}
+    out = {k: group[0][k] for k in ("test_scans", "test_positives") if k in group[0]}
+    widths = [
+        (float(r["test_ci_high"]) - float(r["test_ci_low"])) / 2
+        for r in group
+        if "test_ci_low" in r
+        and math.isfinite(float(r["test_ci_low"]))
+        and math.isfinite(float(r["test_ci_high"]))
+    ]
+    out["test_ci_halfwidth"] = float(np.mean(widths)) if widths else NAN
+    return out
 
 
 def _fmt(x: float, digits: int) -> str:
@@ -280,15 +291,16 @@ def to_markdown(
     rows: Sequence[Mapping[str, Any]], metric_name: str = "metric", digits: int = 4
 ) -> str:
     """A Markdown table: fraction | init | seeds | test scans | positives | mean ± std | vs |
-    paired Δ (95 % CI) | p paired (Holm) | p Wilcoxon | MDD 80 % | Welch p | Student p.
+    paired Δ (95 % CI) | p paired (Holm) | p Wilcoxon | MDD 80 % | Welch p | Student p |
+    test-set ± (the mean half-width of the fits' bootstrap intervals over test cases).
     The paired columns come first: they are the analysis (fits of a seed share label subset,
     head init and data order); Welch and Student are secondary.  (The paper's "independent
     t-test" is most likely Student's.)"""
     lines = [
         f"| fraction | init | seeds | test scans | test positives | {metric_name} (mean ± std) "
         "| vs | Δ paired (95 % CI) | p paired (Holm) | p Wilcoxon | MDD 80 % "
-        "| p (Welch) | p (Student) |",
-        "|---:|---|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|",
+        "| p (Welch) | p (Student) | test-set ± (bootstrap 95 %) |",
+        "|---:|---|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         cell = f"{_fmt(r['mean'], digits)} ± {_fmt(r['std'], digits)}"
@@ -304,7 +316,8 @@ def to_markdown(
             f"| {r['fraction']:g} | {r['init']} | {r['n']} | {r.get('test_scans', '')} "
             f"| {r.get('test_positives', '')} | {cell} | {r.get('compared_to', '')} | {diff} "
             f"| {holm_p} | {_col(r, 'p_wilcoxon')} | {_col(r, 'mdd80', digits)} "
-            f"| {_col(r, 'p_value')} | {_col(r, 'p_student')} |"
+            f"| {_col(r, 'p_value')} | {_col(r, 'p_student')} "
+            f"| {_fmt(r.get('test_ci_halfwidth', NAN), digits)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -167,9 +167,18 @@ def fit(
         "test_positives": _positives(truth),
         **report,
         **score(task, probs, truth),
+        **_test_interval(task, probs, truth),
         **{f"val_{k}": v for k, v in score(task, val_probs, val_truth).items()},
     }
     return model, out
+
+
+def _test_interval(task: str, probs: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """The primary test score's 95 % bootstrap interval over test cases (``test_ci_low`` /
+    ``test_ci_high``): the variance that comes from which cases were tested."""
+    spec = target_task(task)
+    lo, hi = metrics.bootstrap_ci(probs, truth, spec.classification)
+    return {"test_ci_low": lo, "test_ci_high": hi}
 
 
 def _positives(truth: np.ndarray) -> int:

@@ -48,6 +48,13 @@ def init_copy(init: str) -> tuple[str, int]:
     return init, 0
 
 
+def for_seed(init: str, seed: int) -> str:
+    """One init of ``A|B|C`` per seed (seed ``s`` → alternative ``s mod k``): pre-trained
+    models of k pre-training seeds, so the evaluation's seeds sample pre-training too."""
+    options = [o.strip() for o in init.split("|") if o.strip()]
+    return options[seed % len(options)] if options else init
+
+
 def resolve_init(
     init: str, root: str | None = None
 ) -> tuple[dict[str, torch.Tensor] | None, dict[str, str]]:
@@ -158,7 +165,7 @@ def fit_one(
                 "train_samples": len(train_r),
             }
         )  # the loop's own parameters are logged by the loop, once
-        init_state, lineage = resolve_init(init, root=root)
+        init_state, lineage = resolve_init(for_seed(init, seed), root=root)
         mlflow.set_tags(lineage)
         _, outcome = fit(
             task_name,

@@ -330,14 +330,16 @@ def _inits(text: str) -> list[str]:
     from flows.options import parse_list
 
     inits = parse_list(text)
-    bad = [
+    bad = [  # A|B|C: one per seed (k pre-training seeds as a variance source)
         i
-        for i in inits
+        for init in inits
+        for i in init.split("|")
         if i not in ("scratch", "genesis") and not i.startswith(("models:/", "file:"))
     ]
     if not inits or bad:
         raise ValueError(
-            f"inits are scratch, genesis, models:/NAME@ALIAS or file:PATH, got {bad or text!r}"
+            f"inits are scratch, genesis, models:/NAME@ALIAS or file:PATH (A|B|C: one per "
+            f"seed), got {bad or text!r}"
         )
     return inits
 
@@ -348,7 +350,13 @@ def evaluate(
     dataset: Annotated[str | None, typer.Option(help="dataset whose target store to use")] = None,
     store: Annotated[str | None, typer.Option(help="target store URI")] = None,
     root: RootOpt = None,
-    inits: Annotated[str, typer.Option(help="comma-separated inits")] = "scratch,genesis",
+    inits: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated inits; A|B|C uses one per seed (k pre-training seeds); "
+            "scratch,scratch is an A/A run"
+        ),
+    ] = "scratch,genesis",
     seeds: Annotated[int, typer.Option(min=1, help="seeds per cell")] = 3,
     label_fractions: Annotated[
         str, typer.Option(help="comma-separated fractions")

@@ -151,9 +151,11 @@ def test_markdown_csv_and_plot(tmp_path) -> None:
     lines = md.strip().splitlines()
     assert lines[0].startswith("| fraction | init | seeds | test scans | test positives | AUC")
     assert "| vs | Δ paired (95 % CI) | p paired (Holm) | p Wilcoxon | MDD 80 % " in lines[0]
-    assert lines[0].endswith("| p (Welch) | p (Student) |")  # secondary columns last
+    # secondary columns last, then the test-set bootstrap column
+    assert lines[0].endswith("| p (Welch) | p (Student) | test-set ± (bootstrap 95 %) |")
     assert len(lines) == 2 + len(rows)
     assert "| 0.1 | genesis | 3 | 4 | 2 | 0.8200 ± 0.0200 |" in md
+    assert all(line.endswith("| nan |") for line in lines[2:]), "fits without intervals"
     student = welch_ttest([0.80, 0.82, 0.84], [0.60, 0.70, 0.65], equal_var=True).p
     assert rows[0]["p_student"] == pytest.approx(student) and f"| {student:.4f} |" in md
     path = to_csv(rows, tmp_path / "out" / "summary.csv")
@@ -243,3 +245,35 @@ def test_the_minimal_detectable_difference_is_detected_about_80_percent_of_the_t
     )
     # power at the MDD of the observed SD: near 80 % (the sample SD varies around sd)
     assert 0.6 < hits / 1500 < 0.95
+
+
+def test_bootstrap_interval_of_the_test_score_covers_it_and_narrows_with_more_cases() -> None:
+    from genesis_core import metrics
+
+    rng = np.random.default_rng(3)
+    widths = []
+    for n in (40, 400):
+        y = rng.integers(0, 2, n)
+        s = rng.normal(size=n) + 1.2 * y
+        lo, hi = metrics.bootstrap_ci(s, y, classification=True)
+        assert lo < metrics.roc_auc(s, y) < hi
+        widths.append(hi - lo)
+    assert widths[1] < widths[0] / 2, "ten times the cases, about a third of the width"
+    masks = (rng.random((30, 4, 8, 8)) > 0.7).astype(np.float32)
+    probs = np.clip(masks + rng.normal(0, 0.4, masks.shape), 0, 1)
+    lo, hi = metrics.bootstrap_ci(probs, masks, classification=False)
+    assert lo < metrics.iou(probs, masks) < hi
+    rows = summarize(
+        [
+            {
+                "fraction": 1.0,
+                "init": "a",
+                "seed": k,
+                "metric": 0.8,
+                "test_ci_low": 0.7,
+                "test_ci_high": 0.9,
+            }
+            for k in range(3)
+        ]
+    )
+    assert rows[0]["test_ci_halfwidth"] == pytest.approx(0.1)

@@ -40,3 +40,17 @@ def test_a_copy_starts_from_other_weights_on_the_same_data(tmp_path) -> None:
         if va.is_floating_point() and not torch.equal(va, vc)
     ]
     assert differs, "another init seed gives other weights"
+
+
+def test_alternatives_give_one_pretrained_init_per_seed() -> None:
+    from tasks.finetune import for_seed
+
+    three = "models:/g/1|models:/g/2|models:/g/3"
+    assert [for_seed(three, s) for s in range(5)] == [
+        "models:/g/1",
+        "models:/g/2",
+        "models:/g/3",
+        "models:/g/1",
+        "models:/g/2",
+    ]
+    assert for_seed("scratch", 4) == "scratch"
