@@ -293,7 +293,11 @@ def register_model(
         version_tags["gate_rule"] = rule_from(settings).describe()
     for key, value in version_tags.items():
         client.set_model_version_tag(model_name, mv.version, key, value)
-    figures = {"val_loss": new_loss, **({"champion_val_loss": champ_loss} if champ_loss else {})}
+    # the reference loss under the gate's name whether or not the gate ran (the run's own
+    # ``val_loss`` is on its training transforms: another number)
+    figures = {"gate_ref_loss": new_loss}
+    if champ_loss is not None:
+        figures["gate_ref_loss_champion"] = champ_loss
     figures |= gate_run.metrics if gate_run is not None else {}
     # metrics of the version's LoggedModel: the Models view sorts and compares them
     mlflow.log_metrics(figures, run_id=result.run_id, model_id=model_id_of(mv))

@@ -46,6 +46,11 @@ def nightly(
     ungated: Annotated[
         bool, typer.Option(help="skip the transfer gate: promote on reference loss only")
     ] = False,
+    spacing: Annotated[str, typer.Option(help="X,Y,Z mm, one value, or 'native'")] = "1,1,1",
+    cube: Annotated[
+        str, typer.Option(help="cube size X,Y,Z voxels (each divisible by 8)")
+    ] = "64,64,32",
+    cubes_per_scan: Annotated[int, typer.Option(min=1, help="cubes per scan at most")] = 32,
 ) -> None:
     """The nightly flow, here and now: ingest new scans, append their cubes, warm-start
     pre-training from the champion, register; stops early when nothing is new."""
@@ -69,6 +74,9 @@ def nightly(
         full_retrain=full_retrain,
         model_name=model_name,
         ungated=ungated,
+        spacing=checked("--spacing", options.parse_spacing, spacing),
+        cube=checked("--cube", options.parse_cube, cube),
+        cubes_per_scan=cubes_per_scan,
     )
     from flows.nightly import render
 

@@ -357,7 +357,7 @@ def evaluate(
             "scratch,scratch is an A/A run"
         ),
     ] = "scratch,genesis",
-    seeds: Annotated[int, typer.Option(min=1, help="seeds per cell")] = 3,
+    seeds: Annotated[int, typer.Option(min=1, help="seeds per cell")] = 5,
     label_fractions: Annotated[
         str, typer.Option(help="comma-separated fractions")
     ] = "0.1,0.25,0.5,1.0",
@@ -367,7 +367,7 @@ def evaluate(
         str | None, typer.Option(help="seg: the label the target store was built for")
     ] = None,
 ) -> None:
-    """Scratch vs Genesis (or any inits) over label fractions and seeds, with t-tests."""
+    """Scratch vs Genesis (or any inits) over label fractions and seeds: paired tests with CIs."""
     print_evaluate(
         run_evaluate(
             task=task,

@@ -86,7 +86,6 @@ def test_promotion_goes_through_the_transfer_gate(
         "gate_ref_loss",
         "gate_ref_loss_champion",
         "gate_seconds",
-        "val_loss",
     } <= names, names
     assert "Transfer gate" in v2.description and "| ncc probe (auc) |" in v2.description
 
