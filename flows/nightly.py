@@ -17,15 +17,17 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from flows.ingest import ingest_flow
-from flows.options import Cube, Source, Spacing, private, store_uri_for
+from flows.options import Cube, Source, Spacing, build_config, private, store_uri_for
 from flows.preprocess import preprocess_flow
 from flows.pretrain import pretrain_flow
+from genesis_core.store import read_latest
+from genesis_core.store.manifest import check_same_config
 from tasks.contracts.nightly import NightlyReport
 from tasks.contracts.pretrain import PretrainOutcome
 from tasks.locks import store_lock
 from tasks.pretrain import registered_outcome
 from tasks.settings import get_settings
-from tasks.tracking import CHAMPION, alias_version, use_tracking
+from tasks.tracking import CHAMPION, alias_version, trained_on, use_tracking
 
 
 @flow(name="nightly", log_prints=True)
@@ -48,13 +50,24 @@ def nightly_flow(
     lock_timeout_seconds: float = 3600,
     pretrain_deployment: str | None = None,
     ungated: bool = False,
+    force: bool = False,
+    resume: bool = True,
 ) -> NightlyReport:
-    """The candidate is promoted only through the transfer gate (``ncc`` of ``dataset``
+    """Trains whenever the store's version is one no registered version of ``model_name``
+    was trained on (new scans, or cubes a killed nightly committed but never trained on).
+    A store built with other cube options is refused before anything is ingested;
+    ``force`` rebuilds it with these.  ``resume`` (default) continues a killed run's checkpoint when
+    its parameters match.  The candidate is promoted only through the transfer gate (``ncc`` of ``dataset``
     when built, or ``GENESIS_GATE_DEV``); ``ungated`` skips it.  ``pretrain_deployment`` (e.g. ``pretrain/pretrain``) sends the GPU stage to that
     deployment's work pool and waits for it; unset, pre-training runs in this flow."""
     t0 = time.perf_counter()
     settings = get_settings(root)
     store_uri = store or store_uri_for(settings.root_uri, dataset)
+    if not force:  # refuse before ingest changes the catalog, not after
+        wanted = build_config(spacing, cube, cubes_per_scan, seed, "lung", "auto", "default")
+        existing = read_latest(settings.location(store_uri))
+        if existing.version:
+            check_same_config(store_uri, existing.config, wanted.to_dict())
     with store_lock(store_uri, lock_timeout_seconds):
         ingests = [ingest_flow(source=private(s), dataset=dataset, root=root) for s in sources]
         pre = preprocess_flow(
@@ -67,12 +80,18 @@ def nightly_flow(
             seed=seed,
             workers=workers,
             scheduler=scheduler,
+            force=force,
         )
         use_tracking(settings)
         champion = alias_version(model_name, CHAMPION)
         report = NightlyReport(ingest=tuple(ingests), preprocess=pre, trained=False)
-        if pre.planned == 0 and champion is not None and not full_retrain:
-            report = replace(report, message="no new scans: nothing to train")
+        done = trained_on(model_name, store_uri, pre.manifest_version)
+        if champion is not None and done is not None and not full_retrain:
+            report = replace(
+                report,
+                message=f"no new scans: nothing to train (store v{pre.manifest_version} is what "
+                f"{model_name} v{done} trained on)",
+            )
         else:
             warm = (
                 None if (full_retrain or champion is None) else f"models:/{model_name}@{CHAMPION}"
@@ -89,6 +108,7 @@ def nightly_flow(
                 model_name=model_name,
                 warm_start=warm,
                 ungated=ungated,
+                resume=resume,
             )
             report = replace(report, pretrain=_pretrain(params, pretrain_deployment), trained=True)
     report = replace(report, wall_seconds=round(time.perf_counter() - t0, 1))

@@ -185,3 +185,16 @@ def model_id_of(mv) -> str | None:
     if source.startswith("models:/m-"):
         return source.removeprefix("models:/").split("/")[0]
     return None
+
+
+def trained_on(model_name: str, store_uri: str, manifest_version: int) -> str | None:
+    """The registered version of ``model_name`` trained on ``store_uri`` at
+    ``manifest_version``, if any (its lineage tags say so): the nightly trains when none is."""
+    query = f"name='{model_name}' and tags.manifest_version='{manifest_version}'"
+    try:
+        found = MlflowClient().search_model_versions(query)
+    except mlflow.exceptions.MlflowException:
+        return None
+    store = redact_uri(store_uri)
+    hits = [mv for mv in found if mv.tags.get("cube_store_uri") == store]
+    return str(max(int(mv.version) for mv in hits)) if hits else None

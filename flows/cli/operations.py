@@ -51,6 +51,16 @@ def nightly(
         str, typer.Option(help="cube size X,Y,Z voxels (each divisible by 8)")
     ] = "64,64,32",
     cubes_per_scan: Annotated[int, typer.Option(min=1, help="cubes per scan at most")] = 32,
+    store: Annotated[
+        str | None, typer.Option(help="cube store URI (default ROOT/stores/DATASET.zarr)")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(help="rebuild the cube store with these options (else another is refused)"),
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option(help="continue a killed run's checkpoint when its parameters match")
+    ] = True,
 ) -> None:
     """The nightly flow, here and now: ingest new scans, append their cubes, warm-start
     pre-training from the champion, register; stops early when nothing is new."""
@@ -62,7 +72,8 @@ def nightly(
             raise typer.BadParameter(f"{src} is not a folder", param_hint="SOURCES")
     s = settings(root)
     say(
-        f"nightly {dataset}: {len(sources)} source(s) → {options.store_uri_for(s.root_uri, dataset)}"
+        f"nightly {dataset}: {len(sources)} source(s) → "
+        f"{store or options.store_uri_for(s.root_uri, dataset)}"
     )
     r = run_flow(
         "flows.nightly:nightly_flow",
@@ -77,6 +88,9 @@ def nightly(
         spacing=checked("--spacing", options.parse_spacing, spacing),
         cube=checked("--cube", options.parse_cube, cube),
         cubes_per_scan=cubes_per_scan,
+        store=store,
+        force=force,
+        resume=resume,
     )
     from flows.nightly import render
 

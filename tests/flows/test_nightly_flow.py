@@ -164,6 +164,37 @@ def test_nightly_trains_appends_warm_starts_and_skips(
     assert read_latest(str(store)).version == manifest.version  # no commit
     assert "no new scans" in nightly_report_markdown(run3)
 
+    # 4. A nightly killed after preprocessing (#29): its cubes are committed, no model was
+    #    trained on them. The next nightly has nothing new to read, and trains anyway.
+    from flows.ingest import ingest_flow
+    from flows.preprocess import preprocess_flow
+
+    add_scan(source, tmp_path, seed=78)
+    ingest_flow(source=str(source), dataset=PARAMS["dataset"])
+    keys = ("dataset", "cube", "cubes_per_scan", "workers")
+    left = preprocess_flow(**{k: PARAMS[k] for k in keys})
+    assert left.done == 1
+    fourth, run4 = run_nightly(source)
+    assert fourth.preprocess.planned == 0, "nothing new to read"
+    assert fourth.trained is True and fourth.pretrain.version == 3
+    v3 = client.get_model_version(MODEL, "3")
+    assert v3.tags["manifest_version"] == str(left.manifest_version)
+    assert "Decision:" in nightly_report_markdown(run4)
+
+
+def test_a_nightly_with_other_cube_options_is_refused_before_it_ingests(
+    prefect_harness, genesis_root, tracking, source, tmp_path
+) -> None:
+    first, _ = run_nightly(source)
+    rows = catalog.load(catalog.catalog_uri(str(genesis_root), PARAMS["dataset"]))
+    add_scan(source, tmp_path, seed=79)
+    from flows.nightly import nightly_flow
+
+    with pytest.raises(ValueError, match=r"--store URI\) or rebuild this one with --force"):
+        nightly_flow(sources=[str(source)], **{**PARAMS, "cube": (32, 32, 24)})
+    after = catalog.load(catalog.catalog_uri(str(genesis_root), PARAMS["dataset"]))
+    assert len(after) == len(rows) and first.trained, "refused before ingest wrote anything"
+
 
 @pytest.fixture()
 def held_lock(prefect_harness):

@@ -1,0 +1,1 @@
+"""Reading scans: storage URIs, layout detection, format readers, quality checks."""
