@@ -83,13 +83,38 @@ def resolve(model_uri: str) -> dict[str, str]:
         raise ValueError(f"not a model URI: {model_uri!r} (use models:/NAME@ALIAS or runs:/RUN_ID)")
     ref = model_uri.removeprefix("models:/")
     client = MlflowClient()
-    if "@" in ref:
-        mv = client.get_model_version_by_alias(*ref.rsplit("@", 1))
-    elif "/" in ref:
-        mv = client.get_model_version(*ref.split("/", 1))
-    else:
+    if "@" not in ref and "/" not in ref:
         raise ValueError(f"{model_uri!r}: name a version or an alias (models:/NAME@champion)")
+    try:
+        if "@" in ref:
+            mv = client.get_model_version_by_alias(*ref.rsplit("@", 1))
+        else:
+            mv = client.get_model_version(*ref.split("/", 1))
+    except MlflowException as e:
+        if e.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the server itself: retried by the caller, never a user error
+        raise missing_model(model_uri, client) from None
     return {"name": mv.name, "version": str(mv.version), "run_id": mv.run_id}
+
+
+def missing_model(model_uri: str, client: MlflowClient) -> ValueError:
+    """A missing model, version or alias, named with what the registry does hold."""
+    name = model_uri.removeprefix("models:/").split("@")[0].split("/")[0]
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        versions = []
+    if not versions:
+        held = f"the registry has no model {name!r}; train one with `genesis pretrain`"
+    else:
+        try:  # versions from a search carry no aliases (SQL registry); the model does
+            aliases = sorted(client.get_registered_model(name).aliases)
+        except MlflowException:
+            aliases = []
+        numbers = ", ".join(str(v) for v in sorted((v.version for v in versions), key=int))
+        named = f" and aliases {', '.join(aliases)}" if aliases else " and no aliases"
+        held = f"{name} has versions {numbers}{named}"
+    return ValueError(f"{model_uri}: not in the registry ({held})")
 
 
 def load_network(model_uri: str) -> nn.Module:
