@@ -71,7 +71,6 @@ def test_promotion_goes_through_the_transfer_gate(
     trained = pretrain_flow(store=cubes, steps=24, model_name=MODEL, gate_dev=[ncc])
     client = MlflowClient()
     v2 = client.get_model_version(MODEL, str(trained.version))
-    print(trained.decision)
     assert trained.promoted, trained.decision
     assert trained.decision.startswith("promoted over v1: ncc probe auc")
     assert v2.tags["gate"] == "transfer" and v2.tags["gate_decision"] == trained.decision

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -55,8 +56,17 @@ def test_the_readme_snippet_fine_tunes_a_registered_model_in_plain_pytorch(tmp_p
     save_weights(unet, tmp_path / "model.safetensors", "restore")  # what a version carries
     torch.save(UNet3DClassifier.from_unet(unet).state_dict(), tmp_path / "before.pt")
     python = fresh_venv(["torch==2.13.0", "safetensors"])
+    # install from a copy of the tracked files: a build in place would leave build/ in the repo
+    copy = tmp_path / "repo"
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for rel in tracked:
+        if (REPO / rel).is_file():
+            (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, copy / rel)
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(REPO)],
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(copy)],
         check=True,
         capture_output=True,
         timeout=600,

@@ -1,1 +1,0 @@
-"""Reading scans: storage URIs, layout detection, format readers, quality checks."""
