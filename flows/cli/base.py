@@ -34,6 +34,13 @@ RootOpt = Annotated[
 ]
 Sampling = Literal["auto", "random", "blocks"]
 Profile = Literal["tiny", "paper"]
+# The cube options of every command that builds a cube store (preprocess, nightly)
+StoreOpt = Annotated[
+    str | None, typer.Option(help="cube store URI (default ROOT/stores/DATASET.zarr)")
+]
+SpacingOpt = Annotated[str, typer.Option(help="X,Y,Z mm, one value, or 'native'")]
+CubeOpt = Annotated[str, typer.Option(help="cube size X,Y,Z voxels (each divisible by 8)")]
+CubesPerScanOpt = Annotated[int, typer.Option(min=1, help="cubes per scan at most")]
 
 
 def command(name: str | None = None, group: typer.Typer = app):

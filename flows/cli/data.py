@@ -9,7 +9,11 @@ import typer
 from rich.table import Table
 
 from flows.cli.base import (
+    CubeOpt,
+    CubesPerScanOpt,
     RootOpt,
+    SpacingOpt,
+    StoreOpt,
     catalog_app,
     checked,
     command,
@@ -160,14 +164,10 @@ def print_ingest(report: IngestResult, root: str | None = None) -> None:
 def preprocess(
     dataset: Annotated[str, typer.Option("--dataset", help="catalog name")],
     root: RootOpt = None,
-    store: Annotated[
-        str | None, typer.Option(help="cube store URI (default ROOT/stores/DATASET.zarr)")
-    ] = None,
-    spacing: Annotated[str, typer.Option(help="X,Y,Z mm, one value, or 'native'")] = "1,1,1",
-    cube: Annotated[
-        str, typer.Option(help="cube size X,Y,Z voxels (each divisible by 8)")
-    ] = "64,64,32",
-    cubes_per_scan: Annotated[int, typer.Option(min=1, help="cubes per scan at most")] = 32,
+    store: StoreOpt = None,
+    spacing: SpacingOpt = "1,1,1",
+    cube: CubeOpt = "64,64,32",
+    cubes_per_scan: CubesPerScanOpt = 32,
     seed: Annotated[int, typer.Option(help="global seed (cubes depend on seed and scan id)")] = 0,
     acceptance: Annotated[
         Literal["lung", "none"], typer.Option(help="'lung' (SPEC test) or 'none'")

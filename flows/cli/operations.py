@@ -10,7 +10,20 @@ from typing import Annotated
 
 import typer
 
-from flows.cli.base import Profile, RootOpt, checked, command, run_flow, say, server_app, settings
+from flows.cli.base import (
+    CubeOpt,
+    CubesPerScanOpt,
+    Profile,
+    RootOpt,
+    SpacingOpt,
+    StoreOpt,
+    checked,
+    command,
+    run_flow,
+    say,
+    server_app,
+    settings,
+)
 from flows.cli.data import (
     inspect,
     print_ingest,
@@ -46,14 +59,10 @@ def nightly(
     ungated: Annotated[
         bool, typer.Option(help="skip the transfer gate: promote on reference loss only")
     ] = False,
-    spacing: Annotated[str, typer.Option(help="X,Y,Z mm, one value, or 'native'")] = "1,1,1",
-    cube: Annotated[
-        str, typer.Option(help="cube size X,Y,Z voxels (each divisible by 8)")
-    ] = "64,64,32",
-    cubes_per_scan: Annotated[int, typer.Option(min=1, help="cubes per scan at most")] = 32,
-    store: Annotated[
-        str | None, typer.Option(help="cube store URI (default ROOT/stores/DATASET.zarr)")
-    ] = None,
+    spacing: SpacingOpt = "1,1,1",
+    cube: CubeOpt = "64,64,32",
+    cubes_per_scan: CubesPerScanOpt = 32,
+    store: StoreOpt = None,
     force: Annotated[
         bool,
         typer.Option(help="rebuild the cube store with these options (else another is refused)"),
