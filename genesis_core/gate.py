@@ -25,7 +25,7 @@ Pure: models and readers in, numbers and a verdict out; no tracking, no orchestr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -110,8 +110,6 @@ class Verdict:
     promoted: bool
     reason: str  # one line: "promoted: …" / "kept champion: …"
     comparisons: tuple[Comparison, ...] = ()
-    restoration: tuple[float, float | None] = (math.nan, None)  # candidate, champion
-    failed: tuple[str, ...] = field(default_factory=tuple)
 
 
 # ---------------------------------------------------------------------- linear probe
@@ -324,26 +322,14 @@ def decide(
         if not c.passes(rule.margin):
             why = "worse" if c.hi < 0 else "cannot show it is not worse"  # interval too wide
             failed.append(f"{c.line()}: lower bound below -{rule.margin:g} ({why})")
-    rest = (restoration, champion_restoration)
     if not comparisons:
         if failed or not restoration < champion_restoration:
             why = failed[0] if failed else "reference restoration loss not lower"
-            return Verdict(
-                False,
-                f"kept champion: {why} (no dev split: restoration only)",
-                (),
-                rest,
-                tuple(failed),
-            )
+            return Verdict(False, f"kept champion: {why} (no dev split: restoration only)")
         return Verdict(
-            True,
-            "promoted: lower reference restoration loss (no dev split: restoration only)",
-            (),
-            rest,
+            True, "promoted: lower reference restoration loss (no dev split: restoration only)"
         )
     if failed:
-        return Verdict(
-            False, "kept champion: " + "; ".join(failed), tuple(comparisons), rest, tuple(failed)
-        )
+        return Verdict(False, "kept champion: " + "; ".join(failed), tuple(comparisons))
     best = "; ".join(c.line() for c in comparisons)
-    return Verdict(True, f"promoted: {best}; restoration ok", tuple(comparisons), rest)
+    return Verdict(True, f"promoted: {best}; restoration ok", tuple(comparisons))
